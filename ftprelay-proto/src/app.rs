@@ -1,0 +1,234 @@
+//! The application side: how the user's code plugs in.
+//!
+//! The traits are runtime-agnostic (`impl Future + Send`), so one
+//! implementation runs on every adapter. The core itself never calls them: it
+//! asks the adapter to ([`crate::Output::CheckLogin`],
+//! [`crate::Output::Process`]).
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::reply::{Reply, ReplyCode};
+use crate::session::UploadId;
+
+/// Decides who may log in, and where their files go.
+///
+/// As in the original `ftprelay`, authentication returns the processor for
+/// the session: the login decides the destination.
+pub trait Authenticator: Send + Sync + 'static {
+    /// The processor a successful login yields.
+    type Processor: FileProcessor;
+
+    /// Checks `login` and returns this session's processor, or
+    /// [`LoginRejected`]. Never reveal to the client which part was wrong: the
+    /// session answers every rejection the same way.
+    fn authenticate(
+        &self,
+        login: &Login,
+    ) -> impl Future<Output = Result<Self::Processor, LoginRejected>> + Send;
+}
+
+/// Does something with each uploaded file: mail it, post it, store it.
+pub trait FileProcessor: Send + Sync + 'static {
+    /// Processes one spooled upload. The file at [`Upload::path`] is deleted
+    /// when this returns (or is cancelled on timeout); move or copy it to
+    /// keep it. `Ok` is answered `226`; an error is answered with
+    /// [`ProcessError::reply`].
+    fn process(&self, upload: &Upload) -> impl Future<Output = Result<(), ProcessError>> + Send;
+}
+
+/// A login as the client presented it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    user: Bytes,
+    password: Bytes,
+    peer: SocketAddr,
+}
+
+impl Login {
+    /// A login from its parts.
+    pub fn new(user: Bytes, password: Bytes, peer: SocketAddr) -> Self {
+        Self {
+            user,
+            password,
+            peer,
+        }
+    }
+
+    /// The user name, as sent.
+    pub fn user(&self) -> &[u8] {
+        &self.user
+    }
+
+    /// The user name, decoded lossily as UTF-8.
+    pub fn user_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.user)
+    }
+
+    /// The password, as sent (possibly empty).
+    pub fn password(&self) -> &[u8] {
+        &self.password
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("user", &self.user_lossy())
+            .field("password", &"<masked>")
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+/// The answer to a rejected login. Answered `530` after the configured delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginRejected;
+
+impl fmt::Display for LoginRejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("login rejected")
+    }
+}
+
+impl std::error::Error for LoginRejected {}
+
+/// What the core asks to be processed: everything about an upload except
+/// where the adapter spooled it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessRequest {
+    /// Which upload of the session this is.
+    pub upload: UploadId,
+    /// The name as the client sent it in STOR (bytes, any encoding).
+    pub name: Bytes,
+    /// The file name alone: the last component of [`ProcessRequest::name`].
+    pub file_name: Bytes,
+    /// The logged-in user.
+    pub user: Bytes,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The number of bytes received.
+    pub size: u64,
+}
+
+/// One spooled upload, as a [`FileProcessor`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    request: ProcessRequest,
+    path: PathBuf,
+}
+
+impl Upload {
+    /// The upload of `request`, spooled at `path`.
+    pub fn new(request: ProcessRequest, path: PathBuf) -> Self {
+        Self { request, path }
+    }
+
+    /// Where the file is spooled. It is removed after processing.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The name as the client sent it (bytes: devices send Latin-1, GBK and
+    /// worse). Metadata only: never a path on this machine.
+    pub fn name(&self) -> &[u8] {
+        &self.request.name
+    }
+
+    /// The last component of [`Upload::name`].
+    pub fn file_name(&self) -> &[u8] {
+        &self.request.file_name
+    }
+
+    /// [`Upload::file_name`] decoded lossily as UTF-8, for display.
+    pub fn file_name_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.request.file_name)
+    }
+
+    /// The user who uploaded it.
+    pub fn user(&self) -> &[u8] {
+        &self.request.user
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.request.peer
+    }
+
+    /// The size in bytes.
+    pub fn size(&self) -> u64 {
+        self.request.size
+    }
+
+    /// Which upload of its session this is.
+    pub fn id(&self) -> UploadId {
+        self.request.upload
+    }
+}
+
+/// Why processing failed. It knows the reply the client gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessError {
+    permanent: bool,
+    reason: String,
+}
+
+impl ProcessError {
+    /// A failure worth retrying (the destination is down): `451`, and the
+    /// device keeps its copy and tries again.
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self {
+            permanent: false,
+            reason: reason.into(),
+        }
+    }
+
+    /// A file that will never be accepted (wrong type, rejected content):
+    /// `550`, so the device does not retry it forever.
+    pub fn rejected(reason: impl Into<String>) -> Self {
+        Self {
+            permanent: true,
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether retrying cannot help.
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+
+    /// The reason, for the log. It is not sent to the client, which may be
+    /// anyone.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The reply the client gets.
+    pub fn reply(&self) -> Reply {
+        if self.permanent {
+            Reply::new(ReplyCode::FILE_UNAVAILABLE, "File rejected by the processor.")
+        } else {
+            Reply::new(
+                ReplyCode::LOCAL_ERROR,
+                "Processing failed; the file was not accepted, try again later.",
+            )
+        }
+    }
+}
+
+impl fmt::Display for ProcessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for ProcessError {}

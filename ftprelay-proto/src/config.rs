@@ -1,0 +1,95 @@
+//! Limits, timeouts and policy switches, each with a default that explains
+//! itself.
+
+use std::borrow::Cow;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// Everything a [`crate::Session`] needs to decide, fixed per relay.
+///
+/// Build one with [`Config::default`] and change the fields you need; the
+/// struct is `#[non_exhaustive]` so that new settings are not breaking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The text of the `220` greeting. One line: embedded clients read the
+    /// greeting as one chunk.
+    pub greeting: Cow<'static, str>,
+    /// The longest control line accepted, line end not counted. 4096 bytes is
+    /// far above any real command (paths included) and bounds what one line
+    /// can cost.
+    pub max_line_len: usize,
+    /// How many bytes of complete, not yet executed lines a session holds
+    /// while it waits (for a login check, an upload). Beyond this the session
+    /// stops asking for control bytes ([`crate::Session::wants_control_bytes`])
+    /// and TCP flow control holds the client. 16 KiB holds hundreds of
+    /// pipelined commands, far more than the scripts that pipeline send.
+    pub max_pending_input: usize,
+    /// How long a failed login waits before its `530`. One second makes
+    /// guessing slow and costs a real user nothing.
+    pub failed_login_delay: Duration,
+    /// Failed logins allowed per connection; the last one is answered `421`
+    /// and the connection closed. Three, as most FTP servers do.
+    pub max_failed_logins: u32,
+    /// How long the application may take to check a login before the session
+    /// gives up with `421`. 30 seconds covers a slow directory server.
+    pub login_check_timeout: Duration,
+    /// How long a session may sit without a command before `421` and close.
+    /// Five minutes: devices keep sessions open between uploads.
+    pub idle_timeout: Duration,
+    /// How long to wait for a data connection (after STOR, or for an active
+    /// connect), and how long an unused passive listener is kept. 30 seconds
+    /// is generous for any network a device sits on.
+    pub data_timeout: Duration,
+    /// How long a data connection may deliver no bytes before the upload is
+    /// aborted with `426`. One minute survives a congested uplink.
+    pub transfer_stall_timeout: Duration,
+    /// How long the processor may take per file before the upload is answered
+    /// `451` (and the processor cancelled). One minute: mail and webhooks
+    /// answer within that, and a device waiting for `226` should not wait
+    /// longer.
+    pub process_timeout: Duration,
+    /// The largest upload accepted; larger ones get `552`. 1 GiB: a scan, a
+    /// photo or a video clip fits; a full disk from one client does not.
+    pub max_file_size: u64,
+    /// Answer `226` as soon as the file is safely spooled and process it
+    /// afterwards, for clients that cannot wait for processing. Off by
+    /// default: then a failed processing reaches the device as `451`, and the
+    /// device keeps its copy and retries.
+    pub ack_on_receipt: bool,
+    /// With [`Config::ack_on_receipt`]: how many files of one session may be
+    /// processed at once; the next upload waits for a free slot. Eight covers
+    /// a camera's burst without letting one client fill the spool.
+    pub max_background_processing: usize,
+    /// The IPv4 address advertised in `227` replies, for a relay behind NAT or
+    /// in a container. `None` advertises the local address of the control
+    /// connection.
+    pub passive_address: Option<Ipv4Addr>,
+    /// Refuse a passive data connection from any address but the control
+    /// connection's peer (port theft protection). On by default; switch it
+    /// off only behind a NAT that rewrites data connections' source
+    /// addresses.
+    pub data_peer_must_match: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            greeting: Cow::Borrowed("ftprelay ready."),
+            max_line_len: 4096,
+            max_pending_input: 16 * 1024,
+            failed_login_delay: Duration::from_secs(1),
+            max_failed_logins: 3,
+            login_check_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(30),
+            transfer_stall_timeout: Duration::from_secs(60),
+            process_timeout: Duration::from_secs(60),
+            max_file_size: 1 << 30,
+            ack_on_receipt: false,
+            max_background_processing: 8,
+            passive_address: None,
+            data_peer_must_match: true,
+        }
+    }
+}

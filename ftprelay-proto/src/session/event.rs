@@ -1,0 +1,174 @@
+//! What goes into a [`super::Session`] and what comes out of it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::app::{Login, LoginRejected, ProcessError, ProcessRequest};
+use crate::reply::Reply;
+
+/// Names one upload within its session, so that late news about an upload
+/// the session already gave up on can be recognised and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UploadId(pub(crate) u64);
+
+impl UploadId {
+    /// The number, unique within one session, counting from 1.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One input to [`super::Session::handle`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Input<'a> {
+    /// Bytes read from the control connection, split anywhere.
+    ControlBytes(&'a [u8]),
+    /// The control connection reached end of file or failed.
+    ControlClosed,
+    /// The answer to [`Output::CheckLogin`].
+    LoginChecked(Result<(), LoginRejected>),
+    /// News from the data channel.
+    Data(DataEvent),
+    /// The answer to [`Output::Process`].
+    Processed {
+        /// The upload the processor ran on.
+        upload: UploadId,
+        /// What it returned; a panic is a [`ProcessError::transient`].
+        result: Result<(), ProcessError>,
+    },
+    /// Nothing happened but time passed: the deadline of the last
+    /// [`Output::Wait`] was reached.
+    Timeout,
+}
+
+/// News from the data channel, reported by the adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataEvent {
+    /// The answer to [`Output::Listen`]: listening on this address.
+    Listening(SocketAddr),
+    /// The answer to [`Output::Listen`]: no listener could be opened (the
+    /// passive port range is exhausted, say).
+    ListenFailed,
+    /// A data connection was established: accepted on the passive listener
+    /// from `peer`, or the connect of [`Output::Connect`] succeeded. The
+    /// session answers with [`Output::AcceptDataConnection`] or
+    /// [`Output::RefuseDataConnection`] at once.
+    Connected {
+        /// The other end of the data connection.
+        peer: SocketAddr,
+    },
+    /// The connect of [`Output::Connect`] failed.
+    ConnectFailed,
+    /// The transfer of [`Output::Receive`] ended.
+    TransferEnded {
+        /// The upload being received.
+        upload: UploadId,
+        /// How it ended.
+        end: TransferEnd,
+    },
+}
+
+/// How a transfer into the spool ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransferEnd {
+    /// The client closed the data connection cleanly: the file is complete.
+    Complete {
+        /// Bytes written to the spool file.
+        bytes: u64,
+    },
+    /// More than the size limit arrived; receiving stopped.
+    TooLarge,
+    /// The data connection was reset or failed before a clean end.
+    Reset,
+    /// No bytes arrived for the stall timeout.
+    Stalled,
+    /// The spool file could not be written.
+    SpoolFailed(SpoolFailure),
+}
+
+/// Why the spool could not take an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpoolFailure {
+    /// The file system is full (`ENOSPC`, `EDQUOT`): `452`.
+    StorageFull,
+    /// Any other local error: `451`.
+    Other,
+}
+
+/// What the adapter must do next, from [`super::Session::poll_output`].
+///
+/// Outputs come in the order they must be carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Write this reply to the control connection.
+    Reply(Reply),
+    /// Check this login with the application's authenticator, keep the
+    /// processor it returns for this session, and answer with
+    /// [`Input::LoginChecked`].
+    CheckLogin(Login),
+    /// Open a passive listener on the control connection's local address
+    /// (in the passive port range) and answer with [`DataEvent::Listening`]
+    /// or [`DataEvent::ListenFailed`]. Any earlier data channel has been
+    /// closed by a [`Output::CloseData`] before this.
+    Listen,
+    /// Connect to this address (active mode) and answer with
+    /// [`DataEvent::Connected`] or [`DataEvent::ConnectFailed`].
+    Connect(SocketAddr),
+    /// Keep the data connection just reported by [`DataEvent::Connected`];
+    /// a passive listener may be closed now.
+    AcceptDataConnection,
+    /// Close the data connection just reported by [`DataEvent::Connected`];
+    /// keep listening for the right peer.
+    RefuseDataConnection,
+    /// Stream the accepted data connection into a new spool file, and answer
+    /// with [`DataEvent::TransferEnded`].
+    Receive(ReceiveRequest),
+    /// Stop receiving this upload and delete its spool file. No
+    /// [`DataEvent::TransferEnded`] is expected for it any more.
+    AbortTransfer(UploadId),
+    /// Delete the spool file of this upload, which ended without success.
+    Discard(UploadId),
+    /// Close the passive listener and any data connection not being received.
+    CloseData,
+    /// Run the processor on this spooled upload, delete the spool file when
+    /// it returns, and answer with [`Input::Processed`].
+    Process(ProcessRequest),
+    /// The processor of this upload ran out of time: cancel it and delete
+    /// the spool file. No [`Input::Processed`] is expected for it any more.
+    CancelProcessing(UploadId),
+    /// Flush the replies written so far, then close the control connection.
+    /// Processing still in flight continues; keep polling.
+    CloseControl,
+    /// Nothing to do until the next input, or until this deadline, whichever
+    /// comes first; then call [`super::Session::handle`] with what happened
+    /// (with [`Input::Timeout`] if only time passed).
+    Wait(Option<Instant>),
+    /// The session is over: the control connection is closed and nothing is
+    /// in flight. Drop it.
+    Finished,
+}
+
+/// How to receive one upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiveRequest {
+    /// Names this upload in later inputs and outputs.
+    pub upload: UploadId,
+    /// Stop and report [`TransferEnd::TooLarge`] once more than this many
+    /// bytes arrived.
+    pub max_size: u64,
+    /// Stop and report [`TransferEnd::Stalled`] when no byte arrives for this
+    /// long.
+    pub stall_timeout: Duration,
+}

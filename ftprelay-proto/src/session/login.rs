@@ -1,0 +1,83 @@
+//! USER, PASS and the answer to a login check.
+
+use bytes::Bytes;
+
+use super::{Blocked, LoginState, Session};
+use crate::app::{Login, LoginRejected};
+use crate::command::Arg;
+use crate::reply::{Reply, ReplyCode};
+use super::Output;
+
+impl Session {
+    /// USER: always `331`, known user or not, so that a scan learns nothing.
+    pub(super) fn user_command(&mut self, user: Arg) {
+        if self.is_logged_in() {
+            return self.reply(Reply::new(
+                ReplyCode::NOT_LOGGED_IN,
+                "Cannot change to another user.",
+            ));
+        }
+        self.login = LoginState::NeedPassword(user);
+        self.reply(Reply::new(
+            ReplyCode::NEED_PASSWORD,
+            "Please specify the password.",
+        ));
+    }
+
+    /// PASS: hands the login to the application and waits for its answer.
+    pub(super) fn pass_command(&mut self, password: Bytes) {
+        let user = match &self.login {
+            LoginState::LoggedIn(_) => {
+                return self.reply(Reply::new(ReplyCode::BAD_SEQUENCE, "Already logged in."));
+            }
+            LoginState::NeedUser => {
+                return self.reply(Reply::new(ReplyCode::BAD_SEQUENCE, "Send USER first."));
+            }
+            LoginState::NeedPassword(user) => user.clone(),
+        };
+        self.outputs.push_back(Output::CheckLogin(Login::new(
+            user.to_bytes(),
+            password,
+            self.peer,
+        )));
+        self.blocked = Some(Blocked::LoginCheck {
+            user,
+            deadline: self.now + self.config.login_check_timeout,
+        });
+    }
+
+    /// The application's verdict. A failure is answered after the configured
+    /// delay; the last allowed failure is answered `421` and closes.
+    pub(super) fn login_checked(&mut self, result: Result<(), LoginRejected>) {
+        let Some(Blocked::LoginCheck { user, .. }) = &self.blocked else {
+            // No check is pending (it timed out, or the client left): stale.
+            return;
+        };
+        let user = user.clone();
+        match result {
+            Ok(()) => {
+                self.login = LoginState::LoggedIn(user);
+                self.unblock();
+                self.reply(Reply::new(ReplyCode::LOGGED_IN, "Login successful."));
+            }
+            Err(LoginRejected) => {
+                self.login = LoginState::NeedUser;
+                self.failed_logins += 1;
+                let close = self.failed_logins >= self.config.max_failed_logins;
+                let reply = if close {
+                    Reply::new(
+                        ReplyCode::SERVICE_NOT_AVAILABLE,
+                        "Too many failed logins; closing.",
+                    )
+                } else {
+                    Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect.")
+                };
+                self.blocked = Some(Blocked::LoginDelay {
+                    until: self.now + self.config.failed_login_delay,
+                    reply,
+                    close,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! The session state machine: one per control connection.
+
+mod commands;
+mod event;
+mod login;
+mod transfer;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+pub use event::{
+    DataEvent, Input, Output, ReceiveRequest, SpoolFailure, TransferEnd, UploadId,
+};
+
+use crate::command::{Arg, Command};
+use crate::config::Config;
+use crate::error::CommandError;
+use crate::framer::{Frame, LineFramer};
+use crate::reply::{Reply, ReplyCode};
+
+/// The FTP session of one control connection, as a pure state machine.
+///
+/// # Methods
+///
+/// - Construction: [`Session::new`] (queues the greeting).
+/// - The one input: [`Session::handle`], with the current time and an
+///   [`Input`]: control bytes, the control connection closing, the answer to
+///   a login check, data-channel news, a processor's outcome, or time
+///   passing.
+/// - The one output: [`Session::poll_output`], drained after every input
+///   until it returns [`Output::Wait`] (or [`Output::Finished`]).
+/// - Queries: [`Session::wants_control_bytes`], [`Session::is_logged_in`],
+///   [`Session::is_finished`], [`Session::user`], [`Session::peer`].
+///
+/// # Drain order
+///
+/// Outputs come in the order they must be carried out: a reply before the
+/// [`Output::CloseControl`] that follows it, a [`Output::CloseData`] before
+/// the [`Output::Listen`] that replaces the channel, the `150` reply before
+/// the [`Output::Receive`] of its upload. Carry each out (or start it, for
+/// the asynchronous ones) before polling the next.
+///
+/// # Invariants
+///
+/// - Bytes from the peer never panic and never return an error: they become
+///   replies.
+/// - Every complete command line gets exactly one final reply (2xx–5xx),
+///   in order, while the control connection is open. Lines that arrive
+///   while the session waits are queued, not lost.
+/// - What comes out does not depend on how the control bytes were split
+///   into reads.
+/// - The deadline of [`Output::Wait`] is never before the latest `now`.
+/// - Nothing here reads a clock, touches a file or opens a socket.
+#[derive(Debug)]
+pub struct Session {
+    config: Arc<Config>,
+    local: SocketAddr,
+    peer: SocketAddr,
+    now: Instant,
+    framer: LineFramer,
+    /// Parsed lines waiting for their turn, with the bytes each holds.
+    queue: VecDeque<(Result<Command, CommandError>, usize)>,
+    queued_bytes: usize,
+    outputs: VecDeque<Output>,
+    login: LoginState,
+    failed_logins: u32,
+    /// The command in progress, waiting for an input or a deadline.
+    blocked: Option<Blocked>,
+    data: DataChannel,
+    /// `EPSV ALL` was sent: only EPSV may set up data connections now.
+    epsv_all: bool,
+    /// Uploads acknowledged on receipt and still being processed, with
+    /// their deadlines.
+    background: Vec<(UploadId, Instant)>,
+    uploads_started: u64,
+    /// When the session last finished something for the client: the idle
+    /// timeout counts from here.
+    last_activity: Instant,
+    control_open: bool,
+}
+
+#[derive(Debug, Clone)]
+enum LoginState {
+    NeedUser,
+    NeedPassword(Arg),
+    LoggedIn(Arg),
+}
+
+/// What the command in progress waits for.
+#[derive(Debug)]
+enum Blocked {
+    /// The application checks a login.
+    LoginCheck { user: Arg, deadline: Instant },
+    /// A failed login waits out its delay before this reply.
+    LoginDelay {
+        until: Instant,
+        reply: Reply,
+        close: bool,
+    },
+    /// PASV/EPSV waits for the adapter to listen.
+    Listen { extended: bool, deadline: Instant },
+    /// An upload is under way.
+    Transfer(Transfer),
+    /// An upload was spooled; its reply waits for the processor.
+    Processing { upload: UploadId, deadline: Instant },
+}
+
+#[derive(Debug)]
+struct Transfer {
+    upload: UploadId,
+    /// The name as the client sent it.
+    name: Bytes,
+    file_name: Bytes,
+    phase: TransferPhase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TransferPhase {
+    /// `150` was sent; the data connection has not come yet.
+    AwaitingConnection { deadline: Instant },
+    /// The adapter streams the data connection into the spool.
+    Receiving,
+}
+
+/// The data channel prepared for the next transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataChannel {
+    None,
+    /// A passive listener is open until `expires`; `connected` once the
+    /// client's data connection was accepted on it.
+    Passive { expires: Instant, connected: bool },
+    /// PORT/EPRT named this address.
+    Active(SocketAddr),
+}
+
+impl Session {
+    /// A session for a control connection from `peer`, accepted on `local`,
+    /// at time `now`. The greeting is the first output.
+    pub fn new(config: Arc<Config>, now: Instant, local: SocketAddr, peer: SocketAddr) -> Self {
+        let mut session = Self {
+            framer: LineFramer::new(config.max_line_len),
+            local,
+            peer,
+            now,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            outputs: VecDeque::new(),
+            login: LoginState::NeedUser,
+            failed_logins: 0,
+            blocked: None,
+            data: DataChannel::None,
+            epsv_all: false,
+            background: Vec::new(),
+            uploads_started: 0,
+            last_activity: now,
+            control_open: true,
+            config,
+        };
+        let greeting = Reply::new(ReplyCode::SERVICE_READY, session.config.greeting.clone());
+        session.reply(greeting);
+        session
+    }
+
+    /// Feeds one input at time `now`; then drain [`Session::poll_output`].
+    ///
+    /// A `now` earlier than one seen before is treated as that earlier
+    /// maximum: time never runs backwards inside the session.
+    pub fn handle(&mut self, now: Instant, input: Input<'_>) {
+        self.now = self.now.max(now);
+        self.fire_timers();
+        match input {
+            Input::ControlBytes(bytes) => self.receive_control(bytes),
+            Input::ControlClosed => self.control_lost(),
+            Input::LoginChecked(result) => self.login_checked(result),
+            Input::Data(event) => self.data_event(event),
+            Input::Processed { upload, result } => self.processed(upload, result),
+            Input::Timeout => {}
+        }
+        self.drive();
+    }
+
+    /// The next thing to do. Call until it returns [`Output::Wait`] or
+    /// [`Output::Finished`].
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(output) = self.outputs.pop_front() {
+            return output;
+        }
+        if self.is_finished() {
+            return Output::Finished;
+        }
+        Output::Wait(self.next_deadline())
+    }
+
+    /// Whether the session wants more control bytes now. It says no while
+    /// enough pipelined lines wait (see [`Config::max_pending_input`]) and
+    /// once the control connection is closed; stop reading then, so that
+    /// memory stays bounded and TCP holds the client back.
+    pub fn wants_control_bytes(&self) -> bool {
+        self.control_open && self.queued_bytes < self.config.max_pending_input
+    }
+
+    /// Whether a login succeeded on this session.
+    pub fn is_logged_in(&self) -> bool {
+        matches!(self.login, LoginState::LoggedIn(_))
+    }
+
+    /// The logged-in user, if any.
+    pub fn user(&self) -> Option<&[u8]> {
+        match &self.login {
+            LoginState::LoggedIn(user) => Some(user.as_bytes()),
+            _ => None,
+        }
+    }
+
+    /// The control connection's peer.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Whether the session is over: control connection closed, nothing in
+    /// flight, every output drained.
+    pub fn is_finished(&self) -> bool {
+        !self.control_open
+            && self.outputs.is_empty()
+            && !matches!(self.blocked, Some(Blocked::Processing { .. }))
+            && self.background.is_empty()
+    }
+
+    fn receive_control(&mut self, bytes: &[u8]) {
+        if !self.control_open {
+            return;
+        }
+        let queue = &mut self.queue;
+        let queued_bytes = &mut self.queued_bytes;
+        self.framer.push(bytes, |frame| {
+            // Two bytes for the line end, so that empty lines count too.
+            let cost = frame.len() + 2;
+            let parsed = match frame {
+                Frame::Line(line) => Command::parse(&line),
+                Frame::TooLong => Err(CommandError::LineTooLong),
+            };
+            queue.push_back((parsed, cost));
+            *queued_bytes += cost;
+        });
+    }
+
+    /// Runs queued commands until one has to wait, firing due timers first.
+    fn drive(&mut self) {
+        loop {
+            self.fire_timers();
+            if !self.control_open {
+                return;
+            }
+            let front = self.queue.front().map(|(parsed, _)| parsed);
+            // ABOR is the one command that interrupts the one in progress.
+            let abort = match (&self.blocked, front) {
+                (Some(Blocked::Transfer(_)), Some(Ok(Command::Abor))) => true,
+                (Some(_), _) | (None, None) => return,
+                (None, Some(Ok(Command::Stor(_) | Command::Stou(_)))) if self.background_full() => {
+                    return;
+                }
+                (None, Some(_)) => false,
+            };
+            let Some((parsed, cost)) = self.queue.pop_front() else {
+                return;
+            };
+            self.queued_bytes -= cost;
+            self.last_activity = self.now;
+            if abort {
+                self.abort_transfer();
+            } else {
+                self.execute(parsed);
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.now;
+        match &self.blocked {
+            Some(Blocked::LoginCheck { deadline, .. }) if *deadline <= now => {
+                self.blocked = None;
+                self.reply(Reply::new(
+                    ReplyCode::SERVICE_NOT_AVAILABLE,
+                    "Login check timed out; closing.",
+                ));
+                self.close();
+            }
+            Some(Blocked::LoginDelay { until, .. }) if *until <= now => {
+                if let Some(Blocked::LoginDelay { reply, close, .. }) = self.blocked.take() {
+                    self.reply(reply);
+                    if close {
+                        self.close();
+                    }
+                }
+                self.last_activity = now;
+            }
+            Some(Blocked::Listen { deadline, .. }) if *deadline <= now => {
+                self.unblock();
+                self.outputs.push_back(Output::CloseData);
+                self.reply(Reply::new(
+                    ReplyCode::CANT_OPEN_DATA,
+                    "Cannot open a passive listener.",
+                ));
+            }
+            Some(Blocked::Transfer(Transfer {
+                phase: TransferPhase::AwaitingConnection { deadline },
+                ..
+            })) if *deadline <= now => {
+                self.unblock();
+                self.close_data_channel();
+                self.reply(Reply::new(
+                    ReplyCode::CANT_OPEN_DATA,
+                    "No data connection came; upload cancelled.",
+                ));
+            }
+            Some(Blocked::Processing { upload, deadline }) if *deadline <= now => {
+                let upload = *upload;
+                self.unblock();
+                self.outputs.push_back(Output::CancelProcessing(upload));
+                self.reply(Reply::new(
+                    ReplyCode::LOCAL_ERROR,
+                    "Processing timed out; the file was not accepted, try again later.",
+                ));
+            }
+            _ => {}
+        }
+        let outputs = &mut self.outputs;
+        self.background.retain(|&(upload, deadline)| {
+            let due = deadline <= now;
+            if due {
+                outputs.push_back(Output::CancelProcessing(upload));
+            }
+            !due
+        });
+        if let DataChannel::Passive { expires, .. } = self.data
+            && expires <= now
+            && !matches!(self.blocked, Some(Blocked::Transfer(_)))
+        {
+            // Nobody used the listener: free its port.
+            self.close_data_channel();
+        }
+        if let Some(idle_deadline) = self.idle_deadline()
+            && idle_deadline <= now
+        {
+            self.reply(Reply::new(
+                ReplyCode::SERVICE_NOT_AVAILABLE,
+                "Idle timeout; closing control connection.",
+            ));
+            self.close();
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let blocked = match &self.blocked {
+            Some(Blocked::LoginCheck { deadline, .. })
+            | Some(Blocked::LoginDelay {
+                until: deadline, ..
+            })
+            | Some(Blocked::Listen { deadline, .. })
+            | Some(Blocked::Transfer(Transfer {
+                phase: TransferPhase::AwaitingConnection { deadline },
+                ..
+            }))
+            | Some(Blocked::Processing { deadline, .. }) => Some(*deadline),
+            Some(Blocked::Transfer(_)) | None => None,
+        };
+        let passive = match self.data {
+            DataChannel::Passive { expires, .. }
+                if !matches!(self.blocked, Some(Blocked::Transfer(_))) =>
+            {
+                Some(expires)
+            }
+            _ => None,
+        };
+        let background = self.background.iter().map(|&(_, deadline)| deadline);
+        [blocked, passive, self.idle_deadline()]
+            .into_iter()
+            .flatten()
+            .chain(background)
+            .min()
+    }
+
+    /// When the client counts as idle: only while nothing is in progress or
+    /// queued for it.
+    fn idle_deadline(&self) -> Option<Instant> {
+        let waiting_for_client = self.control_open && self.blocked.is_none() && self.queue.is_empty();
+        waiting_for_client.then(|| self.last_activity + self.config.idle_timeout)
+    }
+
+    fn reply(&mut self, reply: Reply) {
+        if self.control_open {
+            self.outputs.push_back(Output::Reply(reply));
+        }
+    }
+
+    /// The command in progress is done: the next one may run.
+    fn unblock(&mut self) {
+        self.blocked = None;
+        self.last_activity = self.now;
+    }
+
+    /// Closes the control connection after the replies so far. Processing in
+    /// flight goes on (its result can no longer be answered).
+    fn close(&mut self) {
+        if !self.control_open {
+            return;
+        }
+        self.outputs.push_back(Output::CloseControl);
+        self.shut_down();
+    }
+
+    /// The control connection is gone: stop everything that served the
+    /// client, keep processing what was already received.
+    fn control_lost(&mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        self.control_open = false;
+        self.queue.clear();
+        self.queued_bytes = 0;
+        match self.blocked.take() {
+            Some(Blocked::Transfer(Transfer {
+                upload,
+                phase: TransferPhase::Receiving,
+                ..
+            })) => self.outputs.push_back(Output::AbortTransfer(upload)),
+            processing @ Some(Blocked::Processing { .. }) => self.blocked = processing,
+            Some(Blocked::Listen { .. }) => self.outputs.push_back(Output::CloseData),
+            _ => {}
+        }
+        self.close_data_channel();
+    }
+
+    fn background_full(&self) -> bool {
+        self.config.ack_on_receipt
+            && self.background.len() >= self.config.max_background_processing.max(1)
+    }
+}
+
+/// An address with IPv4-mapped IPv6 (`::ffff:a.b.c.d`) seen as IPv4, so that
+/// a dual-stack listener compares addresses correctly.
+fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}

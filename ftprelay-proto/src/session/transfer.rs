@@ -1,0 +1,320 @@
+//! The data channel and the life of an upload: PASV/EPSV/PORT/EPRT, STOR,
+//! the transfer, processing, ABOR.
+
+use std::net::{SocketAddr, SocketAddrV4};
+
+use bytes::Bytes;
+
+use super::{
+    Blocked, DataChannel, DataEvent, Output, ReceiveRequest, Session, SpoolFailure, Transfer,
+    TransferEnd, TransferPhase, UploadId, canonical,
+};
+use crate::app::{ProcessError, ProcessRequest};
+use crate::reply::{Reply, ReplyCode};
+
+impl Session {
+    /// PASV (`extended == false`) or EPSV: asks the adapter for a listener.
+    pub(super) fn passive(&mut self, extended: bool) {
+        if self.epsv_all && !extended {
+            return self.reply(epsv_all_in_effect());
+        }
+        let local = self.local_canonical();
+        if !extended && !local.is_ipv4() && self.config.passive_address.is_none() {
+            // 227 can only carry an IPv4 address.
+            return self.reply(Reply::new(
+                ReplyCode::CANT_OPEN_DATA,
+                "PASV needs IPv4; use EPSV on IPv6.",
+            ));
+        }
+        self.close_data_channel();
+        self.outputs.push_back(Output::Listen);
+        self.blocked = Some(Blocked::Listen {
+            extended,
+            deadline: self.now + self.config.data_timeout,
+        });
+    }
+
+    /// PORT or EPRT to `target`. The address must be the control peer's and
+    /// the port unprivileged: anything else would let a client use the relay
+    /// to attack a third host (FTP bounce).
+    pub(super) fn active(&mut self, target: SocketAddr) {
+        if self.epsv_all {
+            return self.reply(epsv_all_in_effect());
+        }
+        if canonical(target.ip()) != canonical(self.peer.ip()) {
+            return self.reply(Reply::new(
+                ReplyCode::SYNTAX_ERROR_IN_PARAMETERS,
+                "Data connections go to your own address only.",
+            ));
+        }
+        if target.port() < 1024 {
+            return self.reply(Reply::new(
+                ReplyCode::SYNTAX_ERROR_IN_PARAMETERS,
+                "Data connections to privileged ports are refused.",
+            ));
+        }
+        self.close_data_channel();
+        self.data = DataChannel::Active(target);
+        self.ok("PORT command successful.");
+    }
+
+    /// STOR or STOU: `150`, then the data connection, the spool, the
+    /// processor. `announce` is STOU's generated name.
+    pub(super) fn start_upload(&mut self, name: Bytes, file_name: Bytes, announce: Option<Bytes>) {
+        if self.data == DataChannel::None {
+            return self.reply(Reply::new(
+                ReplyCode::CANT_OPEN_DATA,
+                "Use PASV, EPSV or PORT first.",
+            ));
+        }
+        self.uploads_started += 1;
+        let upload = UploadId(self.uploads_started);
+        let text = match announce {
+            Some(name) => format!("FILE: {}", name.escape_ascii()),
+            None => "Ok to send data.".to_owned(),
+        };
+        self.reply(Reply::new(ReplyCode::FILE_STATUS_OK, text));
+        let deadline = self.now + self.config.data_timeout;
+        let mut transfer = Transfer {
+            upload,
+            name,
+            file_name,
+            phase: TransferPhase::AwaitingConnection { deadline },
+        };
+        match self.data {
+            DataChannel::Passive {
+                connected: true, ..
+            } => self.start_receiving(&mut transfer),
+            DataChannel::Active(target) => self.outputs.push_back(Output::Connect(target)),
+            DataChannel::Passive { .. } | DataChannel::None => {}
+        }
+        self.blocked = Some(Blocked::Transfer(transfer));
+    }
+
+    pub(super) fn data_event(&mut self, event: DataEvent) {
+        match event {
+            DataEvent::Listening(addr) => self.listening(addr),
+            DataEvent::ListenFailed => {
+                if let Some(Blocked::Listen { .. }) = self.blocked {
+                    self.unblock();
+                    self.reply(Reply::new(
+                        ReplyCode::CANT_OPEN_DATA,
+                        "Cannot open a passive listener; try again later.",
+                    ));
+                }
+            }
+            DataEvent::Connected { peer } => self.data_connected(peer),
+            DataEvent::ConnectFailed => {
+                let awaiting = matches!(
+                    (&self.blocked, self.data),
+                    (Some(Blocked::Transfer(_)), DataChannel::Active(_))
+                );
+                if awaiting {
+                    self.unblock();
+                    self.data = DataChannel::None;
+                    self.reply(Reply::new(
+                        ReplyCode::CANT_OPEN_DATA,
+                        "Cannot open data connection.",
+                    ));
+                }
+            }
+            DataEvent::TransferEnded { upload, end } => self.transfer_ended(upload, end),
+        }
+    }
+
+    fn listening(&mut self, addr: SocketAddr) {
+        let Some(Blocked::Listen { extended, .. }) = self.blocked else {
+            return;
+        };
+        self.unblock();
+        self.data = DataChannel::Passive {
+            expires: self.now + self.config.data_timeout,
+            connected: false,
+        };
+        let reply = if extended {
+            Reply::entering_extended_passive_mode(addr.port())
+        } else {
+            let ip = match (self.config.passive_address, self.local_canonical().ip()) {
+                (Some(advertised), _) => advertised,
+                (None, std::net::IpAddr::V4(local)) => local,
+                // `passive` refused PASV for this case before listening.
+                (None, std::net::IpAddr::V6(_)) => std::net::Ipv4Addr::UNSPECIFIED,
+            };
+            Reply::entering_passive_mode(SocketAddrV4::new(ip, addr.port()))
+        };
+        self.reply(reply);
+    }
+
+    fn data_connected(&mut self, peer: SocketAddr) {
+        let allowed = !self.config.data_peer_must_match
+            || canonical(peer.ip()) == canonical(self.peer.ip());
+        let mut transfer = match self.blocked.take() {
+            Some(Blocked::Transfer(transfer)) => Some(transfer),
+            other => {
+                self.blocked = other;
+                None
+            }
+        };
+        let awaiting = matches!(
+            &transfer,
+            Some(Transfer {
+                phase: TransferPhase::AwaitingConnection { .. },
+                ..
+            })
+        );
+        let accept = match &mut self.data {
+            DataChannel::Active(_) => awaiting,
+            DataChannel::Passive { connected, .. } if !*connected && allowed => {
+                *connected = true;
+                true
+            }
+            _ => false,
+        };
+        if accept {
+            self.outputs.push_back(Output::AcceptDataConnection);
+        } else {
+            self.outputs.push_back(Output::RefuseDataConnection);
+        }
+        if let Some(mut transfer) = transfer.take() {
+            if accept && awaiting {
+                self.start_receiving(&mut transfer);
+            }
+            self.blocked = Some(Blocked::Transfer(transfer));
+        }
+    }
+
+    fn start_receiving(&mut self, transfer: &mut Transfer) {
+        transfer.phase = TransferPhase::Receiving;
+        self.outputs.push_back(Output::Receive(ReceiveRequest {
+            upload: transfer.upload,
+            max_size: self.config.max_file_size,
+            stall_timeout: self.config.transfer_stall_timeout,
+        }));
+    }
+
+    fn transfer_ended(&mut self, upload: UploadId, end: TransferEnd) {
+        let receiving = matches!(
+            &self.blocked,
+            Some(Blocked::Transfer(t)) if t.upload == upload && t.phase == TransferPhase::Receiving
+        );
+        if !receiving {
+            // Aborted, or never asked for: stale news.
+            return;
+        }
+        let Some(Blocked::Transfer(transfer)) = self.blocked.take() else {
+            return;
+        };
+        self.unblock();
+        self.close_data_channel();
+        let failure = match end {
+            TransferEnd::Complete { bytes } if bytes <= self.config.max_file_size => {
+                return self.spooled(transfer, bytes);
+            }
+            TransferEnd::Complete { .. } | TransferEnd::TooLarge => Reply::new(
+                ReplyCode::EXCEEDED_STORAGE,
+                format!(
+                    "File too large: the limit is {} bytes.",
+                    self.config.max_file_size
+                ),
+            ),
+            TransferEnd::Reset => Reply::new(
+                ReplyCode::TRANSFER_ABORTED,
+                "Data connection closed early; upload aborted.",
+            ),
+            TransferEnd::Stalled => Reply::new(
+                ReplyCode::TRANSFER_ABORTED,
+                "Data connection stalled; upload aborted.",
+            ),
+            TransferEnd::SpoolFailed(SpoolFailure::StorageFull) => Reply::new(
+                ReplyCode::INSUFFICIENT_STORAGE,
+                "Insufficient storage space; try again later.",
+            ),
+            TransferEnd::SpoolFailed(_) => Reply::new(
+                ReplyCode::LOCAL_ERROR,
+                "Local error while receiving; try again later.",
+            ),
+        };
+        self.outputs.push_back(Output::Discard(upload));
+        self.reply(failure);
+    }
+
+    /// The whole file is in the spool: process it, and reply after
+    /// processing (or at once, with `ack_on_receipt`).
+    fn spooled(&mut self, transfer: Transfer, size: u64) {
+        let request = ProcessRequest {
+            upload: transfer.upload,
+            name: transfer.name,
+            file_name: transfer.file_name,
+            user: self.user().map(Bytes::copy_from_slice).unwrap_or_default(),
+            peer: self.peer,
+            size,
+        };
+        self.outputs.push_back(Output::Process(request));
+        let deadline = self.now + self.config.process_timeout;
+        if self.config.ack_on_receipt {
+            self.background.push((transfer.upload, deadline));
+            self.reply(Reply::new(
+                ReplyCode::CLOSING_DATA,
+                "Transfer complete; the file will be processed.",
+            ));
+        } else {
+            self.blocked = Some(Blocked::Processing {
+                upload: transfer.upload,
+                deadline,
+            });
+        }
+    }
+
+    pub(super) fn processed(&mut self, upload: UploadId, result: Result<(), ProcessError>) {
+        match self.blocked {
+            Some(Blocked::Processing { upload: waiting, .. }) if waiting == upload => {
+                self.unblock();
+                self.reply(match result {
+                    Ok(()) => Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete."),
+                    Err(error) => error.reply(),
+                });
+            }
+            // Acknowledged on receipt, or timed out: nothing left to answer.
+            _ => self.background.retain(|&(id, _)| id != upload),
+        }
+    }
+
+    /// ABOR while an upload is under way: `426` for the upload, `226` for
+    /// the ABOR (RFC 959 §4.1.3).
+    pub(super) fn abort_transfer(&mut self) {
+        let Some(Blocked::Transfer(transfer)) = self.blocked.take() else {
+            return;
+        };
+        self.unblock();
+        if transfer.phase == TransferPhase::Receiving {
+            self.outputs.push_back(Output::AbortTransfer(transfer.upload));
+        }
+        self.close_data_channel();
+        self.reply(Reply::new(ReplyCode::TRANSFER_ABORTED, "Upload aborted."));
+        self.reply(Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful."));
+    }
+
+    /// ABOR with nothing to abort: any prepared data channel is closed.
+    pub(super) fn abort_idle(&mut self) {
+        self.close_data_channel();
+        self.reply(Reply::new(ReplyCode::CLOSING_DATA, "No transfer to abort."));
+    }
+
+    pub(super) fn close_data_channel(&mut self) {
+        if self.data != DataChannel::None {
+            self.data = DataChannel::None;
+            self.outputs.push_back(Output::CloseData);
+        }
+    }
+
+    pub(super) fn local_canonical(&self) -> SocketAddr {
+        SocketAddr::new(canonical(self.local.ip()), self.local.port())
+    }
+}
+
+fn epsv_all_in_effect() -> Reply {
+    Reply::new(
+        ReplyCode::BAD_SEQUENCE,
+        "EPSV ALL is in effect: use EPSV.",
+    )
+}
