@@ -8,7 +8,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     #[allow(clippy::print_stderr)] // the one line a user sees
     {
-        eprintln!("ftprelay: the standalone relay is not built yet; use the ftprelay-tokio library");
+        eprintln!(
+            "ftprelay: the standalone relay is not built yet; use the ftprelay-tokio library"
+        );
     }
     ExitCode::from(2)
 }

@@ -215,7 +215,10 @@ impl ProcessError {
     /// The reply the client gets.
     pub fn reply(&self) -> Reply {
         if self.permanent {
-            Reply::new(ReplyCode::FILE_UNAVAILABLE, "File rejected by the processor.")
+            Reply::new(
+                ReplyCode::FILE_UNAVAILABLE,
+                "File rejected by the processor.",
+            )
         } else {
             Reply::new(
                 ReplyCode::LOCAL_ERROR,

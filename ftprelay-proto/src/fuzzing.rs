@@ -1,1 +1,309 @@
-//! Properties for fuzzing (filled below).
+//! Properties of this crate, for the fuzz targets in `fuzz/` and for the
+//! property tests. Not a public API.
+//!
+//! Each function panics when its property does not hold; the fuzz targets
+//! are one-line calls into them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::{
+    Command, Config, DataEvent, Frame, Input, LineFramer, LoginRejected, Output, ProcessError,
+    Session, SpoolFailure, TransferEnd, UploadId,
+};
+
+/// The relay's address in driven sessions.
+pub const LOCAL: &str = "127.0.0.1:2121";
+/// The client's address in driven sessions.
+pub const PEER: &str = "127.0.0.1:40000";
+/// A password the [`Driver`] rejects; every other password is accepted.
+pub const BAD_PASSWORD: &[u8] = b"wrong";
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse()
+        .expect("the constants above are valid addresses")
+}
+
+/// A session whose adapter answers every request at once, as a
+/// well-behaved adapter and client would: logins succeed unless the password
+/// is [`BAD_PASSWORD`], listeners open and the client connects at once,
+/// uploads arrive complete with four bytes,
+/// and processing succeeds unless the file name starts with `fail`.
+#[derive(Debug)]
+pub struct Driver {
+    /// The session under test.
+    pub session: Session,
+    /// The virtual clock.
+    pub now: Instant,
+    /// Every output so far except [`Output::Wait`], in order.
+    pub outputs: Vec<Output>,
+    /// Set once [`Output::Finished`] was seen.
+    pub finished: bool,
+    /// Whether the auto-responder answers requests.
+    auto: bool,
+    listeners: u16,
+}
+
+impl Driver {
+    /// A driven session with `config`, its clock starting at `origin`.
+    pub fn new(config: Config, origin: Instant) -> Self {
+        Self::with_addresses(config, origin, addr(LOCAL), addr(PEER))
+    }
+
+    /// A driven session between these addresses.
+    pub fn with_addresses(
+        config: Config,
+        origin: Instant,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Self {
+        let session = Session::new(Arc::new(config), origin, local, peer);
+        let mut driver = Self {
+            session,
+            now: origin,
+            outputs: Vec::new(),
+            finished: false,
+            auto: true,
+            listeners: 0,
+        };
+        driver.drain();
+        driver
+    }
+
+    /// Turns the auto-responder off (for inputs chosen by a fuzzer).
+    pub fn manual(mut self) -> Self {
+        self.auto = false;
+        self
+    }
+
+    /// Feeds `input` at the current time and drains the outputs.
+    pub fn handle(&mut self, input: Input<'_>) {
+        self.session.handle(self.now, input);
+        self.drain();
+    }
+
+    /// Advances the clock and lets the session notice.
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+        self.handle(Input::Timeout);
+    }
+
+    /// The replies so far, encoded, in order.
+    pub fn transcript(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for output in &self.outputs {
+            if let Output::Reply(reply) = output {
+                reply.encode(&mut out);
+            }
+        }
+        out
+    }
+
+    /// The number of final (non-1xx) replies so far, greeting excluded.
+    pub fn final_replies(&self) -> usize {
+        self.outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Reply(r) if r.code().is_final()))
+            .count()
+            .saturating_sub(1)
+    }
+
+    fn drain(&mut self) {
+        loop {
+            let output = self.session.poll_output();
+            match &output {
+                Output::Wait(deadline) => {
+                    if let Some(deadline) = deadline {
+                        assert!(*deadline >= self.now, "a deadline in the past: {output:?}");
+                    }
+                    return;
+                }
+                Output::Finished => {
+                    self.finished = true;
+                    return;
+                }
+                Output::Receive(_) | Output::Process(_) => {
+                    assert!(self.session.is_logged_in(), "an upload without a login");
+                }
+                _ => {}
+            }
+            assert!(!self.finished, "output after Finished: {output:?}");
+            self.outputs.push(output.clone());
+            if self.auto {
+                self.respond(output);
+            }
+        }
+    }
+
+    fn respond(&mut self, output: Output) {
+        let now = self.now;
+        match output {
+            Output::CheckLogin(login) => {
+                let verdict = if login.password() == BAD_PASSWORD {
+                    Err(LoginRejected)
+                } else {
+                    Ok(())
+                };
+                self.session.handle(now, Input::LoginChecked(verdict));
+            }
+            Output::Listen => {
+                self.listeners = self.listeners.wrapping_add(1);
+                let port = 50_000u16.wrapping_add(self.listeners);
+                let listening = SocketAddr::new(addr(LOCAL).ip(), port);
+                self.session
+                    .handle(now, Input::Data(DataEvent::Listening(listening)));
+                let peer = SocketAddr::new(addr(PEER).ip(), 40_001);
+                self.session
+                    .handle(now, Input::Data(DataEvent::Connected { peer }));
+            }
+            Output::Connect(target) => {
+                self.session
+                    .handle(now, Input::Data(DataEvent::Connected { peer: target }));
+            }
+            Output::Receive(request) => {
+                let end = TransferEnd::Complete { bytes: 4 };
+                let event = DataEvent::TransferEnded {
+                    upload: request.upload,
+                    end,
+                };
+                self.session.handle(now, Input::Data(event));
+            }
+            Output::Process(request) => {
+                let result = if request.file_name.starts_with(b"fail") {
+                    Err(ProcessError::transient("the name says so"))
+                } else {
+                    Ok(())
+                };
+                let upload = request.upload;
+                self.session
+                    .handle(now, Input::Processed { upload, result });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Framing: the same lines whether the bytes come whole or one by one; no
+/// line longer than the limit; no line holding a LF.
+pub fn framer(data: &[u8]) {
+    let max = 64;
+    let frame_all = |chunks: &mut dyn Iterator<Item = &[u8]>| {
+        let mut framer = LineFramer::new(max);
+        let mut frames = Vec::new();
+        for chunk in chunks {
+            framer.push(chunk, |f| frames.push(f));
+        }
+        frames
+    };
+    let whole = frame_all(&mut std::iter::once(data));
+    let bytewise = frame_all(&mut data.chunks(1));
+    assert_eq!(whole, bytewise);
+    for frame in &whole {
+        if let Frame::Line(line) = frame {
+            assert!(line.len() <= max);
+            assert!(!line.contains(&b'\n'));
+        }
+    }
+}
+
+/// Parsing: whatever one line parses to encodes to a line that parses to
+/// the same command.
+pub fn parse_roundtrip(data: &[u8]) {
+    let Some(line) = data.split(|&b| b == b'\n').next() else {
+        return;
+    };
+    let line = Bytes::copy_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+    let Ok(command) = Command::parse(&line) else {
+        return;
+    };
+    let mut encoded = Vec::new();
+    command.encode(&mut encoded);
+    let reparsed_line = Bytes::copy_from_slice(
+        encoded
+            .strip_suffix(b"\r\n")
+            .expect("an encoded command ends with CRLF"),
+    );
+    assert_eq!(Command::parse(&reparsed_line), Ok(command), "line {line:?}");
+}
+
+/// Splitting: control bytes delivered whole, byte by byte and in the chunks
+/// that `data` itself suggests give the same outputs.
+pub fn split_independence(data: &[u8], origin: Instant) {
+    let run = |chunks: &mut dyn Iterator<Item = &[u8]>| {
+        let mut driver = Driver::new(Config::default(), origin);
+        for chunk in chunks {
+            driver.handle(Input::ControlBytes(chunk));
+        }
+        driver.outputs
+    };
+    let whole = run(&mut std::iter::once(data));
+    assert_eq!(whole, run(&mut data.chunks(1)));
+    let chunk_len = data.first().map_or(1, |&b| usize::from(b % 16) + 1);
+    assert_eq!(whole, run(&mut data.chunks(chunk_len)));
+}
+
+/// A session driven by arbitrary inputs and time steps, decoded from
+/// `data`: it never panics, never asks for a deadline in the past, never
+/// starts an upload before a login, and never speaks after it finished.
+pub fn session(data: &[u8], origin: Instant) {
+    let config = Config {
+        max_line_len: 128,
+        ..Config::default()
+    };
+    let mut driver = Driver::new(config, origin).manual();
+    let mut bytes = data.iter().copied();
+    let peer = addr(PEER);
+    let stranger: SocketAddr = "127.0.0.2:40000".parse().expect("valid address");
+    while let Some(op) = bytes.next() {
+        let arg = bytes.next().unwrap_or(0);
+        let upload = UploadId(u64::from(arg % 4));
+        match op % 9 {
+            0 | 1 => {
+                let len = usize::from(arg % 48);
+                let chunk: Vec<u8> = bytes.by_ref().take(len).collect();
+                driver.handle(Input::ControlBytes(&chunk));
+            }
+            2 => driver.handle(Input::LoginChecked(if arg % 2 == 0 {
+                Ok(())
+            } else {
+                Err(LoginRejected)
+            })),
+            3 => driver.handle(Input::Data(if arg % 3 == 0 {
+                DataEvent::ListenFailed
+            } else {
+                DataEvent::Listening(SocketAddr::new(peer.ip(), 50_000 + u16::from(arg)))
+            })),
+            4 => driver.handle(Input::Data(match arg % 3 {
+                0 => DataEvent::Connected { peer },
+                1 => DataEvent::Connected { peer: stranger },
+                _ => DataEvent::ConnectFailed,
+            })),
+            5 => {
+                let end = match arg % 6 {
+                    0 => TransferEnd::Complete {
+                        bytes: u64::from(arg),
+                    },
+                    1 => TransferEnd::Complete { bytes: u64::MAX },
+                    2 => TransferEnd::TooLarge,
+                    3 => TransferEnd::Reset,
+                    4 => TransferEnd::Stalled,
+                    _ => TransferEnd::SpoolFailed(SpoolFailure::StorageFull),
+                };
+                driver.handle(Input::Data(DataEvent::TransferEnded { upload, end }));
+            }
+            6 => driver.handle(Input::Processed {
+                upload,
+                result: if arg % 2 == 0 {
+                    Ok(())
+                } else {
+                    Err(ProcessError::rejected("fuzz"))
+                },
+            }),
+            7 => driver.advance(Duration::from_millis(u64::from(arg) * u64::from(arg) * 20)),
+            _ => driver.handle(Input::ControlClosed),
+        }
+    }
+}

@@ -177,7 +177,11 @@ impl<'a> Argument<'a> {
         part: &'a [u8],
         parser: impl Parser<&'a [u8], Output = T, Error = nom::error::Error<&'a [u8]>>,
     ) -> Result<T, CommandError> {
-        Argument { bytes: part, ..self }.parse_with(parser)
+        Argument {
+            bytes: part,
+            ..self
+        }
+        .parse_with(parser)
     }
 }
 
@@ -340,11 +344,11 @@ fn eprt(arg: Argument<'_>) -> Result<SocketAddr, CommandError> {
 
 /// The three fields of an EPRT argument, split at its delimiter.
 fn eprt_fields(input: &[u8]) -> Res<'_, (u32, &[u8], u16)> {
-    let (input, delimiter) =
-        map_opt(take_while_m_n(1, 1, |b: u8| (33..=126).contains(&b)), |d: &[u8]| {
-            Some(d[0])
-        })
-        .parse(input)?;
+    let (input, delimiter) = map_opt(
+        take_while_m_n(1, 1, |b: u8| (33..=126).contains(&b)),
+        |d: &[u8]| Some(d[0]),
+    )
+    .parse(input)?;
     let d = [delimiter];
     let mut field = take_while1(|b: u8| b != delimiter);
     let (input, protocol) = dec_u32(input)?;
@@ -361,10 +365,7 @@ fn epsv(arg: Argument<'_>) -> Result<Option<EpsvArg>, CommandError> {
     if arg.bytes.is_empty() {
         return Ok(None);
     }
-    let parsed = arg.parse_with(alt((
-        value(None, tag_no_case("ALL")),
-        map(dec_u32, Some),
-    )))?;
+    let parsed = arg.parse_with(alt((value(None, tag_no_case("ALL")), map(dec_u32, Some))))?;
     Ok(Some(match parsed {
         None => EpsvArg::All,
         Some(1) => EpsvArg::Protocol(NetworkProtocol::Ipv4),
@@ -411,38 +412,89 @@ mod tests {
             ("PASS  secret  ", Ok(Pass(Bytes::from_static(b"secret")))),
             ("Type I", Ok(Type(RepresentationType::Image))),
             ("TYPE i", Ok(Type(RepresentationType::Image))),
-            ("TYPE A N", Ok(Type(RepresentationType::Ascii(Some(FormCode::NonPrint))))),
+            (
+                "TYPE A N",
+                Ok(Type(RepresentationType::Ascii(Some(FormCode::NonPrint)))),
+            ),
             ("TYPE L 8", Ok(Type(RepresentationType::Local(8)))),
             ("TYPE X", Err(CommandError::UnsupportedParameter)),
             ("MODE s", Ok(Mode(TransferMode::Stream))),
             ("STRU r", Ok(Stru(FileStructure::Record))),
-            ("PORT 127,0,0,1,4,1", Ok(Port("127.0.0.1:1025".parse().expect("addr")))),
+            (
+                "PORT 127,0,0,1,4,1",
+                Ok(Port("127.0.0.1:1025".parse().expect("addr"))),
+            ),
             ("PORT 127,0,0,1,4", Err(CommandError::InvalidArgument)),
             ("PORT 256,0,0,1,4,1", Err(CommandError::InvalidArgument)),
-            ("EPRT |1|127.0.0.1|2000|", Ok(Eprt("127.0.0.1:2000".parse().expect("addr")))),
-            ("EPRT |2|::1|2000|", Ok(Eprt("[::1]:2000".parse().expect("addr")))),
-            ("EPRT !1!127.0.0.1!2000!", Ok(Eprt("127.0.0.1:2000".parse().expect("addr")))),
-            ("EPRT |3|x|2000|", Err(CommandError::UnsupportedNetworkProtocol)),
+            (
+                "EPRT |1|127.0.0.1|2000|",
+                Ok(Eprt("127.0.0.1:2000".parse().expect("addr"))),
+            ),
+            (
+                "EPRT |2|::1|2000|",
+                Ok(Eprt("[::1]:2000".parse().expect("addr"))),
+            ),
+            (
+                "EPRT !1!127.0.0.1!2000!",
+                Ok(Eprt("127.0.0.1:2000".parse().expect("addr"))),
+            ),
+            (
+                "EPRT |3|x|2000|",
+                Err(CommandError::UnsupportedNetworkProtocol),
+            ),
             ("EPRT |1|::1|2000|", Err(CommandError::InvalidArgument)),
             ("EPSV", Ok(Epsv(None))),
             ("epsv all", Ok(Epsv(Some(EpsvArg::All)))),
-            ("EPSV 2", Ok(Epsv(Some(EpsvArg::Protocol(NetworkProtocol::Ipv6))))),
+            (
+                "EPSV 2",
+                Ok(Epsv(Some(EpsvArg::Protocol(NetworkProtocol::Ipv6)))),
+            ),
             ("EPSV 7", Err(CommandError::UnsupportedNetworkProtocol)),
-            ("ALLO 1234", Ok(Allo { size: 1234, record_size: None })),
-            ("ALLO 1234 R 80", Ok(Allo { size: 1234, record_size: Some(80) })),
+            (
+                "ALLO 1234",
+                Ok(Allo {
+                    size: 1234,
+                    record_size: None,
+                }),
+            ),
+            (
+                "ALLO 1234 R 80",
+                Ok(Allo {
+                    size: 1234,
+                    record_size: Some(80),
+                }),
+            ),
             ("REST 0", Ok(Rest(0))),
             ("REST x", Err(CommandError::InvalidArgument)),
             ("STOR", Err(CommandError::MissingArgument)),
             ("STOR /a b.jpg", Ok(Stor(arg("/a b.jpg")))),
             ("STOU", Ok(Stou(None))),
-            ("opts utf8 on", Ok(Opts { command: arg("utf8"), options: Some(arg("on")) })),
-            ("MFMT 20240501120000 x.jpg", Ok(Mfmt { time: arg("20240501120000"), path: arg("x.jpg") })),
+            (
+                "opts utf8 on",
+                Ok(Opts {
+                    command: arg("utf8"),
+                    options: Some(arg("on")),
+                }),
+            ),
+            (
+                "MFMT 20240501120000 x.jpg",
+                Ok(Mfmt {
+                    time: arg("20240501120000"),
+                    path: arg("x.jpg"),
+                }),
+            ),
             ("MFMT 2024 x.jpg", Err(CommandError::InvalidArgument)),
             ("XPWD", Ok(Xpwd)),
             ("PBSZ 0", Ok(Pbsz(0))),
             ("PROT p", Ok(Prot(ProtectionLevel::Private))),
             ("LIST -la", Ok(List(Some(arg("-la"))))),
-            ("HOST example.org", Ok(Unknown { verb: arg("HOST"), argument: Some(arg("example.org")) })),
+            (
+                "HOST example.org",
+                Ok(Unknown {
+                    verb: arg("HOST"),
+                    argument: Some(arg("example.org")),
+                }),
+            ),
             ("", Err(CommandError::Empty)),
             ("   ", Err(CommandError::Empty)),
         ];

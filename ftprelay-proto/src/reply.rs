@@ -51,7 +51,11 @@ impl ReplyCode {
     /// A code from its number, if it has three digits with a first digit of
     /// 1 to 5.
     pub const fn new(code: u16) -> Option<Self> {
-        if code >= 100 && code < 600 { Some(Self(code)) } else { None }
+        if code >= 100 && code < 600 {
+            Some(Self(code))
+        } else {
+            None
+        }
     }
 
     /// The number.
@@ -210,8 +214,14 @@ mod tests {
 
     #[test]
     fn multiline_encoding_follows_rfc_959() {
-        let reply = Reply::multiline(ReplyCode::SYSTEM_STATUS, ["Features:", "EPSV", "UTF8", "End"]);
-        assert_eq!(reply.to_bytes(), b"211-Features:\r\n EPSV\r\n UTF8\r\n211 End\r\n");
+        let reply = Reply::multiline(
+            ReplyCode::SYSTEM_STATUS,
+            ["Features:", "EPSV", "UTF8", "End"],
+        );
+        assert_eq!(
+            reply.to_bytes(),
+            b"211-Features:\r\n EPSV\r\n UTF8\r\n211 End\r\n"
+        );
     }
 
     #[test]

@@ -99,7 +99,9 @@ impl Session {
                 ReplyCode::PENDING_FURTHER_INFORMATION,
                 "Restarting at 0.",
             )),
-            Rest(_) => self.not_for_parameter("Resuming uploads is not supported; send the whole file."),
+            Rest(_) => {
+                self.not_for_parameter("Resuming uploads is not supported; send the whole file.")
+            }
             Pasv => self.passive(false),
             Epsv(None) => self.passive(true),
             Epsv(Some(EpsvArg::Protocol(protocol))) => {
@@ -128,9 +130,24 @@ impl Session {
                 self.start_upload(generated.clone(), generated.clone(), Some(generated));
             }
             Stat(None) => self.status(),
-            Retr(_) | Appe(_) | Rnfr(_) | Rnto(_) | Dele(_) | Rmd(_) | Mkd(_) | Xmkd(_)
-            | Xrmd(_) | List(_) | Nlst(_) | Mlsd(_) | Mlst(_) | Size(_) | Mdtm(_) | Mfmt { .. }
-            | Site(_) | Stat(Some(_)) => {
+            Retr(_)
+            | Appe(_)
+            | Rnfr(_)
+            | Rnto(_)
+            | Dele(_)
+            | Rmd(_)
+            | Mkd(_)
+            | Xmkd(_)
+            | Xrmd(_)
+            | List(_)
+            | Nlst(_)
+            | Mlsd(_)
+            | Mlst(_)
+            | Size(_)
+            | Mdtm(_)
+            | Mfmt { .. }
+            | Site(_)
+            | Stat(Some(_)) => {
                 self.deny("Permission denied: this server only accepts uploads.");
             }
             Unknown { .. } => self.reply(Reply::new(ReplyCode::SYNTAX_ERROR, "Unknown command.")),
@@ -193,7 +210,13 @@ impl Session {
         let peer = format!("Connected from {}", self.peer);
         self.reply(Reply::multiline(
             ReplyCode::SYSTEM_STATUS,
-            ["ftprelay status:", peer.as_str(), login.as_str(), data, "End of status."],
+            [
+                "ftprelay status:",
+                peer.as_str(),
+                login.as_str(),
+                data,
+                "End of status.",
+            ],
         ));
     }
 }
@@ -204,7 +227,16 @@ fn allowed_before_login(command: &Command) -> bool {
     use Command::*;
     matches!(
         command,
-        User(_) | Pass(_) | Quit | Noop | Feat | Syst | Help(_) | Opts { .. } | Auth(_) | Pbsz(_)
+        User(_)
+            | Pass(_)
+            | Quit
+            | Noop
+            | Feat
+            | Syst
+            | Help(_)
+            | Opts { .. }
+            | Auth(_)
+            | Pbsz(_)
             | Prot(_)
     )
 }

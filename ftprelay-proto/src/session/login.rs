@@ -2,11 +2,11 @@
 
 use bytes::Bytes;
 
+use super::Output;
 use super::{Blocked, LoginState, Session};
 use crate::app::{Login, LoginRejected};
 use crate::command::Arg;
 use crate::reply::{Reply, ReplyCode};
-use super::Output;
 
 impl Session {
     /// USER: always `331`, known user or not, so that a scan learns nothing.

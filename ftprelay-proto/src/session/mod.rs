@@ -12,9 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-pub use event::{
-    DataEvent, Input, Output, ReceiveRequest, SpoolFailure, TransferEnd, UploadId,
-};
+pub use event::{DataEvent, Input, Output, ReceiveRequest, SpoolFailure, TransferEnd, UploadId};
 
 use crate::command::{Arg, Command};
 use crate::config::Config;
@@ -132,7 +130,10 @@ enum DataChannel {
     None,
     /// A passive listener is open until `expires`; `connected` once the
     /// client's data connection was accepted on it.
-    Passive { expires: Instant, connected: bool },
+    Passive {
+        expires: Instant,
+        connected: bool,
+    },
     /// PORT/EPRT named this address.
     Active(SocketAddr),
 }
@@ -387,7 +388,8 @@ impl Session {
     /// When the client counts as idle: only while nothing is in progress or
     /// queued for it.
     fn idle_deadline(&self) -> Option<Instant> {
-        let waiting_for_client = self.control_open && self.blocked.is_none() && self.queue.is_empty();
+        let waiting_for_client =
+            self.control_open && self.blocked.is_none() && self.queue.is_empty();
         waiting_for_client.then(|| self.last_activity + self.config.idle_timeout)
     }
 

@@ -146,8 +146,8 @@ impl Session {
     }
 
     fn data_connected(&mut self, peer: SocketAddr) {
-        let allowed = !self.config.data_peer_must_match
-            || canonical(peer.ip()) == canonical(self.peer.ip());
+        let allowed =
+            !self.config.data_peer_must_match || canonical(peer.ip()) == canonical(self.peer.ip());
         let mut transfer = match self.blocked.take() {
             Some(Blocked::Transfer(transfer)) => Some(transfer),
             other => {
@@ -267,7 +267,9 @@ impl Session {
 
     pub(super) fn processed(&mut self, upload: UploadId, result: Result<(), ProcessError>) {
         match self.blocked {
-            Some(Blocked::Processing { upload: waiting, .. }) if waiting == upload => {
+            Some(Blocked::Processing {
+                upload: waiting, ..
+            }) if waiting == upload => {
                 self.unblock();
                 self.reply(match result {
                     Ok(()) => Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete."),
@@ -287,7 +289,8 @@ impl Session {
         };
         self.unblock();
         if transfer.phase == TransferPhase::Receiving {
-            self.outputs.push_back(Output::AbortTransfer(transfer.upload));
+            self.outputs
+                .push_back(Output::AbortTransfer(transfer.upload));
         }
         self.close_data_channel();
         self.reply(Reply::new(ReplyCode::TRANSFER_ABORTED, "Upload aborted."));
@@ -313,8 +316,5 @@ impl Session {
 }
 
 fn epsv_all_in_effect() -> Reply {
-    Reply::new(
-        ReplyCode::BAD_SEQUENCE,
-        "EPSV ALL is in effect: use EPSV.",
-    )
+    Reply::new(ReplyCode::BAD_SEQUENCE, "EPSV ALL is in effect: use EPSV.")
 }
