@@ -47,6 +47,17 @@ pub struct Driver {
     listeners: u16,
     /// A passive listener is open and the client has not connected yet.
     listening: bool,
+    /// Data connections and transfers are held until
+    /// [`Driver::release_transfers`].
+    hold_transfers: bool,
+    held: Vec<Held>,
+}
+
+/// A data-side event the driver holds back.
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    Connect(SocketAddr),
+    Transfer(UploadId),
 }
 
 impl Driver {
@@ -71,6 +82,8 @@ impl Driver {
             auto: true,
             listeners: 0,
             listening: false,
+            hold_transfers: false,
+            held: Vec::new(),
         };
         driver.drain();
         driver
@@ -80,6 +93,39 @@ impl Driver {
     pub fn manual(mut self) -> Self {
         self.auto = false;
         self
+    }
+
+    /// Keeps every transfer open until [`Driver::release_transfers`], so
+    /// that the data timeline does not depend on when control bytes arrive.
+    pub fn holding_transfers(mut self) -> Self {
+        self.hold_transfers = true;
+        self
+    }
+
+    /// Establishes the held data connections and ends the held transfers
+    /// (each complete with four bytes), and any that start because of it.
+    pub fn release_transfers(&mut self) {
+        while !self.held.is_empty() {
+            for held in std::mem::take(&mut self.held) {
+                self.handle(Input::Data(match held {
+                    Held::Connect(peer) => DataEvent::Connected { peer },
+                    Held::Transfer(upload) => DataEvent::TransferEnded {
+                        upload,
+                        end: TransferEnd::Complete { bytes: 4 },
+                    },
+                }));
+            }
+        }
+    }
+
+    /// The data connection from the client arrives, now or when released.
+    fn client_connects(&mut self, peer: SocketAddr) {
+        if self.hold_transfers {
+            self.held.push(Held::Connect(peer));
+        } else {
+            self.session
+                .handle(self.now, Input::Data(DataEvent::Connected { peer }));
+        }
     }
 
     /// Feeds `input` at the current time and drains the outputs.
@@ -160,19 +206,21 @@ impl Driver {
                 self.session
                     .handle(now, Input::Data(DataEvent::Listening(listening)));
             }
-            Output::CloseData => self.listening = false,
+            Output::CloseData => {
+                // The client will not connect to a closed channel.
+                self.listening = false;
+                self.held.retain(|held| matches!(held, Held::Transfer(_)));
+            }
             // The client connects once STOR was answered: the session waits
             // for it then, so the moment is the same however the control
             // bytes were split.
             Output::Reply(reply) if reply.code().as_u16() == 150 && self.listening => {
                 self.listening = false;
-                let peer = SocketAddr::new(addr(PEER).ip(), 40_001);
-                self.session
-                    .handle(now, Input::Data(DataEvent::Connected { peer }));
+                self.client_connects(SocketAddr::new(addr(PEER).ip(), 40_001));
             }
-            Output::Connect(target) => {
-                self.session
-                    .handle(now, Input::Data(DataEvent::Connected { peer: target }));
+            Output::Connect(target) => self.client_connects(target),
+            Output::Receive(request) if self.hold_transfers => {
+                self.held.push(Held::Transfer(request.upload));
             }
             Output::Receive(request) => {
                 let end = TransferEnd::Complete { bytes: 4 };
@@ -243,17 +291,22 @@ pub fn parse_roundtrip(data: &[u8]) {
 /// Splitting: control bytes delivered whole, byte by byte and in the chunks
 /// that `data` itself suggests give the same outputs.
 pub fn split_independence(data: &[u8], origin: Instant) {
-    let run = |chunks: &mut dyn Iterator<Item = &[u8]>| {
-        let mut driver = Driver::new(Config::default(), origin);
-        for chunk in chunks {
-            driver.handle(Input::ControlBytes(chunk));
-        }
-        driver.outputs
-    };
-    let whole = run(&mut std::iter::once(data));
-    assert_eq!(whole, run(&mut data.chunks(1)));
+    let whole = outputs_for_chunks(data, data.len().max(1), origin);
+    assert_eq!(whole, outputs_for_chunks(data, 1, origin));
     let chunk_len = data.first().map_or(1, |&b| usize::from(b % 16) + 1);
-    assert_eq!(whole, run(&mut data.chunks(chunk_len)));
+    assert_eq!(whole, outputs_for_chunks(data, chunk_len, origin));
+}
+
+/// The outputs of an auto-driven session fed `data` in chunks of
+/// `chunk_len` bytes. Transfers end only once all the bytes are in: whether
+/// an ABOR arrives before or after a transfer ends is timing, not splitting.
+pub fn outputs_for_chunks(data: &[u8], chunk_len: usize, origin: Instant) -> Vec<Output> {
+    let mut driver = Driver::new(Config::default(), origin).holding_transfers();
+    for chunk in data.chunks(chunk_len.max(1)) {
+        driver.handle(Input::ControlBytes(chunk));
+    }
+    driver.release_transfers();
+    driver.outputs
 }
 
 /// A session driven by arbitrary inputs and time steps, decoded from

@@ -192,14 +192,10 @@ proptest! {
     ) {
         let data = join(&lines, bare_lf);
         fuzzing::split_independence(&data, support::origin());
-        let run = |size: usize| {
-            let mut driver = Driver::new(Config::default(), support::origin());
-            for piece in data.chunks(size) {
-                driver.handle(ftprelay_proto::Input::ControlBytes(piece));
-            }
-            driver.outputs
-        };
-        prop_assert_eq!(run(data.len().max(1)), run(chunk));
+        prop_assert_eq!(
+            fuzzing::outputs_for_chunks(&data, data.len(), support::origin()),
+            fuzzing::outputs_for_chunks(&data, chunk, support::origin())
+        );
     }
 
     #[test]
