@@ -1,0 +1,3 @@
+#![no_main]
+// The clock is read once per input, as the origin of the virtual clock.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ftprelay_proto::fuzzing::session(data, std::time::Instant::now()));
