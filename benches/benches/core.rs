@@ -111,9 +111,10 @@ fn upload_transcript(config: &Arc<Config>, now: Instant) -> usize {
 fn transcript(c: &mut Criterion) {
     let config = Arc::new(Config::default());
     let now = Instant::now();
+    // 220, 331, 230, 200 (TYPE), 227, 150, 226, 221: the whole story ran.
     assert_eq!(
         upload_transcript(&config, now),
-        9,
+        8,
         "the transcript must complete"
     );
     let mut group = c.benchmark_group("session");
