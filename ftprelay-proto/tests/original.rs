@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use ftprelay_proto::{Config, Output, ProcessError, TransferEnd};
-use support::{Harness, codes, expect_receive};
+use support::{Harness, codes};
 
 /// The original answers 226 before processing, so a failure never reaches
 /// the device.
@@ -120,10 +120,7 @@ fn a_slow_processor_delays_no_other_session() {
 #[test]
 fn a_reset_data_connection_is_426_and_never_processed() {
     let mut s = Harness::logged_in(Config::default());
-    s.pasv();
-    s.connect_from("127.0.0.1:40001");
-    s.send("STOR a.jpg\r\n");
-    let upload = expect_receive(&s.take(), 150);
+    let upload = s.receiving("a.jpg");
     s.transfer_ended(upload, TransferEnd::Reset);
     let outputs = s.take();
     assert_eq!(codes(&outputs), vec![426]);

@@ -426,10 +426,7 @@ fn too_large_reset_stalled_and_full_spools_are_answered_and_discarded() {
         (TransferEnd::SpoolFailed(SpoolFailure::Other), 451),
     ] {
         let mut s = Harness::logged_in(Config::default());
-        s.pasv();
-        s.connect_from("127.0.0.1:40001");
-        s.send("STOR a.jpg\r\n");
-        let upload = expect_receive(&s.take(), 150);
+        let upload = s.receiving("a.jpg");
         s.transfer_ended(upload, end);
         let outputs = s.take();
         assert_eq!(codes(&outputs), vec![code], "{end:?}");
@@ -462,10 +459,7 @@ fn a_processor_that_times_out_is_cancelled_and_answered_451() {
 #[test]
 fn abor_during_an_upload_is_426_then_226() {
     let mut s = Harness::logged_in(Config::default());
-    s.pasv();
-    s.connect_from("127.0.0.1:40001");
-    s.send("STOR a.jpg\r\n");
-    let upload = expect_receive(&s.take(), 150);
+    let upload = s.receiving("a.jpg");
     s.send("ABOR\r\n");
     let outputs = s.take();
     assert_eq!(outputs[0], Output::AbortTransfer(upload));
@@ -513,10 +507,7 @@ fn quit_after_a_pending_upload_gets_that_uploads_reply_first() {
 fn ack_on_receipt_answers_226_first_and_keeps_processing_after_quit() {
     let config = support::config(|c| c.ack_on_receipt = true);
     let mut s = Harness::logged_in(config);
-    s.pasv();
-    s.connect_from("127.0.0.1:40001");
-    s.send("STOR a.jpg\r\n");
-    let upload = expect_receive(&s.take(), 150);
+    let upload = s.receiving("a.jpg");
     s.transfer_ended(upload, TransferEnd::Complete { bytes: 3 });
     let outputs = s.take();
     assert!(matches!(outputs[1], Output::Process(_)));
@@ -536,10 +527,7 @@ fn ack_on_receipt_bounds_the_processing_in_flight() {
         c.max_background_processing = 1;
     });
     let mut s = Harness::logged_in(config);
-    s.pasv();
-    s.connect_from("127.0.0.1:40001");
-    s.send("STOR a.jpg\r\n");
-    let first = expect_receive(&s.take(), 150);
+    let first = s.receiving("a.jpg");
     s.transfer_ended(first, TransferEnd::Complete { bytes: 3 });
     s.take();
     s.pasv();
@@ -636,10 +624,7 @@ fn a_slow_login_check_times_out_with_421() {
 #[test]
 fn the_control_connection_lost_mid_upload_aborts_it() {
     let mut s = Harness::logged_in(Config::default());
-    s.pasv();
-    s.connect_from("127.0.0.1:40001");
-    s.send("STOR a.jpg\r\n");
-    let upload = expect_receive(&s.take(), 150);
+    let upload = s.receiving("a.jpg");
     s.input(Input::ControlClosed);
     let outputs = s.take();
     assert!(outputs.contains(&Output::AbortTransfer(upload)));

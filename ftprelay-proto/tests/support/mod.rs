@@ -148,13 +148,19 @@ impl Harness {
         self.input(Input::Processed { upload, result });
     }
 
-    /// STOR over a fresh passive channel up to the moment the processor is
-    /// asked: returns the upload and the request's file name.
-    pub fn upload_until_processing(&mut self, name: &str, bytes: u64) -> (UploadId, Vec<u8>) {
+    /// STOR `name` over a fresh passive channel the client connected to
+    /// early: returns the upload being received.
+    pub fn receiving(&mut self, name: &str) -> UploadId {
         self.pasv();
         self.connect_from("127.0.0.1:40001");
         self.send(&format!("STOR {name}\r\n"));
-        let upload = expect_receive(&self.take(), 150);
+        expect_receive(&self.take(), 150)
+    }
+
+    /// STOR over a fresh passive channel up to the moment the processor is
+    /// asked: returns the upload and the request's file name.
+    pub fn upload_until_processing(&mut self, name: &str, bytes: u64) -> (UploadId, Vec<u8>) {
+        let upload = self.receiving(name);
         self.transfer_ended(upload, TransferEnd::Complete { bytes });
         let outputs = self.take();
         match outputs.as_slice() {
