@@ -440,6 +440,20 @@ impl Command {
     }
 }
 
+/// The command as a log line: the line it encodes to, non-ASCII bytes
+/// escaped, and the password of PASS masked.
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Command::Pass(_) = self {
+            return f.write_str("PASS ****");
+        }
+        let mut line = Vec::new();
+        self.encode(&mut line);
+        let line = line.strip_suffix(b"\r\n").unwrap_or(&line);
+        write!(f, "{}", line.escape_ascii())
+    }
+}
+
 fn type_code(t: RepresentationType) -> String {
     let form = |f: Option<FormCode>| match f {
         None => "",

@@ -16,7 +16,10 @@
 //! - [`Reply`]: codes and texts, single- and multi-line encoding.
 //! - [`Session`]: the state machine of one control connection.
 //! - [`Authenticator`] and [`FileProcessor`]: how the application plugs in.
-//! - [`Config`]: every limit and timeout, with explained defaults.
+//! - [`Config`]: every limit and timeout of a session, with explained
+//!   defaults; [`RelayConfig`] for a whole relay (listeners, passive ports,
+//!   spool, connection limits), with [`ConnectionCounter`] and
+//!   [`PassivePorts`] for the decisions every adapter makes the same way.
 //!
 //! # The contract
 //!
@@ -96,8 +99,10 @@ mod command;
 mod config;
 mod error;
 mod framer;
+mod limits;
 mod name;
 mod parse;
+mod relay;
 mod reply;
 mod session;
 
@@ -114,6 +119,8 @@ pub use command::{
 pub use config::Config;
 pub use error::CommandError;
 pub use framer::{Frame, LineFramer};
+pub use limits::{ConnectionCounter, TooManyConnections};
+pub use relay::{PassivePorts, RelayConfig, SPOOL_FILE_PREFIX, is_spool_file_name};
 pub use reply::{Reply, ReplyCode};
 pub use session::{
     DataEvent, Input, Output, ReceiveRequest, Session, SpoolFailure, TransferEnd, UploadId,

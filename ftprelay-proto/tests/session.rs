@@ -748,3 +748,32 @@ fn a_file_the_processor_rejects_for_good_is_550() {
     s.processed(upload, Err(ProcessError::rejected("not a picture")));
     s.expect_replies(&[550]);
 }
+
+#[test]
+fn shutdown_closes_an_idle_session_with_421() {
+    let mut s = Harness::logged_in(Config::default());
+    s.input(Input::Shutdown);
+    let outputs = s.take();
+    assert_eq!(codes(&outputs), vec![421]);
+    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    assert!(s.driver.finished);
+}
+
+#[test]
+fn shutdown_lets_the_upload_in_flight_finish_and_answers_it() {
+    let mut s = Harness::logged_in(Config::default());
+    let upload = s.receiving("a.jpg");
+    s.send("NOOP\r\n");
+    s.input(Input::Shutdown);
+    assert_eq!(s.take(), vec![]);
+    s.transfer_ended(upload, TransferEnd::Complete { bytes: 3 });
+    assert!(matches!(
+        s.take().as_slice(),
+        [Output::CloseData, Output::Process(_)]
+    ));
+    s.processed(upload, Ok(()));
+    let outputs = s.take();
+    // The upload's 226, then the shutdown's 421 instead of the queued NOOP.
+    assert_eq!(codes(&outputs), vec![226, 421]);
+    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+}

@@ -30,8 +30,12 @@ impl Session {
     pub(super) fn execute(&mut self, parsed: Result<Command, CommandError>) {
         let command = match parsed {
             Ok(command) => command,
-            Err(error) => return self.reply(error.reply()),
+            Err(error) => {
+                tracing::debug!(%error, "-> (unusable line)");
+                return self.reply(error.reply());
+            }
         };
+        tracing::debug!(%command, "->");
         if !self.is_logged_in() && !allowed_before_login(&command) {
             return self.reply(Reply::new(
                 ReplyCode::NOT_LOGGED_IN,

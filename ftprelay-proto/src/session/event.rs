@@ -47,6 +47,11 @@ pub enum Input<'a> {
     /// Nothing happened but time passed: the deadline of the last
     /// [`Output::Wait`] was reached.
     Timeout,
+    /// The relay is shutting down. The command in progress (an upload being
+    /// received or processed, a login check) finishes and is answered; then
+    /// the session answers `421` and closes instead of running anything
+    /// else.
+    Shutdown,
 }
 
 /// News from the data channel, reported by the adapter.

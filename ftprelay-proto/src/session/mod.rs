@@ -3,6 +3,7 @@
 mod commands;
 mod event;
 mod login;
+mod record;
 mod transfer;
 
 use std::collections::VecDeque;
@@ -19,6 +20,7 @@ use crate::config::Config;
 use crate::error::CommandError;
 use crate::framer::{Frame, LineFramer};
 use crate::reply::{Reply, ReplyCode};
+use record::UploadRecord;
 
 /// The FTP session of one control connection, as a pure state machine.
 ///
@@ -73,12 +75,15 @@ pub struct Session {
     epsv_all: bool,
     /// Uploads acknowledged on receipt and still being processed, with
     /// their deadlines.
-    background: Vec<(UploadId, Instant)>,
+    background: Vec<(UploadRecord, Instant)>,
     uploads_started: u64,
     /// When the session last finished something for the client: the idle
     /// timeout counts from here.
     last_activity: Instant,
     control_open: bool,
+    /// [`Input::Shutdown`] arrived: close once the command in progress is
+    /// done.
+    shutting_down: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -104,14 +109,15 @@ enum Blocked {
     /// An upload is under way.
     Transfer(Transfer),
     /// An upload was spooled; its reply waits for the processor.
-    Processing { upload: UploadId, deadline: Instant },
+    Processing {
+        record: UploadRecord,
+        deadline: Instant,
+    },
 }
 
 #[derive(Debug)]
 struct Transfer {
-    upload: UploadId,
-    /// The name as the client sent it.
-    name: Bytes,
+    record: UploadRecord,
     file_name: Bytes,
     phase: TransferPhase,
 }
@@ -159,6 +165,7 @@ impl Session {
             uploads_started: 0,
             last_activity: now,
             control_open: true,
+            shutting_down: false,
             config,
         };
         let greeting = Reply::new(ReplyCode::SERVICE_READY, session.config.greeting.clone());
@@ -183,6 +190,7 @@ impl Session {
             Input::Data(event) => self.data_event(event),
             Input::Processed { upload, result } => self.processed(upload, result),
             Input::Timeout => {}
+            Input::Shutdown => self.shutting_down = true,
         }
         self.drive();
     }
@@ -259,6 +267,14 @@ impl Session {
             if !self.control_open {
                 return;
             }
+            if self.shutting_down && self.blocked.is_none() {
+                self.reply(Reply::new(
+                    ReplyCode::SERVICE_NOT_AVAILABLE,
+                    "Server shutting down; closing control connection.",
+                ));
+                self.close();
+                return;
+            }
             let front = self.queue.front().map(|(parsed, _)| parsed);
             // ABOR is the one command that interrupts the one in progress.
             let abort = match (&self.blocked, front) {
@@ -314,6 +330,11 @@ impl Session {
                 phase: TransferPhase::AwaitingConnection { deadline },
                 ..
             })) if *deadline <= now => {
+                if let Some(Blocked::Transfer(transfer)) = self.blocked.take() {
+                    transfer
+                        .record
+                        .finish(now, self.user(), "no data connection");
+                }
                 self.unblock();
                 self.close_data_channel();
                 self.reply(Reply::new(
@@ -321,10 +342,14 @@ impl Session {
                     "No data connection came; upload cancelled.",
                 ));
             }
-            Some(Blocked::Processing { upload, deadline }) if *deadline <= now => {
-                let upload = *upload;
+            Some(Blocked::Processing { deadline, .. }) if *deadline <= now => {
+                let Some(Blocked::Processing { record, .. }) = self.blocked.take() else {
+                    return;
+                };
                 self.unblock();
-                self.outputs.push_back(Output::CancelProcessing(upload));
+                record.finish(now, self.user(), "processing timed out");
+                self.outputs
+                    .push_back(Output::CancelProcessing(record.upload));
                 self.reply(Reply::new(
                     ReplyCode::LOCAL_ERROR,
                     "Processing timed out; the file was not accepted, try again later.",
@@ -333,10 +358,15 @@ impl Session {
             _ => {}
         }
         let outputs = &mut self.outputs;
-        self.background.retain(|&(upload, deadline)| {
-            let due = deadline <= now;
+        let user = match &self.login {
+            LoginState::LoggedIn(user) => Some(user.as_bytes()),
+            _ => None,
+        };
+        self.background.retain(|(record, deadline)| {
+            let due = *deadline <= now;
             if due {
-                outputs.push_back(Output::CancelProcessing(upload));
+                record.finish(now, user, "processing timed out");
+                outputs.push_back(Output::CancelProcessing(record.upload));
             }
             !due
         });
@@ -398,6 +428,7 @@ impl Session {
 
     fn reply(&mut self, reply: Reply) {
         if self.control_open {
+            tracing::debug!(reply = %reply, "<-");
             self.outputs.push_back(Output::Reply(reply));
         }
     }
@@ -430,10 +461,13 @@ impl Session {
         self.queued_bytes = 0;
         match self.blocked.take() {
             Some(Blocked::Transfer(Transfer {
-                upload,
+                record,
                 phase: TransferPhase::Receiving,
                 ..
-            })) => self.outputs.push_back(Output::AbortTransfer(upload)),
+            })) => {
+                record.finish(self.now, self.user(), "control connection lost");
+                self.outputs.push_back(Output::AbortTransfer(record.upload));
+            }
             processing @ Some(Blocked::Processing { .. }) => self.blocked = processing,
             Some(Blocked::Listen { .. }) => self.outputs.push_back(Output::CloseData),
             _ => {}

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{
     Blocked, DataChannel, DataEvent, Output, ReceiveRequest, Session, SpoolFailure, Transfer,
-    TransferEnd, TransferPhase, UploadId, canonical,
+    TransferEnd, TransferPhase, UploadId, UploadRecord, canonical,
 };
 use crate::app::{ProcessError, ProcessRequest};
 use crate::reply::{Reply, ReplyCode};
@@ -76,8 +76,7 @@ impl Session {
         self.reply(Reply::new(ReplyCode::FILE_STATUS_OK, text));
         let deadline = self.now + self.config.data_timeout;
         let mut transfer = Transfer {
-            upload,
-            name,
+            record: UploadRecord::new(upload, name, self.now),
             file_name,
             phase: TransferPhase::AwaitingConnection { deadline },
         };
@@ -109,7 +108,10 @@ impl Session {
                     (&self.blocked, self.data),
                     (Some(Blocked::Transfer(_)), DataChannel::Active(_))
                 );
-                if awaiting {
+                if let (true, Some(Blocked::Transfer(transfer))) = (awaiting, self.blocked.take()) {
+                    transfer
+                        .record
+                        .finish(self.now, self.user(), "data connection failed");
                     self.unblock();
                     self.data = DataChannel::None;
                     self.reply(Reply::new(
@@ -186,7 +188,7 @@ impl Session {
     fn start_receiving(&mut self, transfer: &mut Transfer) {
         transfer.phase = TransferPhase::Receiving;
         self.outputs.push_back(Output::Receive(ReceiveRequest {
-            upload: transfer.upload,
+            upload: transfer.record.upload,
             max_size: self.config.max_file_size,
             stall_timeout: self.config.transfer_stall_timeout,
         }));
@@ -195,7 +197,7 @@ impl Session {
     fn transfer_ended(&mut self, upload: UploadId, end: TransferEnd) {
         let receiving = matches!(
             &self.blocked,
-            Some(Blocked::Transfer(t)) if t.upload == upload && t.phase == TransferPhase::Receiving
+            Some(Blocked::Transfer(t)) if t.record.upload == upload && t.phase == TransferPhase::Receiving
         );
         if !receiving {
             // Aborted, or never asked for: stale news.
@@ -206,34 +208,50 @@ impl Session {
         };
         self.unblock();
         self.close_data_channel();
-        let failure = match end {
+        let (outcome, failure) = match end {
             TransferEnd::Complete { bytes } if bytes <= self.config.max_file_size => {
                 return self.spooled(transfer, bytes);
             }
-            TransferEnd::Complete { .. } | TransferEnd::TooLarge => Reply::new(
-                ReplyCode::EXCEEDED_STORAGE,
-                format!(
-                    "File too large: the limit is {} bytes.",
-                    self.config.max_file_size
+            TransferEnd::Complete { .. } | TransferEnd::TooLarge => (
+                "too large",
+                Reply::new(
+                    ReplyCode::EXCEEDED_STORAGE,
+                    format!(
+                        "File too large: the limit is {} bytes.",
+                        self.config.max_file_size
+                    ),
                 ),
             ),
-            TransferEnd::Reset => Reply::new(
-                ReplyCode::TRANSFER_ABORTED,
-                "Data connection closed early; upload aborted.",
+            TransferEnd::Reset => (
+                "data connection reset",
+                Reply::new(
+                    ReplyCode::TRANSFER_ABORTED,
+                    "Data connection closed early; upload aborted.",
+                ),
             ),
-            TransferEnd::Stalled => Reply::new(
-                ReplyCode::TRANSFER_ABORTED,
-                "Data connection stalled; upload aborted.",
+            TransferEnd::Stalled => (
+                "data connection stalled",
+                Reply::new(
+                    ReplyCode::TRANSFER_ABORTED,
+                    "Data connection stalled; upload aborted.",
+                ),
             ),
-            TransferEnd::SpoolFailed(SpoolFailure::StorageFull) => Reply::new(
-                ReplyCode::INSUFFICIENT_STORAGE,
-                "Insufficient storage space; try again later.",
+            TransferEnd::SpoolFailed(SpoolFailure::StorageFull) => (
+                "spool full",
+                Reply::new(
+                    ReplyCode::INSUFFICIENT_STORAGE,
+                    "Insufficient storage space; try again later.",
+                ),
             ),
-            TransferEnd::SpoolFailed(_) => Reply::new(
-                ReplyCode::LOCAL_ERROR,
-                "Local error while receiving; try again later.",
+            TransferEnd::SpoolFailed(_) => (
+                "spool error",
+                Reply::new(
+                    ReplyCode::LOCAL_ERROR,
+                    "Local error while receiving; try again later.",
+                ),
             ),
         };
+        transfer.record.finish(self.now, self.user(), outcome);
         self.outputs.push_back(Output::Discard(upload));
         self.reply(failure);
     }
@@ -241,9 +259,11 @@ impl Session {
     /// The whole file is in the spool: process it, and reply after
     /// processing (or at once, with `ack_on_receipt`).
     fn spooled(&mut self, transfer: Transfer, size: u64) {
+        let mut record = transfer.record;
+        record.size = Some(size);
         let request = ProcessRequest {
-            upload: transfer.upload,
-            name: transfer.name,
+            upload: record.upload,
+            name: record.name.clone(),
             file_name: transfer.file_name,
             user: self.user().map(Bytes::copy_from_slice).unwrap_or_default(),
             peer: self.peer,
@@ -252,24 +272,32 @@ impl Session {
         self.outputs.push_back(Output::Process(request));
         let deadline = self.now + self.config.process_timeout;
         if self.config.ack_on_receipt {
-            self.background.push((transfer.upload, deadline));
+            self.background.push((record, deadline));
             self.reply(Reply::new(
                 ReplyCode::CLOSING_DATA,
                 "Transfer complete; the file will be processed.",
             ));
         } else {
-            self.blocked = Some(Blocked::Processing {
-                upload: transfer.upload,
-                deadline,
-            });
+            self.blocked = Some(Blocked::Processing { record, deadline });
         }
     }
 
     pub(super) fn processed(&mut self, upload: UploadId, result: Result<(), ProcessError>) {
-        match self.blocked {
-            Some(Blocked::Processing {
-                upload: waiting, ..
-            }) if waiting == upload => {
+        let outcome = match &result {
+            Ok(()) => "processed",
+            Err(error) if error.is_permanent() => "rejected by the processor",
+            Err(_) => "processing failed",
+        };
+        if let Err(error) = &result {
+            tracing::warn!(
+                upload = upload.get(),
+                reason = error.reason(),
+                "processor failed"
+            );
+        }
+        match &self.blocked {
+            Some(Blocked::Processing { record, .. }) if record.upload == upload => {
+                record.finish(self.now, self.user(), outcome);
                 self.unblock();
                 self.reply(match result {
                     Ok(()) => Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete."),
@@ -277,7 +305,16 @@ impl Session {
                 });
             }
             // Acknowledged on receipt, or timed out: nothing left to answer.
-            _ => self.background.retain(|&(id, _)| id != upload),
+            _ => {
+                let (now, user) = (self.now, self.user().map(<[u8]>::to_vec));
+                self.background.retain(|(record, _)| {
+                    let done = record.upload == upload;
+                    if done {
+                        record.finish(now, user.as_deref(), outcome);
+                    }
+                    !done
+                });
+            }
         }
     }
 
@@ -288,9 +325,10 @@ impl Session {
             return;
         };
         self.unblock();
+        transfer.record.finish(self.now, self.user(), "aborted");
         if transfer.phase == TransferPhase::Receiving {
-            self.outputs
-                .push_back(Output::AbortTransfer(transfer.upload));
+            let upload = transfer.record.upload;
+            self.outputs.push_back(Output::AbortTransfer(upload));
         }
         self.close_data_channel();
         self.reply(Reply::new(ReplyCode::TRANSFER_ABORTED, "Upload aborted."));

@@ -1,0 +1,127 @@
+//! What a whole relay is configured with, beyond each session's [`Config`]:
+//! shared by every adapter.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::Config;
+
+/// The file names of spool files start with this, so that a relay sweeping
+/// its spool directory at start-up removes its own leftovers and nothing
+/// else.
+pub const SPOOL_FILE_PREFIX: &str = ".ftprelay-spool-";
+
+/// Whether `name` is one of the relay's own spool files.
+pub fn is_spool_file_name(name: &std::ffi::OsStr) -> bool {
+    name.as_encoded_bytes()
+        .starts_with(SPOOL_FILE_PREFIX.as_bytes())
+}
+
+/// The passive port range: listeners for PASV/EPSV take a port from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassivePorts {
+    first: u16,
+    last: u16,
+}
+
+impl PassivePorts {
+    /// The ports `first..=last`; `None` when the range is empty or holds
+    /// port 0.
+    pub fn new(first: u16, last: u16) -> Option<Self> {
+        (first != 0 && first <= last).then_some(Self { first, last })
+    }
+
+    /// The first port.
+    pub fn first(self) -> u16 {
+        self.first
+    }
+
+    /// The last port.
+    pub fn last(self) -> u16 {
+        self.last
+    }
+
+    /// Every port of the range once, starting at a place that moves with
+    /// `turn`, so that consecutive listeners spread over the range instead
+    /// of all racing for its first port. Try them in order: binding is the
+    /// only race-free test of whether a port is free.
+    pub fn candidates(self, turn: u64) -> impl Iterator<Item = u16> {
+        let len = u64::from(self.last - self.first) + 1;
+        let start = turn % len;
+        (0..len).map(move |i| {
+            let offset = (start + i) % len;
+            // `offset < len <= 65535`, and `first + offset <= last`.
+            self.first + offset as u16
+        })
+    }
+}
+
+/// Configuration of a relay: where it listens, where it spools, how many
+/// clients it serves, and the [`Config`] of each session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RelayConfig {
+    /// The control listeners. Default: `127.0.0.1:2121`, reachable from
+    /// this machine only until you decide otherwise.
+    pub listen: Vec<SocketAddr>,
+    /// Where passive listeners take their ports. `None` lets the operating
+    /// system choose any free port (fine without a firewall or NAT).
+    pub passive_ports: Option<PassivePorts>,
+    /// The spool directory. `None` creates a fresh private directory under
+    /// the system's temporary directory, removed when the relay stops.
+    pub spool_dir: Option<PathBuf>,
+    /// Control connections served at once; more are answered `421`. 512
+    /// keeps file descriptors (each upload adds a data socket and a spool
+    /// file) well below common limits.
+    pub max_connections: usize,
+    /// Control connections from one address at once. 32: an NVR uploading
+    /// many channels at once still fits, one client cannot take the relay.
+    pub max_connections_per_ip: usize,
+    /// How long a shutdown waits for uploads in flight to be received,
+    /// processed and answered. 90 seconds covers the default data and
+    /// processing timeouts.
+    pub shutdown_grace: Duration,
+    /// The configuration of every session.
+    pub session: Config,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 2121))],
+            passive_ports: None,
+            spool_dir: None,
+            max_connections: 512,
+            max_connections_per_ip: 32,
+            shutdown_grace: Duration::from_secs(90),
+            session: Config::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_cover_the_range_once_from_a_moving_start() {
+        let ports = PassivePorts::new(50_000, 50_003).expect("range");
+        let first: Vec<u16> = ports.candidates(0).collect();
+        assert_eq!(first, vec![50_000, 50_001, 50_002, 50_003]);
+        let sixth: Vec<u16> = ports.candidates(5).collect();
+        assert_eq!(sixth, vec![50_001, 50_002, 50_003, 50_000]);
+        let whole = PassivePorts::new(1, u16::MAX).expect("range");
+        assert_eq!(whole.candidates(u64::MAX).count(), 65_535);
+        assert_eq!(PassivePorts::new(0, 10), None);
+        assert_eq!(PassivePorts::new(10, 9), None);
+    }
+
+    #[test]
+    fn spool_names_are_recognised() {
+        assert!(is_spool_file_name(std::ffi::OsStr::new(
+            ".ftprelay-spool-abc123"
+        )));
+        assert!(!is_spool_file_name(std::ffi::OsStr::new("scan.pdf")));
+    }
+}
