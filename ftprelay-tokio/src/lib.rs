@@ -1,7 +1,26 @@
-//! ftprelay on tokio.
+//! ftprelay on tokio: an FTP server that hands every upload to your code
+//! and keeps nothing.
 //!
-//! This crate will drive [`proto::Session`]s with tokio sockets, timers and
-//! tasks. It is an empty shell until the tokio adapter lands; the protocol
-//! itself lives in `ftprelay-proto`.
+//! Write an [`proto::Authenticator`] that returns a [`proto::FileProcessor`]
+//! for each login, [`Relay::bind`] it with a [`proto::RelayConfig`], and
+//! [`Relay::serve`] until a shutdown future resolves. Every protocol decision
+//! is made by `ftprelay-proto`; this crate moves bytes, runs timers, spools
+//! uploads and calls your code.
+//!
+//! - Each upload is streamed into a new spool file (mode 0600, named by the
+//!   relay) and handed to the processor; `226` follows its success, `451`
+//!   its failure, panic or timeout. The file is deleted in every case.
+//! - A slow processor delays nothing but its own upload's reply.
+//! - Limits: connections in total and per address (`421`), passive ports
+//!   from a range (`425` when exhausted), the core's timeouts.
+//! - Logs go through `tracing`: a span per session (peer, user), the
+//!   command/reply transcript at debug level (password masked), one info
+//!   line per upload.
+
+mod connection;
+mod data;
+mod relay;
+mod spool;
 
 pub use proto;
+pub use relay::Relay;

@@ -1,0 +1,352 @@
+//! Test support: a relay on loopback with a processor that records what it
+//! saw, and a scripted FTP client for the cases real clients cannot produce.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ftprelay_tokio::Relay;
+use ftprelay_tokio::proto::{
+    self, Authenticator, FileProcessor, Login, LoginRejected, ProcessError, RelayConfig, Upload,
+};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+
+/// What the processor saw of one upload.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub user: String,
+    pub name: Vec<u8>,
+    pub file_name: Vec<u8>,
+    pub bytes: Vec<u8>,
+    pub size: u64,
+    /// The spool file's permission bits, as the processor found them.
+    pub mode: u32,
+    pub returned_at: Instant,
+}
+
+/// Shared between the test and the processors of every session.
+#[derive(Default)]
+pub struct Record {
+    pub seen: Mutex<Vec<Seen>>,
+    /// Processors of files named `hold*` wait for this.
+    pub release: Notify,
+    /// Signalled when a `hold*` processor starts waiting.
+    pub holding: Notify,
+    /// Signalled each time a processor returns.
+    pub returned: Notify,
+    /// How long every processor takes before returning.
+    pub delay: Mutex<Duration>,
+}
+
+impl Record {
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+pub struct Users {
+    pub record: Arc<Record>,
+}
+
+impl Authenticator for Users {
+    type Processor = Recorder;
+
+    async fn authenticate(&self, login: &Login) -> Result<Recorder, LoginRejected> {
+        match (login.user(), login.password()) {
+            (b"bob", b"secret") | (b"alice", b"pw") => Ok(Recorder {
+                user: login.user_lossy().into_owned(),
+                record: self.record.clone(),
+            }),
+            _ => Err(LoginRejected),
+        }
+    }
+}
+
+/// Records each upload, then behaves as the file name says: `fail*` fails,
+/// `reject*` is rejected, `panic*` panics, `hold*` waits for the test.
+pub struct Recorder {
+    user: String,
+    record: Arc<Record>,
+}
+
+impl FileProcessor for Recorder {
+    async fn process(&self, upload: &Upload) -> Result<(), ProcessError> {
+        use std::os::unix::fs::PermissionsExt;
+        let bytes = tokio::fs::read(upload.path())
+            .await
+            .map_err(|e| ProcessError::transient(e.to_string()))?;
+        let mode = tokio::fs::metadata(upload.path())
+            .await
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0);
+        let name = upload.file_name().to_vec();
+        if name.starts_with(b"hold") {
+            let released = self.record.release.notified();
+            self.record.holding.notify_one();
+            released.await;
+        }
+        let delay = *self.record.delay.lock().expect("lock");
+        tokio::time::sleep(delay).await;
+        if name.starts_with(b"panic") {
+            panic!("the test processor panics on request");
+        }
+        self.record.seen.lock().expect("lock").push(Seen {
+            user: self.user.clone(),
+            name: upload.name().to_vec(),
+            file_name: name.clone(),
+            bytes,
+            size: upload.size(),
+            mode,
+            returned_at: Instant::now(),
+        });
+        self.record.returned.notify_waiters();
+        if name.starts_with(b"fail") {
+            return Err(ProcessError::transient("failing on request"));
+        }
+        if name.starts_with(b"reject") {
+            return Err(ProcessError::rejected("rejected on request"));
+        }
+        Ok(())
+    }
+}
+
+/// A relay serving on loopback in the background.
+pub struct TestRelay {
+    pub addr: SocketAddr,
+    pub spool: PathBuf,
+    pub record: Arc<Record>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    _spool_dir: tempfile::TempDir,
+}
+
+pub fn config() -> RelayConfig {
+    let mut config = RelayConfig::default();
+    config.listen = vec!["127.0.0.1:0".parse().expect("address")];
+    config
+}
+
+impl TestRelay {
+    pub async fn start() -> Self {
+        Self::with_config(config()).await
+    }
+
+    pub async fn with_config(mut config: RelayConfig) -> Self {
+        let spool_dir = tempfile::tempdir().expect("spool dir");
+        config.spool_dir = Some(spool_dir.path().to_owned());
+        let record = Arc::new(Record::default());
+        let users = Users {
+            record: record.clone(),
+        };
+        let relay = Relay::bind(config, users).await.expect("bind");
+        let addr = relay.local_addrs().expect("addresses")[0];
+        let spool = relay.spool_dir().to_owned();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let task = tokio::spawn(relay.serve(async move {
+            let _ = stop.await;
+        }));
+        Self {
+            addr,
+            spool,
+            record,
+            shutdown: Some(shutdown),
+            task: Some(task),
+            _spool_dir: spool_dir,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The files in the spool directory now.
+    pub fn spool_files(&self) -> Vec<PathBuf> {
+        spool_files(&self.spool)
+    }
+
+    /// Waits (bounded) until the spool directory is empty; panics if it
+    /// never is.
+    pub async fn wait_spool_empty(&self) {
+        wait_until("the spool to be empty", || self.spool_files().is_empty()).await;
+    }
+
+    /// Asks the relay to shut down and waits until `serve` returns.
+    pub async fn shut_down(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("serve returns after shutdown")
+                .expect("serve task")
+                .expect("serve");
+        }
+    }
+
+    pub async fn client(&self) -> FtpClient {
+        FtpClient::connect(self.addr).await
+    }
+
+    pub async fn logged_in(&self) -> FtpClient {
+        let mut client = self.client().await;
+        client.login("bob", "secret").await;
+        client
+    }
+}
+
+pub fn spool_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .expect("spool dir")
+        .map(|e| e.expect("entry").path())
+        .collect()
+}
+
+/// Checks `condition` every 10 ms for at most 10 s.
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A scripted FTP client, for what real clients cannot be made to do.
+pub struct FtpClient {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    pub local: SocketAddr,
+}
+
+/// One reply: its code and its (last) line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub text: String,
+}
+
+impl FtpClient {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let local = stream.local_addr().expect("local address");
+        let (reader, writer) = stream.into_split();
+        let mut client = Self {
+            reader: BufReader::new(reader),
+            writer,
+            local,
+        };
+        let greeting = client.reply().await;
+        assert_eq!(greeting.code, 220, "{greeting:?}");
+        client
+    }
+
+    /// Reads one whole reply (multi-line replies too).
+    pub async fn reply(&mut self) -> Reply {
+        let mut line = String::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), self.reader.read_line(&mut line))
+            .await
+            .expect("a reply within 20 s")
+            .expect("read");
+        assert!(read > 0, "the connection closed instead of replying");
+        let code: u16 = line[..3].parse().expect("reply code");
+        if line.as_bytes()[3] == b'-' {
+            let end = format!("{code} ");
+            loop {
+                line.clear();
+                self.reader.read_line(&mut line).await.expect("read");
+                if line.starts_with(&end) {
+                    break;
+                }
+            }
+        }
+        Reply {
+            code,
+            text: line[4..].trim_end().to_owned(),
+        }
+    }
+
+    pub async fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .expect("write");
+    }
+
+    pub async fn cmd(&mut self, line: &str) -> Reply {
+        self.send(line).await;
+        self.reply().await
+    }
+
+    pub async fn expect(&mut self, line: &str, code: u16) -> Reply {
+        let reply = self.cmd(line).await;
+        assert_eq!(reply.code, code, "{line}: {reply:?}");
+        reply
+    }
+
+    pub async fn login(&mut self, user: &str, password: &str) {
+        self.expect(&format!("USER {user}"), 331).await;
+        self.expect(&format!("PASS {password}"), 230).await;
+    }
+
+    /// PASV: the address the 227 names.
+    pub async fn pasv(&mut self) -> SocketAddr {
+        let reply = self.expect("PASV", 227).await;
+        let inner = reply
+            .text
+            .split(['(', ')'])
+            .nth(1)
+            .expect("227 (h1,h2,h3,h4,p1,p2)");
+        let n: Vec<u8> = inner
+            .split(',')
+            .map(|n| n.parse().expect("number"))
+            .collect();
+        SocketAddr::from(([n[0], n[1], n[2], n[3]], u16::from_be_bytes([n[4], n[5]])))
+    }
+
+    /// EPSV: the data address (the control address with the 229 port).
+    pub async fn epsv(&mut self, control: SocketAddr) -> SocketAddr {
+        let reply = self.expect("EPSV", 229).await;
+        let port: u16 = reply
+            .text
+            .split('|')
+            .nth(3)
+            .expect("(|||port|)")
+            .parse()
+            .expect("port");
+        SocketAddr::new(control.ip(), port)
+    }
+
+    /// A whole passive upload: returns the final reply.
+    pub async fn upload(&mut self, name: &str, bytes: &[u8]) -> Reply {
+        let data_addr = self.pasv().await;
+        let mut data = TcpStream::connect(data_addr).await.expect("data connect");
+        self.expect(&format!("STOR {name}"), 150).await;
+        data.write_all(bytes).await.expect("data write");
+        data.shutdown().await.expect("data shutdown");
+        drop(data);
+        self.reply().await
+    }
+
+    /// Whether the server closed the control connection (reads EOF).
+    pub async fn is_closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        matches!(
+            tokio::time::timeout(Duration::from_secs(20), self.reader.read_to_end(&mut rest)).await,
+            Ok(Ok(_))
+        )
+    }
+}
+
+/// A file of `len` bytes that are not all alike.
+pub fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
