@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ftprelay_tokio::Relay;
 use ftprelay_tokio::proto::{
-    self, Authenticator, FileProcessor, Login, LoginRejected, ProcessError, RelayConfig, Upload,
+    Authenticator, FileProcessor, Login, LoginRejected, ProcessError, RelayConfig, Upload,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -328,6 +328,11 @@ impl FtpClient {
     /// A whole passive upload: returns the final reply.
     pub async fn upload(&mut self, name: &str, bytes: &[u8]) -> Reply {
         let data_addr = self.pasv().await;
+        self.upload_to(data_addr, name, bytes).await
+    }
+
+    /// An upload over a passive listener already announced at `data_addr`.
+    pub async fn upload_to(&mut self, data_addr: SocketAddr, name: &str, bytes: &[u8]) -> Reply {
         let mut data = TcpStream::connect(data_addr).await.expect("data connect");
         self.expect(&format!("STOR {name}"), 150).await;
         data.write_all(bytes).await.expect("data write");

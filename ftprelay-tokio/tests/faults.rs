@@ -1,0 +1,402 @@
+//! Faults and limits over real sockets: what goes wrong on real networks,
+//! and what the relay answers. A scripted client does what real clients
+//! cannot be made to do.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use support::{FtpClient, TestRelay, config, payload, wait_until};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpSocket, TcpStream};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processor_failure_is_451_and_a_rejection_550() {
+    let relay = TestRelay::start().await;
+    let mut client = relay.logged_in().await;
+    assert_eq!(client.upload("fail.jpg", b"x").await.code, 451);
+    assert_eq!(client.upload("reject.exe", b"x").await.code, 550);
+    assert_eq!(client.upload("fine.jpg", b"x").await.code, 226);
+    assert!(relay.spool_files().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processor_panic_is_451_and_the_relay_keeps_serving() {
+    let relay = TestRelay::start().await;
+    let mut client = relay.logged_in().await;
+    assert_eq!(client.upload("panic.jpg", b"boom").await.code, 451);
+    // The same session, and a new one, still work.
+    assert_eq!(client.upload("after.jpg", b"ok").await.code, 226);
+    let mut other = relay.logged_in().await;
+    assert_eq!(other.upload("other.jpg", b"ok").await.code, 226);
+    assert!(relay.spool_files().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_connection_reset_mid_upload_is_426_and_never_processed() {
+    let relay = TestRelay::start().await;
+    let mut client = relay.logged_in().await;
+    let data_addr = client.pasv().await;
+    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
+    client.expect("STOR cut.jpg", 150).await;
+    data.write_all(&payload(100_000)).await.expect("write");
+    // SO_LINGER 0: closing sends RST instead of FIN. (Deprecated because a
+    // non-zero linger blocks on drop; zero does not.)
+    #[allow(deprecated)]
+    data.set_linger(Some(Duration::ZERO)).expect("linger");
+    drop(data);
+    assert_eq!(client.reply().await.code, 426);
+    assert!(relay.record.seen().is_empty(), "a cut upload was processed");
+    assert!(relay.spool_files().is_empty());
+    assert_eq!(client.upload("next.jpg", b"ok").await.code, 226);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_connection_dropped_mid_upload_leaves_nothing() {
+    let relay = TestRelay::start().await;
+    let mut client = relay.logged_in().await;
+    let data_addr = client.pasv().await;
+    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
+    client.expect("STOR lost.jpg", 150).await;
+    data.write_all(&payload(50_000)).await.expect("write");
+    wait_until("the spool file to appear", || {
+        !relay.spool_files().is_empty()
+    })
+    .await;
+    drop(client);
+    relay.wait_spool_empty().await;
+    // The data connection is closed by the relay: the rest cannot be sent.
+    let mut refused = false;
+    for _ in 0..100 {
+        if data.write_all(&payload(65_536)).await.is_err() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(
+        refused,
+        "the relay kept receiving for a session that is gone"
+    );
+    assert!(relay.record.seen().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abor_mid_upload_is_426_then_226() {
+    let relay = TestRelay::start().await;
+    let mut client = relay.logged_in().await;
+    let data_addr = client.pasv().await;
+    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
+    client.expect("STOR aborted.jpg", 150).await;
+    data.write_all(&payload(10_000)).await.expect("write");
+    wait_until("the spool file to appear", || {
+        !relay.spool_files().is_empty()
+    })
+    .await;
+    assert_eq!(client.cmd("ABOR").await.code, 426);
+    assert_eq!(client.reply().await.code, 226);
+    assert!(relay.spool_files().is_empty());
+    assert!(relay.record.seen().is_empty());
+    assert_eq!(client.upload("after.jpg", b"ok").await.code, 226);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_over_the_size_limit_is_552() {
+    let mut config = config();
+    config.session.max_file_size = 64 * 1024;
+    let relay = TestRelay::with_config(config).await;
+    let mut client = relay.logged_in().await;
+    let data_addr = client.pasv().await;
+    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
+    client.expect("STOR big.bin", 150).await;
+    // The relay stops reading at the limit; the rest may fail to send.
+    let _ = data.write_all(&payload(1024 * 1024)).await;
+    assert_eq!(client.reply().await.code, 552);
+    assert!(relay.spool_files().is_empty());
+    assert!(relay.record.seen().is_empty());
+    // Exactly the limit is fine.
+    assert_eq!(
+        client.upload("fits.bin", &payload(64 * 1024)).await.code,
+        226
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_logins_without_upload_leave_nothing() {
+    let relay = TestRelay::start().await;
+    for _ in 0..200 {
+        let mut client = relay.logged_in().await;
+        assert_eq!(client.cmd("QUIT").await.code, 221);
+    }
+    assert!(relay.spool_files().is_empty());
+    assert!(relay.record.seen().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_in_twenty_sessions_uploading_five_files_each() {
+    let relay = TestRelay::start().await;
+    let mut sessions = Vec::new();
+    for session in 0..20 {
+        let addr = relay.addr;
+        sessions.push(tokio::spawn(async move {
+            let mut client = FtpClient::connect(addr).await;
+            client.login("bob", "secret").await;
+            for file in 0..5 {
+                let name = format!("s{session}-f{file}.jpg");
+                let bytes = payload(1000 + session * 100 + file);
+                assert_eq!(client.upload(&name, &bytes).await.code, 226, "{name}");
+            }
+            client.cmd("QUIT").await
+        }));
+    }
+    for session in sessions {
+        assert_eq!(session.await.expect("session task").code, 221);
+    }
+    let seen = relay.record.seen();
+    assert_eq!(seen.len(), 100);
+    for upload in seen {
+        let name = String::from_utf8(upload.file_name).expect("ascii");
+        let (session, file) = name
+            .trim_end_matches(".jpg")
+            .trim_start_matches('s')
+            .split_once("-f")
+            .expect("s<session>-f<file>");
+        let len =
+            1000 + session.parse::<usize>().expect("n") * 100 + file.parse::<usize>().expect("n");
+        assert!(upload.bytes == payload(len), "{name} arrived corrupted");
+    }
+    assert!(relay.spool_files().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_processor_delays_no_other_session() {
+    let relay = TestRelay::start().await;
+    let addr = relay.addr;
+    let holding = relay.record.holding.notified();
+    let slow = tokio::spawn(async move {
+        let mut client = FtpClient::connect(addr).await;
+        client.login("bob", "secret").await;
+        client.upload("hold.jpg", b"slow").await
+    });
+    // The slow processor is running and will not return until released.
+    holding.await;
+    let mut other = FtpClient::connect(addr).await;
+    other.login("alice", "pw").await;
+    assert_eq!(other.upload("quick.jpg", b"fast").await.code, 226);
+    assert!(
+        !slow.is_finished(),
+        "the slow upload was answered before its processor returned"
+    );
+    relay.record.release.notify_one();
+    assert_eq!(slow.await.expect("slow session").code, 226);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_and_changing_stored_files_is_refused() {
+    let relay = TestRelay::start().await;
+    let mut client = relay.logged_in().await;
+    client.pasv().await;
+    for line in [
+        "LIST",
+        "RETR x.jpg",
+        "DELE x.jpg",
+        "MKD sub",
+        "NLST",
+        "RNFR x.jpg",
+    ] {
+        client.expect(line, 550).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passive_connection_from_another_address_is_refused() {
+    let relay = TestRelay::start().await;
+    let mut client = relay.logged_in().await;
+    let data_addr = client.pasv().await;
+    client.expect("STOR mine.jpg", 150).await;
+    // A thief on 127.0.0.2 connects first; the relay closes it at once.
+    let thief = TcpSocket::new_v4().expect("socket");
+    thief
+        .bind("127.0.0.2:0".parse().expect("address"))
+        .expect("bind 127.0.0.2");
+    let mut thief = thief
+        .connect(data_addr)
+        .await
+        .expect("the listener accepts");
+    let mut buf = [0u8; 1];
+    let closed = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut thief, &mut buf),
+    )
+    .await
+    .expect("the relay closes the thief's connection");
+    assert!(matches!(closed, Ok(0) | Err(_)));
+    // The client's own connection is still welcome.
+    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
+    data.write_all(b"mine").await.expect("write");
+    drop(data);
+    assert_eq!(client.reply().await.code, 226);
+    assert_eq!(relay.record.seen()[0].bytes, b"mine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_on_the_loopback() {
+    let mut config = config();
+    config.listen = vec!["[::1]:0".parse().expect("address")];
+    let relay = TestRelay::with_config(config).await;
+    let mut client = FtpClient::connect(relay.addr).await;
+    client.login("bob", "secret").await;
+    client.expect("PASV", 425).await;
+    let data_addr = client.epsv(relay.addr).await;
+    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
+    client.expect("STOR v6.jpg", 150).await;
+    data.write_all(b"over ipv6").await.expect("write");
+    drop(data);
+    assert_eq!(client.reply().await.code, 226);
+    assert_eq!(relay.record.seen()[0].bytes, b"over ipv6");
+    // Active mode over IPv6 too.
+    let listener = tokio::net::TcpListener::bind("[::1]:0")
+        .await
+        .expect("listen");
+    let port = listener.local_addr().expect("address").port();
+    client.expect(&format!("EPRT |2|::1|{port}|"), 200).await;
+    client.send("STOR v6-active.jpg").await;
+    let (mut data, _) = listener.accept().await.expect("the relay connects");
+    assert_eq!(client.reply().await.code, 150);
+    data.write_all(b"active v6").await.expect("write");
+    drop(data);
+    assert_eq!(client.reply().await.code, 226);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_during_an_upload_still_answers_it() {
+    let mut relay = TestRelay::start().await;
+    let mut client = relay.logged_in().await;
+    let mut idle = relay.logged_in().await;
+    let data_addr = client.pasv().await;
+    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
+    client.expect("STOR last.jpg", 150).await;
+    data.write_all(b"first half ").await.expect("write");
+    wait_until("the spool file to appear", || {
+        !relay.spool_files().is_empty()
+    })
+    .await;
+    let addr = relay.addr;
+    let shut_down = async {
+        relay.shut_down().await;
+    };
+    let finish_upload = async {
+        // The idle session is told first.
+        assert_eq!(idle.reply().await.code, 421);
+        // New connections are no longer accepted.
+        let refused = TcpStream::connect(addr).await;
+        if let Ok(mut stream) = refused {
+            let mut buf = [0u8; 3];
+            let read = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+            assert!(
+                matches!(read, Ok(0) | Err(_)),
+                "a new session was started during shutdown"
+            );
+        }
+        data.write_all(b"second half").await.expect("write");
+        drop(data);
+        let reply = client.reply().await;
+        assert_eq!(reply.code, 226, "{reply:?}");
+        assert_eq!(client.reply().await.code, 421);
+    };
+    tokio::join!(shut_down, finish_upload);
+    assert_eq!(relay.record.seen()[0].bytes, b"first half second half");
+    assert!(relay.spool_files().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limits_are_answered_421() {
+    let mut config = config();
+    config.max_connections = 3;
+    config.max_connections_per_ip = 2;
+    let relay = TestRelay::with_config(config).await;
+    let _first = relay.client().await;
+    let _second = relay.client().await;
+    let refused = refused_reply(relay.addr, None).await;
+    assert!(refused.starts_with("421"), "{refused}");
+    // Another address still fits the total.
+    let other = TcpSocket::new_v4().expect("socket");
+    other
+        .bind("127.0.0.3:0".parse().expect("address"))
+        .expect("bind");
+    let third = refused_reply(relay.addr, Some(other)).await;
+    assert!(third.starts_with("220"), "{third}");
+}
+
+/// Connects (from `socket` if given) and returns the first line the relay
+/// sends.
+async fn refused_reply(addr: SocketAddr, socket: Option<TcpSocket>) -> String {
+    let stream = match socket {
+        Some(socket) => socket.connect(addr).await,
+        None => TcpStream::connect(addr).await,
+    }
+    .expect("connect");
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line)
+        .await
+        .expect("read");
+    line
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_passive_port_range_is_425() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+        probe.local_addr().expect("address").port()
+    };
+    let mut config = config();
+    config.passive_ports = ftprelay_tokio::proto::PassivePorts::new(port, port);
+    let relay = TestRelay::with_config(config).await;
+    let mut first = relay.logged_in().await;
+    assert_eq!(first.pasv().await.port(), port);
+    let mut second = relay.logged_in().await;
+    second.expect("PASV", 425).await;
+    // Once the first session's listener is used, the port is free again.
+    assert_eq!(
+        first
+            .upload_to(SocketAddr::from(([127, 0, 0, 1], port)), "a.jpg", b"a")
+            .await
+            .code,
+        226
+    );
+    assert_eq!(second.pasv().await.port(), port);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_advertised_passive_address_is_used() {
+    let mut config = config();
+    config.session.passive_address = Some("203.0.113.9".parse().expect("address"));
+    let relay = TestRelay::with_config(config).await;
+    let mut client = relay.logged_in().await;
+    let advertised = client.pasv().await;
+    assert_eq!(advertised.ip().to_string(), "203.0.113.9");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spool_sweep_removes_only_the_relays_own_leftovers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let leftover = dir.path().join(".ftprelay-spool-crashed");
+    let foreign = dir.path().join("keep-me.txt");
+    std::fs::write(&leftover, b"left by a crash").expect("write");
+    std::fs::write(&foreign, b"not ours").expect("write");
+    let mut config = config();
+    config.spool_dir = Some(dir.path().to_owned());
+    let users = support::Users {
+        record: Default::default(),
+    };
+    let relay = ftprelay_tokio::Relay::bind(config, users)
+        .await
+        .expect("bind");
+    assert!(!leftover.exists(), "the leftover spool file is still there");
+    assert!(
+        foreign.exists(),
+        "a file the relay did not create was removed"
+    );
+    drop(relay);
+}
