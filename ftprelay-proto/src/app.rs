@@ -144,7 +144,9 @@ impl Upload {
         &self.request.name
     }
 
-    /// The last component of [`Upload::name`].
+    /// The last component of [`Upload::name`]: never empty, never `.` or
+    /// `..`, never holding a `/`. Still client text: any other byte may be
+    /// in it.
     pub fn file_name(&self) -> &[u8] {
         &self.request.file_name
     }

@@ -35,6 +35,8 @@ const MAX_UNWRITTEN: usize = 64 * 1024;
 const CLOSE_LINGER: Duration = Duration::from_secs(10);
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// An upload being received: how it ended, and its spool file if complete.
+type Receiving = (UploadId, BoxFuture<(TransferEnd, Option<SpoolFile>)>);
 
 /// Serves one control connection until its session is finished.
 pub(crate) async fn serve<A: Authenticator>(
@@ -106,7 +108,7 @@ struct Connection<A: Authenticator> {
     /// A data connection reported to the session and awaiting its verdict.
     just_connected: Option<TcpStream>,
     connecting: Option<(SocketAddr, BoxFuture<io::Result<TcpStream>>)>,
-    receiving: Option<(UploadId, BoxFuture<(TransferEnd, Option<SpoolFile>)>)>,
+    receiving: Option<Receiving>,
     /// Complete uploads between their transfer's end and the session's
     /// verdict (process or discard).
     spooled: HashMap<UploadId, SpoolFile>,
@@ -444,7 +446,7 @@ async fn wait_connect(
 }
 
 async fn wait_receive(
-    receiving: &mut Option<(UploadId, BoxFuture<(TransferEnd, Option<SpoolFile>)>)>,
+    receiving: &mut Option<Receiving>,
 ) -> (UploadId, TransferEnd, Option<SpoolFile>) {
     match receiving {
         Some((upload, future)) => {

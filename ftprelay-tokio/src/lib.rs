@@ -24,3 +24,9 @@ mod spool;
 
 pub use proto;
 pub use relay::Relay;
+
+/// The README's code blocks, compiled as doctests so the example there
+/// keeps working.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

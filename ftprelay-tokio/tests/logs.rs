@@ -38,16 +38,41 @@ async fn the_log_has_the_transcript_without_the_password_and_a_line_per_upload()
     assert_eq!(client.cmd("QUIT").await.code, 221);
     assert!(client.is_closed().await);
     let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8 log");
-    assert!(log.contains("PASS ****"), "the transcript shows PASS masked:\n{log}");
-    assert!(!log.contains("secret"), "the password leaked into the log:\n{log}");
-    assert!(log.contains("STOR report.pdf"), "the transcript has the commands:\n{log}");
-    assert!(log.contains("226 Transfer complete."), "the transcript has the replies:\n{log}");
+    assert!(
+        log.contains("PASS ****"),
+        "the transcript shows PASS masked:\n{log}"
+    );
+    assert!(
+        !log.contains("secret"),
+        "the password leaked into the log:\n{log}"
+    );
+    assert!(
+        log.contains("STOR report.pdf"),
+        "the transcript has the commands:\n{log}"
+    );
+    assert!(
+        log.contains("226 Transfer complete."),
+        "the transcript has the replies:\n{log}"
+    );
     let upload_line = log
         .lines()
-        .find(|line| line.contains("INFO") && line.contains("upload") && line.contains("report.pdf"))
+        .find(|line| {
+            line.contains("INFO") && line.contains("upload") && line.contains("report.pdf")
+        })
         .unwrap_or_else(|| panic!("no info line for the upload:\n{log}"));
-    for field in ["user=bob", "size=5", "outcome=\"processed\"", "duration_ms="] {
-        assert!(upload_line.contains(field), "{field} missing from {upload_line}");
+    for field in [
+        "user=bob",
+        "size=5",
+        "outcome=\"processed\"",
+        "duration_ms=",
+    ] {
+        assert!(
+            upload_line.contains(field),
+            "{field} missing from {upload_line}"
+        );
     }
-    assert!(upload_line.contains("session{peer=127.0.0.1:"), "the session span: {upload_line}");
+    assert!(
+        upload_line.contains("session{peer=127.0.0.1:"),
+        "the session span: {upload_line}"
+    );
 }
