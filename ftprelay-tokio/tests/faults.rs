@@ -400,3 +400,23 @@ async fn the_spool_sweep_removes_only_the_relays_own_leftovers() {
     );
     drop(relay);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_data_connection_is_426() {
+    let mut config = config();
+    config.session.transfer_stall_timeout = Duration::from_millis(200);
+    let relay = TestRelay::with_config(config).await;
+    let mut client = relay.logged_in().await;
+    let data_addr = client.pasv().await;
+    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
+    client.expect("STOR slowpoke.jpg", 150).await;
+    data.write_all(b"a little, then nothing")
+        .await
+        .expect("write");
+    // The data connection stays open and silent: the relay gives up.
+    assert_eq!(client.reply().await.code, 426);
+    assert!(relay.spool_files().is_empty());
+    assert!(relay.record.seen().is_empty());
+    drop(data);
+    assert_eq!(client.upload("next.jpg", b"ok").await.code, 226);
+}
