@@ -37,9 +37,7 @@ async fn a_processor_panic_is_451_and_the_relay_keeps_serving() {
 async fn a_data_connection_reset_mid_upload_is_426_and_never_processed() {
     let relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
-    let data_addr = client.pasv().await;
-    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
-    client.expect("STOR cut.jpg", 150).await;
+    let mut data = client.begin_upload("cut.jpg").await;
     data.write_all(&payload(100_000)).await.expect("write");
     // SO_LINGER 0: closing sends RST instead of FIN. (Deprecated because a
     // non-zero linger blocks on drop; zero does not.)
@@ -56,9 +54,7 @@ async fn a_data_connection_reset_mid_upload_is_426_and_never_processed() {
 async fn the_control_connection_dropped_mid_upload_leaves_nothing() {
     let relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
-    let data_addr = client.pasv().await;
-    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
-    client.expect("STOR lost.jpg", 150).await;
+    let mut data = client.begin_upload("lost.jpg").await;
     data.write_all(&payload(50_000)).await.expect("write");
     wait_until("the spool file to appear", || {
         !relay.spool_files().is_empty()
@@ -85,9 +81,7 @@ async fn the_control_connection_dropped_mid_upload_leaves_nothing() {
 async fn abor_mid_upload_is_426_then_226() {
     let relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
-    let data_addr = client.pasv().await;
-    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
-    client.expect("STOR aborted.jpg", 150).await;
+    let mut data = client.begin_upload("aborted.jpg").await;
     data.write_all(&payload(10_000)).await.expect("write");
     wait_until("the spool file to appear", || {
         !relay.spool_files().is_empty()
@@ -106,9 +100,7 @@ async fn an_upload_over_the_size_limit_is_552() {
     config.session.max_file_size = 64 * 1024;
     let relay = TestRelay::with_config(config).await;
     let mut client = relay.logged_in().await;
-    let data_addr = client.pasv().await;
-    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
-    client.expect("STOR big.bin", 150).await;
+    let mut data = client.begin_upload("big.bin").await;
     // The relay stops reading at the limit; the rest may fail to send.
     let _ = data.write_all(&payload(1024 * 1024)).await;
     assert_eq!(client.reply().await.code, 552);
@@ -273,9 +265,7 @@ async fn shutdown_during_an_upload_still_answers_it() {
     let mut relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
     let mut idle = relay.logged_in().await;
-    let data_addr = client.pasv().await;
-    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
-    client.expect("STOR last.jpg", 150).await;
+    let mut data = client.begin_upload("last.jpg").await;
     data.write_all(b"first half ").await.expect("write");
     wait_until("the spool file to appear", || {
         !relay.spool_files().is_empty()
@@ -407,9 +397,7 @@ async fn a_stalled_data_connection_is_426() {
     config.session.transfer_stall_timeout = Duration::from_millis(200);
     let relay = TestRelay::with_config(config).await;
     let mut client = relay.logged_in().await;
-    let data_addr = client.pasv().await;
-    let mut data = TcpStream::connect(data_addr).await.expect("data connect");
-    client.expect("STOR slowpoke.jpg", 150).await;
+    let mut data = client.begin_upload("slowpoke.jpg").await;
     data.write_all(b"a little, then nothing")
         .await
         .expect("write");

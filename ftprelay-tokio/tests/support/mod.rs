@@ -325,6 +325,15 @@ impl FtpClient {
         SocketAddr::new(control.ip(), port)
     }
 
+    /// PASV, the data connection, STOR and its 150: returns the open data
+    /// connection, ready for the upload's bytes.
+    pub async fn begin_upload(&mut self, name: &str) -> TcpStream {
+        let data_addr = self.pasv().await;
+        let data = TcpStream::connect(data_addr).await.expect("data connect");
+        self.expect(&format!("STOR {name}"), 150).await;
+        data
+    }
+
     /// A whole passive upload: returns the final reply.
     pub async fn upload(&mut self, name: &str, bytes: &[u8]) -> Reply {
         let data_addr = self.pasv().await;
