@@ -1,0 +1,179 @@
+//! The command line.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use ftprelay_tokio::proto::PassivePorts;
+
+/// An FTP server for devices that can only upload by FTP: each file is
+/// handed to a processor (a command, a directory, a URL), the device is told
+/// whether that worked, and nothing is kept.
+#[derive(Debug, Parser)]
+#[command(name = "ftprelay", version, args_conflicts_with_subcommands = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Read a password from standard input and print its argon2id hash, for
+    /// --users files and password_hash in the config file.
+    HashPassword,
+}
+
+/// The runtimes the relay can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Runtime {
+    /// tokio (multi-threaded).
+    Tokio,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Address to listen on (repeatable) [default: 127.0.0.1:2121]; IPv6 as [::1]:2121.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Vec<SocketAddr>,
+    /// A user with a plain password, for quick starts (repeatable).
+    #[arg(long = "user", value_name = "NAME:PASSWORD", value_parser = parse_user)]
+    pub(crate) users: Vec<(String, String)>,
+    /// A file of users, one `name:HASH` a line (HASH from `ftprelay hash-password`).
+    #[arg(long = "users", value_name = "FILE")]
+    pub(crate) users_file: Option<PathBuf>,
+    /// Also accept `anonymous` and `ftp` with any password.
+    #[arg(long)]
+    pub(crate) anonymous: bool,
+    /// Where uploads are spooled while they are processed [default: a fresh private temp dir].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spool_dir: Option<PathBuf>,
+    /// Ports for passive data connections, e.g. 50000-50100 [default: any free port].
+    #[arg(long, value_name = "LOW-HIGH", value_parser = parse_port_range)]
+    pub(crate) passive_ports: Option<PassivePorts>,
+    /// The IPv4 address to advertise in PASV replies (behind NAT).
+    #[arg(long, value_name = "IP")]
+    pub(crate) public_address: Option<Ipv4Addr>,
+    /// The largest upload accepted; K, M and G suffixes (powers of 1024) [default: 1G].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub(crate) max_file_size: Option<u64>,
+    /// Control connections at once [default: 512].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_connections: Option<usize>,
+    /// Control connections at once from one address [default: 32].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_connections_per_ip: Option<usize>,
+    /// Close sessions idle for this long [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub(crate) idle_timeout: Option<u64>,
+    /// Give up on a processor after this long (the upload is answered 451) [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub(crate) process_timeout: Option<u64>,
+    /// Answer 226 as soon as a file is received, and process it afterwards.
+    #[arg(long)]
+    pub(crate) ack_on_receipt: bool,
+    /// The async runtime.
+    #[arg(long, value_enum, default_value_t = Runtime::Tokio)]
+    pub(crate) runtime: Runtime,
+    /// A TOML configuration file; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Less log output (-q warnings, -qq errors).
+    #[arg(short, long, action = ArgAction::Count)]
+    pub(crate) quiet: u8,
+    /// Processor: run `/bin/sh -c CMD` with the file as $1 (exit 0 means success).
+    #[arg(long, value_name = "CMD", group = "processor")]
+    pub(crate) exec: Option<String>,
+    /// Processor: move the file into DIR under its (safe) name, never overwriting.
+    #[arg(long, value_name = "DIR", group = "processor")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Processor: POST the file to URL (a 2xx answer means success).
+    #[arg(long, value_name = "URL", group = "processor")]
+    pub(crate) http: Option<String>,
+    /// Processor: log the file's name and size, and drop it.
+    #[arg(long, group = "processor")]
+    pub(crate) discard: bool,
+}
+
+fn parse_user(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((name, password)) if !name.is_empty() => Ok((name.to_owned(), password.to_owned())),
+        _ => Err("expected NAME:PASSWORD".to_owned()),
+    }
+}
+
+/// `LOW-HIGH`, both ports, LOW not above HIGH, neither 0.
+pub(crate) fn parse_port_range(text: &str) -> Result<PassivePorts, String> {
+    let parsed = text
+        .split_once('-')
+        .and_then(|(low, high)| Some((low.trim().parse().ok()?, high.trim().parse().ok()?)));
+    parsed
+        .and_then(|(low, high)| PassivePorts::new(low, high))
+        .ok_or_else(|| format!("expected a port range LOW-HIGH with 0 < LOW <= HIGH, got {text:?}"))
+}
+
+/// A byte count with an optional K, M or G suffix (powers of 1024).
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let (digits, unit) = match trimmed.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => trimmed.split_at(at),
+        None => (trimmed, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => {
+            return Err(format!(
+                "expected a size like 1048576, 512K, 100M or 2G, got {text:?}"
+            ));
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("expected a size like 1048576, 512K, 100M or 2G, got {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("100m"), Ok(100 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert!(parse_size("2T").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(
+            parse_port_range("50000-50100"),
+            Ok(PassivePorts::new(50000, 50100).expect("range"))
+        );
+        assert!(parse_port_range("50100-50000").is_err());
+        assert!(parse_port_range("0-10").is_err());
+        assert!(parse_port_range("5000").is_err());
+    }
+
+    #[test]
+    fn users() {
+        assert_eq!(
+            parse_user("demo:pa:ss"),
+            Ok(("demo".to_owned(), "pa:ss".to_owned()))
+        );
+        assert!(parse_user(":x").is_err());
+        assert!(parse_user("nopassword").is_err());
+    }
+}

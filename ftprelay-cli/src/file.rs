@@ -1,0 +1,118 @@
+//! The TOML configuration file.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::CliError;
+
+/// Everything the flags set, plus per-user processors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    pub(crate) listen: Option<Vec<SocketAddr>>,
+    pub(crate) users_file: Option<PathBuf>,
+    pub(crate) anonymous: Option<bool>,
+    pub(crate) spool_dir: Option<PathBuf>,
+    pub(crate) passive_ports: Option<String>,
+    pub(crate) public_address: Option<Ipv4Addr>,
+    pub(crate) max_file_size: Option<Size>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) max_connections_per_ip: Option<usize>,
+    pub(crate) idle_timeout: Option<u64>,
+    pub(crate) process_timeout: Option<u64>,
+    pub(crate) ack_on_receipt: Option<bool>,
+    // The processor of users without their own: one of these.
+    pub(crate) exec: Option<String>,
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) http: Option<String>,
+    pub(crate) discard: Option<bool>,
+    #[serde(default)]
+    pub(crate) users: Vec<FileUser>,
+}
+
+/// A size as a number of bytes or a string with a suffix (`"100M"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+/// A `[[users]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileUser {
+    pub(crate) name: String,
+    pub(crate) password: Option<String>,
+    pub(crate) password_hash: Option<String>,
+    pub(crate) exec: Option<String>,
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) http: Option<String>,
+    pub(crate) discard: Option<bool>,
+}
+
+/// Reads and parses `path`. Errors name the file, the line and the key.
+pub(crate) fn load(path: &Path) -> Result<FileConfig, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+    parse(&text).map_err(|(line, message)| {
+        let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+        CliError::Usage(format!("{}{at}: {message}", path.display()))
+    })
+}
+
+/// Parses the text of a configuration file; an error comes with its line.
+pub(crate) fn parse(text: &str) -> Result<FileConfig, (Option<usize>, String)> {
+    toml::from_str::<FileConfig>(text).map_err(|error| {
+        let line = error
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        (line, error.message().to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses() {
+        let text = r#"
+listen = ["127.0.0.1:2121", "[::1]:2121"]
+passive_ports = "50000-50100"
+max_file_size = "100M"
+discard = true
+
+[[users]]
+name = "scanner"
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA"
+dir = "/srv/scans"
+
+[[users]]
+name = "camera"
+password = "pw"
+exec = "mail -s snapshot me@example.org < \"$1\""
+"#;
+        let config = parse(text).expect("valid");
+        assert_eq!(config.listen.as_ref().map(Vec::len), Some(2));
+        assert_eq!(config.users.len(), 2);
+        assert_eq!(config.discard, Some(true));
+        assert_eq!(
+            config.users[0].dir.as_deref(),
+            Some(Path::new("/srv/scans"))
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let (line, message) = parse("listen = []\n\ncolour = \"blue\"\n").expect_err("unknown key");
+        assert_eq!(line, Some(3));
+        assert!(message.contains("colour"), "{message}");
+        let (line, message) =
+            parse("[[users]]\nname = \"a\"\npasword = \"typo\"\n").expect_err("unknown key");
+        assert_eq!(line, Some(3), "{message}");
+        assert!(message.contains("pasword"), "{message}");
+    }
+}

@@ -1,0 +1,247 @@
+//! The settings of a run: the configuration file, then the flags on top.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ftprelay_tokio::proto::RelayConfig;
+
+use crate::args::{RunArgs, parse_port_range, parse_size};
+use crate::error::CliError;
+use crate::file::{self, FileConfig, Size};
+use crate::processors::ProcessorSpec;
+use crate::users::{Credential, User, check_hash};
+
+/// Everything a run needs.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) relay: RelayConfig,
+    pub(crate) users: Vec<User>,
+    pub(crate) anonymous: Option<Arc<ProcessorSpec>>,
+}
+
+impl Settings {
+    /// The settings from the configuration file (if any) and the flags,
+    /// which override it. Every error is bad input: exit status 2.
+    pub(crate) fn load(args: &RunArgs) -> Result<Self, CliError> {
+        let file = match &args.config {
+            Some(path) => file::load(path)?,
+            None => FileConfig::default(),
+        };
+        let relay = relay_config(args, &file)?;
+        let flag_processor = processor(
+            args.exec.clone(),
+            args.dir.clone(),
+            args.http.clone(),
+            args.discard,
+            "flags",
+        )?;
+        let file_processor = processor(
+            file.exec.clone(),
+            file.dir.clone(),
+            file.http.clone(),
+            file.discard.unwrap_or(false),
+            "the configuration file",
+        )?;
+        let default_processor = flag_processor.or(file_processor).map(Arc::new);
+        let needs_default = || {
+            default_processor.clone().ok_or_else(|| {
+                usage("no processor given: use --exec CMD, --dir DIR, --http URL or --discard")
+            })
+        };
+
+        let mut users: Vec<User> = Vec::new();
+        let mut add = |user: User| {
+            // Later sources (the flags) override earlier ones (the file).
+            users.retain(|u| u.name != user.name);
+            users.push(user);
+        };
+        for entry in &file.users {
+            let credential = match (&entry.password, &entry.password_hash) {
+                (Some(password), None) => Credential::Password(password.clone()),
+                (None, Some(hash)) => {
+                    check_hash(hash).map_err(|e| usage(format!("user {}: {e}", entry.name)))?;
+                    Credential::Hash(hash.clone())
+                }
+                _ => {
+                    return Err(usage(format!(
+                        "user {}: give exactly one of password and password_hash",
+                        entry.name
+                    )));
+                }
+            };
+            let own = processor(
+                entry.exec.clone(),
+                entry.dir.clone(),
+                entry.http.clone(),
+                entry.discard.unwrap_or(false),
+                &format!("user {}", entry.name),
+            )?;
+            let processor = match own {
+                Some(own) => Arc::new(own),
+                None => needs_default()?,
+            };
+            add(User {
+                name: entry.name.clone(),
+                credential,
+                processor,
+            });
+        }
+        if let Some(path) = args.users_file.as_ref().or(file.users_file.as_ref()) {
+            for (name, hash) in read_users_file(path)? {
+                add(User {
+                    name,
+                    credential: Credential::Hash(hash),
+                    processor: needs_default()?,
+                });
+            }
+        }
+        for (name, password) in &args.users {
+            add(User {
+                name: name.clone(),
+                credential: Credential::Password(password.clone()),
+                processor: needs_default()?,
+            });
+        }
+        let anonymous = if args.anonymous || file.anonymous.unwrap_or(false) {
+            Some(needs_default()?)
+        } else {
+            None
+        };
+        if default_processor.is_none() && users.is_empty() {
+            return Err(needs_default()
+                .err()
+                .unwrap_or_else(|| usage("no processor")));
+        }
+        if users.is_empty() && anonymous.is_none() {
+            return Err(usage(
+                "no users: give --user NAME:PASSWORD, --users FILE, --anonymous, or [[users]] in --config",
+            ));
+        }
+        Ok(Self {
+            relay,
+            users,
+            anonymous,
+        })
+    }
+}
+
+fn usage(message: impl Into<String>) -> CliError {
+    CliError::Usage(message.into())
+}
+
+fn relay_config(args: &RunArgs, file: &FileConfig) -> Result<RelayConfig, CliError> {
+    let mut relay = RelayConfig::default();
+    if !args.listen.is_empty() {
+        relay.listen = args.listen.clone();
+    } else if let Some(listen) = &file.listen {
+        relay.listen = listen.clone();
+    }
+    if relay.listen.is_empty() {
+        return Err(usage("no address to listen on"));
+    }
+    relay.spool_dir = args.spool_dir.clone().or_else(|| file.spool_dir.clone());
+    relay.passive_ports = match (args.passive_ports, &file.passive_ports) {
+        (Some(ports), _) => Some(ports),
+        (None, Some(text)) => {
+            Some(parse_port_range(text).map_err(|e| usage(format!("passive_ports: {e}")))?)
+        }
+        (None, None) => None,
+    };
+    relay.session.passive_address = args.public_address.or(file.public_address);
+    if let Some(size) = args.max_file_size {
+        relay.session.max_file_size = size;
+    } else if let Some(size) = &file.max_file_size {
+        relay.session.max_file_size = match size {
+            Size::Bytes(bytes) => *bytes,
+            Size::Text(text) => {
+                parse_size(text).map_err(|e| usage(format!("max_file_size: {e}")))?
+            }
+        };
+    }
+    if let Some(max) = args.max_connections.or(file.max_connections) {
+        relay.max_connections = max;
+    }
+    if let Some(max) = args.max_connections_per_ip.or(file.max_connections_per_ip) {
+        relay.max_connections_per_ip = max;
+    }
+    if let Some(secs) = args.idle_timeout.or(file.idle_timeout) {
+        relay.session.idle_timeout = seconds(secs, "idle timeout")?;
+    }
+    if let Some(secs) = args.process_timeout.or(file.process_timeout) {
+        relay.session.process_timeout = seconds(secs, "process timeout")?;
+        // Give a shutdown time for the processing it waits for.
+        relay.shutdown_grace = relay
+            .shutdown_grace
+            .max(relay.session.process_timeout + Duration::from_secs(30));
+    }
+    relay.session.ack_on_receipt = args.ack_on_receipt || file.ack_on_receipt.unwrap_or(false);
+    Ok(relay)
+}
+
+fn seconds(secs: u64, what: &str) -> Result<Duration, CliError> {
+    if secs == 0 {
+        return Err(usage(format!("the {what} must be at least 1 second")));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// At most one processor from its four fields; `where_` names the source in
+/// errors.
+fn processor(
+    exec: Option<String>,
+    dir: Option<PathBuf>,
+    http: Option<String>,
+    discard: bool,
+    where_: &str,
+) -> Result<Option<ProcessorSpec>, CliError> {
+    let mut given = Vec::new();
+    if let Some(command) = exec {
+        if command.trim().is_empty() {
+            return Err(usage(format!("{where_}: the exec command is empty")));
+        }
+        given.push(ProcessorSpec::Exec(command));
+    }
+    if let Some(dir) = dir {
+        given.push(ProcessorSpec::Dir(dir));
+    }
+    if let Some(url) = http {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(usage(format!(
+                "{where_}: the http processor needs an http:// or https:// URL, got {url:?}"
+            )));
+        }
+        given.push(ProcessorSpec::Http(url));
+    }
+    if discard {
+        given.push(ProcessorSpec::Discard);
+    }
+    match given.len() {
+        0 | 1 => Ok(given.pop()),
+        _ => Err(usage(format!(
+            "{where_}: give only one of exec, dir, http and discard"
+        ))),
+    }
+}
+
+/// A users file: one `name:HASH` a line, `#` comments and blank lines
+/// ignored. Errors name the file and the line.
+fn read_users_file(path: &Path) -> Result<Vec<(String, String)>, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    let mut users = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = |message: String| usage(format!("{}:{}: {message}", path.display(), index + 1));
+        let (name, hash) = line
+            .split_once(':')
+            .filter(|(name, _)| !name.is_empty())
+            .ok_or_else(|| at("expected name:HASH".to_owned()))?;
+        check_hash(hash).map_err(at)?;
+        users.push((name.to_owned(), hash.to_owned()));
+    }
+    Ok(users)
+}
