@@ -1,0 +1,558 @@
+//! The `ftprelay` binary as a user runs it: a separate process, real
+//! clients (curl, python3 ftplib, lftp), real signals.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ftprelay");
+
+/// A running `ftprelay`, its log collected as it is written.
+struct Relay {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    lines: mpsc::Receiver<String>,
+    spool: tempfile::TempDir,
+}
+
+impl Relay {
+    /// Starts `ftprelay ARGS --listen 127.0.0.1:0 --spool-dir TMP` and waits
+    /// for its "listening" line.
+    fn start(args: &[&str]) -> Self {
+        let spool = tempfile::tempdir().expect("spool");
+        let mut child = Command::new(BIN)
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--spool-dir"])
+            .arg(spool.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ftprelay");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (sender, lines) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        let collected = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                collected
+                    .lock()
+                    .expect("lock")
+                    .push_str(&format!("{line}\n"));
+                let _ = sender.send(line);
+            }
+        });
+        let mut relay = Self {
+            child,
+            addr: "0.0.0.0:0".parse().expect("address"),
+            log,
+            lines,
+            spool,
+        };
+        let listening = relay.wait_for_line("ftprelay listening");
+        let addr = listening
+            .split("listen=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("listen= in the listening line");
+        relay.addr = addr.parse().expect("the listening address");
+        relay
+    }
+
+    /// Waits (at most 20 s) for a log line containing `needle`.
+    fn wait_for_line(&mut self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?}; log:\n{}", self.log()),
+            }
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().expect("lock").clone()
+    }
+
+    fn port(&self) -> String {
+        self.addr.port().to_string()
+    }
+
+    fn url(&self, user: &str, name: &str) -> String {
+        format!("ftp://{user}@127.0.0.1:{}/{name}", self.addr.port())
+    }
+
+    fn spool_is_empty(&self) -> bool {
+        std::fs::read_dir(self.spool.path())
+            .expect("spool")
+            .next()
+            .is_none()
+    }
+
+    /// SIGTERM, then the exit status (at most 30 s).
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(&self.child, "TERM");
+        self.wait()
+    }
+
+    fn wait(&mut self) -> std::process::ExitStatus {
+        for _ in 0..3000 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("ftprelay did not exit; log:\n{}", self.log());
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+fn curl_upload(relay: &Relay, user: &str, name: &str, file: &Path) -> Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-T"])
+        .arg(file)
+        .arg(relay.url(user, name))
+        .output()
+        .expect("curl")
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write");
+    path
+}
+
+/// Runs the binary to completion with `stdin`; returns its output.
+fn ftprelay(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ftprelay");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("stdin");
+    child.wait_with_output().expect("output")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The error contract: one line on standard error, the status, no panic.
+#[track_caller]
+fn assert_fails(output: &Output, code: i32, mentions: &str) {
+    let text = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{text}");
+    assert_eq!(text.lines().count(), 1, "one line expected: {text}");
+    assert!(text.starts_with("ftprelay: "), "{text}");
+    assert!(text.contains(mentions), "{mentions:?} not in {text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn exec_gets_the_file_and_its_description() {
+    let work = tempfile::tempdir().expect("dir");
+    let out = work.path().join("out");
+    let command = format!(
+        "cat \"$1\" > {out}.data && printf '%s|%s|%s|%s' \"$FTPRELAY_FILE_NAME\" \"$FTPRELAY_USER\" \"$FTPRELAY_SIZE\" \"$FTPRELAY_PATH\" > {out}.meta && echo 'a line for the log' >&2",
+        out = out.display()
+    );
+    let mut relay = Relay::start(&["--user", "demo:demo", "--exec", &command]);
+    let file = write(work.path(), "local", b"exec me");
+    let output = curl_upload(&relay, "demo:demo", "scan.pdf", &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read(out.with_extension("data")).expect("data"),
+        b"exec me"
+    );
+    let meta = std::fs::read_to_string(out.with_extension("meta")).expect("meta");
+    let parts: Vec<&str> = meta.split('|').collect();
+    assert_eq!(&parts[..3], ["scan.pdf", "demo", "7"]);
+    assert!(parts[3].starts_with(&relay.spool.path().display().to_string()));
+    assert!(relay.spool_is_empty());
+    relay.wait_for_line("a line for the log");
+    assert!(
+        !relay.log().contains("demo:demo"),
+        "the password is in the log"
+    );
+}
+
+#[test]
+fn exec_failure_is_451() {
+    let relay = Relay::start(&["--user", "demo:demo", "--exec", "exit 3"]);
+    let work = tempfile::tempdir().expect("dir");
+    let file = write(work.path(), "local", b"x");
+    let output = curl_upload(&relay, "demo:demo", "scan.pdf", &file);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+    assert!(relay.spool_is_empty());
+}
+
+#[test]
+fn dir_never_overwrites_a_name() {
+    let target = tempfile::tempdir().expect("dir");
+    let relay = Relay::start(&[
+        "--user",
+        "demo:demo",
+        "--dir",
+        &target.path().display().to_string(),
+    ]);
+    let script = r#"
+import ftplib, io, sys
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+ftp.login("demo", "demo")
+for body in (b"first", b"second"):
+    reply = ftp.storbinary("STOR ../report.pdf".replace("../", ""), io.BytesIO(body))
+    assert reply.startswith("226"), reply
+ftp.quit()
+"#;
+    let output = Command::new("python3")
+        .args(["-c", script, &relay.port()])
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read(target.path().join("report.pdf")).expect("first"),
+        b"first"
+    );
+    assert_eq!(
+        std::fs::read(target.path().join("report-1.pdf")).expect("second"),
+        b"second"
+    );
+    assert!(relay.spool_is_empty());
+}
+
+/// A one-request HTTP server: answers `status` and returns what it got.
+fn http_server(status: u16) -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    let (sender, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().to_owned())
+            })
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).expect("body");
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let _ = sender.send((head, body));
+    });
+    (url, received)
+}
+
+#[test]
+fn http_posts_the_file_and_a_2xx_is_226() {
+    let (url, received) = http_server(200);
+    let relay = Relay::start(&["--user", "demo:demo", "--http", &url]);
+    let work = tempfile::tempdir().expect("dir");
+    let file = write(work.path(), "local", b"post me");
+    let output = curl_upload(&relay, "demo:demo", "cam%201.jpg", &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (head, body) = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the request");
+    assert!(head.starts_with("POST /hook "), "{head}");
+    assert_eq!(body, b"post me");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("x-ftprelay-file-name: cam 1.jpg"), "{head}");
+    assert!(lower.contains("x-ftprelay-user: demo"), "{head}");
+    assert!(lower.contains("x-ftprelay-size: 7"), "{head}");
+    assert!(relay.spool_is_empty());
+}
+
+#[test]
+fn http_non_2xx_is_451() {
+    let (url, received) = http_server(500);
+    let relay = Relay::start(&["--user", "demo:demo", "--http", &url]);
+    let work = tempfile::tempdir().expect("dir");
+    let file = write(work.path(), "local", b"x");
+    let output = curl_upload(&relay, "demo:demo", "a.jpg", &file);
+    assert!(received.recv_timeout(Duration::from_secs(10)).is_ok());
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+}
+
+#[test]
+fn discard_logs_and_drops() {
+    let mut relay = Relay::start(&["--user", "demo:demo", "--discard"]);
+    let work = tempfile::tempdir().expect("dir");
+    let file = write(work.path(), "local", b"drop me");
+    let output = curl_upload(&relay, "demo:demo", "tmp.bin", &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let line = relay.wait_for_line("discarded");
+    assert!(
+        line.contains("tmp.bin") && line.contains("size=7"),
+        "{line}"
+    );
+    assert!(relay.spool_is_empty());
+}
+
+#[test]
+fn a_config_file_with_per_user_processors() {
+    let work = tempfile::tempdir().expect("dir");
+    let scans = work.path().join("scans");
+    let hash = ftprelay(&["hash-password"], "cam-pw\n");
+    assert!(hash.status.success());
+    let hash = String::from_utf8(hash.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    let config = format!(
+        r#"
+idle_timeout = 60
+max_file_size = "1M"
+
+[[users]]
+name = "scanner"
+password = "scan-pw"
+dir = "{scans}"
+
+[[users]]
+name = "camera"
+password_hash = "{hash}"
+exec = "cp \"$1\" {work}/camera-$FTPRELAY_FILE_NAME"
+"#,
+        scans = scans.display(),
+        work = work.path().display()
+    );
+    let config_path = write(work.path(), "ftprelay.toml", config.as_bytes());
+    let relay = Relay::start(&["--config", &config_path.display().to_string()]);
+    // lftp for one user, curl for the other.
+    write(work.path(), "page.pdf", b"a scanned page");
+    let lftp = Command::new("lftp")
+        .args(["-u", "scanner,scan-pw", "-p", &relay.port(), "-e"])
+        .arg(format!(
+            "set net:max-retries 1; set ftp:ssl-allow no; put {} -o page.pdf; quit",
+            work.path().join("page.pdf").display()
+        ))
+        .arg("127.0.0.1")
+        .output()
+        .expect("lftp");
+    assert!(lftp.status.success(), "{}", stderr(&lftp));
+    assert_eq!(
+        std::fs::read(scans.join("page.pdf")).expect("scan"),
+        b"a scanned page"
+    );
+    let file = write(work.path(), "snap", b"a snapshot");
+    let curl = curl_upload(&relay, "camera:cam-pw", "snap.jpg", &file);
+    assert!(curl.status.success(), "{}", stderr(&curl));
+    assert_eq!(
+        std::fs::read(work.path().join("camera-snap.jpg")).expect("snap"),
+        b"a snapshot"
+    );
+    // The hash is the password: a wrong one is refused.
+    let wrong = curl_upload(&relay, "camera:nope", "x.jpg", &file);
+    assert!(stderr(&wrong).contains("530"), "{}", stderr(&wrong));
+    // The start-up line names users and processors, never passwords.
+    let log = relay.log();
+    assert!(
+        log.contains("scanner (dir") && log.contains("camera (exec"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("scan-pw") && !log.contains(&hash),
+        "a secret is in the log"
+    );
+}
+
+#[test]
+fn users_from_a_file_of_hashes() {
+    let work = tempfile::tempdir().expect("dir");
+    let hash = ftprelay(&["hash-password"], "s3cret\n");
+    assert!(hash.status.success(), "{}", stderr(&hash));
+    let hash = String::from_utf8(hash.stdout).expect("utf-8");
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let users = write(
+        work.path(),
+        "users",
+        format!("# operators\n\nalice:{hash}").as_bytes(),
+    );
+    let relay = Relay::start(&["--users", &users.display().to_string(), "--discard"]);
+    let file = write(work.path(), "local", b"x");
+    assert!(
+        curl_upload(&relay, "alice:s3cret", "a.bin", &file)
+            .status
+            .success()
+    );
+    let wrong = curl_upload(&relay, "alice:S3cret", "a.bin", &file);
+    assert!(stderr(&wrong).contains("530"), "{}", stderr(&wrong));
+}
+
+#[test]
+fn bad_input_is_one_line_and_status_2() {
+    let work = tempfile::tempdir().expect("dir");
+    assert_fails(&ftprelay(&["--bogus"], ""), 2, "--bogus");
+    assert_fails(&ftprelay(&["--user", "demo:demo"], ""), 2, "no processor");
+    assert_fails(&ftprelay(&["--discard"], ""), 2, "no users");
+    assert_fails(
+        &ftprelay(&["--user", "demo", "--discard"], ""),
+        2,
+        "NAME:PASSWORD",
+    );
+    assert_fails(
+        &ftprelay(&["--listen", "nowhere", "--discard", "--user", "a:b"], ""),
+        2,
+        "nowhere",
+    );
+    assert_fails(
+        &ftprelay(&["--config", "/nonexistent.toml", "--discard"], ""),
+        2,
+        "/nonexistent.toml",
+    );
+    let unknown = write(
+        work.path(),
+        "bad.toml",
+        b"listen = [\"127.0.0.1:0\"]\ncolour = \"blue\"\n",
+    );
+    assert_fails(
+        &ftprelay(
+            &[
+                "--config",
+                &unknown.display().to_string(),
+                "--discard",
+                "--user",
+                "a:b",
+            ],
+            "",
+        ),
+        2,
+        "bad.toml:2: unknown field `colour`",
+    );
+    let bad_hash = write(work.path(), "users", b"alice:not-a-hash\n");
+    assert_fails(
+        &ftprelay(
+            &["--users", &bad_hash.display().to_string(), "--discard"],
+            "",
+        ),
+        2,
+        "users:1:",
+    );
+    assert_fails(
+        &ftprelay(&["--http", "ftp://x", "--user", "a:b"], ""),
+        2,
+        "http",
+    );
+    assert_fails(&ftprelay(&["hash-password"], ""), 2, "empty");
+}
+
+#[test]
+fn an_address_in_use_is_status_1() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("address").to_string();
+    let output = ftprelay(&["--listen", &addr, "--user", "a:b", "--discard"], "");
+    assert_fails(&output, 1, &addr);
+}
+
+#[test]
+fn sigterm_during_an_upload_lets_it_finish() {
+    let target = tempfile::tempdir().expect("dir");
+    let mut relay = Relay::start(&[
+        "--user",
+        "demo:demo",
+        "--dir",
+        &target.path().display().to_string(),
+    ]);
+    // The client sends half, says so, waits for a line, sends the rest.
+    let script = r#"
+import ftplib, sys
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+ftp.login("demo", "demo")
+conn = ftp.transfercmd("STOR last.bin")
+conn.sendall(b"first half, ")
+print("HALF", flush=True)
+sys.stdin.readline()
+conn.sendall(b"second half")
+conn.close()
+print(ftp.voidresp(), flush=True)
+"#;
+    let mut client = Command::new("python3")
+        .args(["-c", script, &relay.port()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut out = BufReader::new(client.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("HALF");
+    assert_eq!(line.trim(), "HALF");
+    signal(&relay.child, "TERM");
+    relay.wait_for_line("signal received");
+    client
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("go");
+    line.clear();
+    out.read_line(&mut line).expect("the final reply");
+    assert!(
+        line.starts_with("226"),
+        "the upload was not answered 226: {line:?}"
+    );
+    let status = relay.wait();
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        relay.log()
+    );
+    assert_eq!(
+        std::fs::read(target.path().join("last.bin")).expect("stored"),
+        b"first half, second half"
+    );
+    let _ = client.wait();
+}
+
+#[test]
+fn sigterm_when_idle_exits_0() {
+    let mut relay = Relay::start(&["--user", "demo:demo", "--discard"]);
+    assert!(relay.terminate().success());
+}
