@@ -112,6 +112,15 @@ impl LineFramer {
         }
     }
 
+    /// The stream ended: an unfinished last line (sent without its line
+    /// end) is emitted as a line, an over-long one as [`Frame::TooLong`].
+    pub fn finish(&mut self, mut emit: impl FnMut(Frame)) {
+        self.telnet = TelnetState::Data;
+        if self.discarding || !self.line.is_empty() {
+            emit(self.finish_line());
+        }
+    }
+
     /// The bytes of the unfinished line held right now.
     pub fn buffered_len(&self) -> usize {
         self.line.len()
@@ -125,6 +134,13 @@ impl LineFramer {
             }
             (TelnetState::Iac, SB) => TelnetState::Subnegotiation,
             (TelnetState::Iac, WILL..=DONT) => TelnetState::Option,
+            // Not a Telnet command (those are 240 and up): the client sent a
+            // lone IAC, or the kernel removed the urgent DM byte of a Telnet
+            // Synch (ABOR). Keep the byte, drop the IAC.
+            (TelnetState::Iac, byte) if byte < SE => {
+                self.append(&[byte]);
+                TelnetState::Data
+            }
             // IP, DM, AYT, NOP, …: a two-byte command, dropped.
             (TelnetState::Iac, _) | (TelnetState::Option, _) => TelnetState::Data,
             (TelnetState::Subnegotiation, IAC) => TelnetState::SubnegotiationIac,
@@ -193,6 +209,22 @@ mod tests {
     fn telnet_sequences_are_stripped_and_iac_iac_is_literal() {
         let input = b"AB\xFF\xFFC\xFF\xF4D\xFF\xFB\x01E\xFF\xFA\x18\x01\xFF\xF0F\r\n";
         assert_eq!(frames(100, &[input]), vec![line(b"AB\xFFCDEF")]);
+    }
+
+    #[test]
+    fn a_lone_iac_before_an_ordinary_byte_keeps_the_byte() {
+        // IAC IP IAC <DM removed by the kernel> ABOR
+        assert_eq!(frames(100, &[b"\xFF\xF4\xFFABOR\r\n"]), vec![line(b"ABOR")]);
+    }
+
+    #[test]
+    fn finish_emits_an_unterminated_last_line() {
+        let mut framer = LineFramer::new(100);
+        let mut out = Vec::new();
+        framer.push(b"NOOP\r\nQUIT", |f| out.push(f));
+        framer.finish(|f| out.push(f));
+        framer.finish(|f| out.push(f));
+        assert_eq!(out, vec![line(b"NOOP"), line(b"QUIT")]);
     }
 
     #[test]

@@ -310,7 +310,8 @@ pub fn outputs_for_chunks(data: &[u8], chunk_len: usize, origin: Instant) -> Vec
 }
 
 /// A session driven by arbitrary inputs and time steps, decoded from
-/// `data`: it never panics, never asks for a deadline in the past, never
+/// `data` (end of file and shutdown included): it never panics, never asks
+/// for a deadline in the past, never
 /// starts an upload before a login, and never speaks after it finished.
 pub fn session(data: &[u8], origin: Instant) {
     let config = Config {
@@ -324,7 +325,7 @@ pub fn session(data: &[u8], origin: Instant) {
     while let Some(op) = bytes.next() {
         let arg = bytes.next().unwrap_or(0);
         let upload = UploadId(u64::from(arg % 4));
-        match op % 9 {
+        match op % 10 {
             0 | 1 => {
                 let len = usize::from(arg % 48);
                 let chunk: Vec<u8> = bytes.by_ref().take(len).collect();
@@ -367,7 +368,12 @@ pub fn session(data: &[u8], origin: Instant) {
                 },
             }),
             7 => driver.advance(Duration::from_millis(u64::from(arg) * u64::from(arg) * 20)),
-            _ => driver.handle(Input::ControlClosed),
+            8 => driver.handle(if arg % 2 == 0 {
+                Input::ControlClosed
+            } else {
+                Input::ControlEof
+            }),
+            _ => driver.handle(Input::Shutdown),
         }
     }
 }

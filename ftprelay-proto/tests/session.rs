@@ -777,3 +777,95 @@ fn shutdown_lets_the_upload_in_flight_finish_and_answers_it() {
     assert_eq!(codes(&outputs), vec![226, 421]);
     assert_eq!(outputs.last(), Some(&Output::CloseControl));
 }
+
+#[test]
+fn a_stale_connect_failure_changes_nothing() {
+    // During a login check.
+    let mut s = Harness::new();
+    s.send("USER bob\r\nPASS secret\r\n");
+    s.take();
+    s.data(DataEvent::ConnectFailed);
+    assert_eq!(s.take(), vec![]);
+    s.input(Input::LoginChecked(Ok(())));
+    s.expect_replies(&[230]);
+    // During processing, and during a passive upload.
+    let (upload, _) = s.upload_until_processing("a.jpg", 3);
+    s.data(DataEvent::ConnectFailed);
+    assert_eq!(s.take(), vec![]);
+    s.processed(upload, Ok(()));
+    s.expect_replies(&[226]);
+    let upload = s.receiving("b.jpg");
+    s.data(DataEvent::ConnectFailed);
+    assert_eq!(s.take(), vec![]);
+    s.transfer_ended(upload, TransferEnd::Complete { bytes: 1 });
+    assert!(matches!(
+        s.take().as_slice(),
+        [Output::CloseData, Output::Process(_)]
+    ));
+}
+
+#[test]
+fn end_of_file_answers_the_commands_received_then_closes() {
+    // `printf 'USER u\r\nPASS p\r\nNOOP\r\n' | nc -N host 21`: the client
+    // half-closes while the login is being checked.
+    let mut s = Harness::new();
+    s.send("USER bob\r\nPASS secret\r\nNOOP\r\n");
+    s.take();
+    s.input(Input::ControlEof);
+    assert!(!s.driver.session.wants_control_bytes());
+    s.input(Input::LoginChecked(Ok(())));
+    let outputs = s.take();
+    assert_eq!(codes(&outputs), vec![230, 200]);
+    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    assert!(s.driver.finished);
+}
+
+#[test]
+fn a_last_line_without_its_line_end_counts_at_end_of_file() {
+    let mut s = Harness::logged_in(Config::default());
+    s.send("NOOP\r\nQUIT");
+    s.expect_replies(&[200]);
+    s.input(Input::ControlEof);
+    let outputs = s.take();
+    assert_eq!(codes(&outputs), vec![221]);
+    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+}
+
+#[test]
+fn abor_after_a_telnet_synch_whose_dm_byte_the_kernel_removed() {
+    // lftp sends IAC IP IAC DM ABOR with DM as TCP urgent data; without
+    // SO_OOBINLINE the DM never arrives.
+    let mut s = Harness::logged_in(Config::default());
+    let upload = s.receiving("a.jpg");
+    s.send_bytes(b"\xFF\xF4\xFFABOR\r\n");
+    let outputs = s.take();
+    assert_eq!(outputs[0], Output::AbortTransfer(upload));
+    assert_eq!(codes(&outputs), vec![426, 226]);
+}
+
+#[test]
+fn a_listener_reported_after_the_listen_timed_out_is_released() {
+    let mut s = Harness::logged_in(Config::default());
+    s.send("PASV\r\n");
+    assert_eq!(s.take(), vec![Output::Listen]);
+    s.advance(Duration::from_secs(30));
+    s.expect_replies(&[425]);
+    s.data(DataEvent::Listening(addr("127.0.0.1:50000")));
+    assert_eq!(s.take(), vec![Output::CloseData]);
+}
+
+#[test]
+fn timeouts_of_forever_do_not_overflow_the_clock() {
+    let config = support::config(|c| {
+        c.idle_timeout = Duration::MAX;
+        c.data_timeout = Duration::MAX;
+        c.process_timeout = Duration::MAX;
+        c.login_check_timeout = Duration::MAX;
+        c.failed_login_delay = Duration::MAX;
+    });
+    let mut s = Harness::logged_in(config);
+    let (upload, _) = s.upload_until_processing("a.jpg", 1);
+    s.processed(upload, Ok(()));
+    s.expect_replies(&[226]);
+    assert!(s.wait_deadline().is_some());
+}

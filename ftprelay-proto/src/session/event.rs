@@ -31,7 +31,13 @@ impl fmt::Display for UploadId {
 pub enum Input<'a> {
     /// Bytes read from the control connection, split anywhere.
     ControlBytes(&'a [u8]),
-    /// The control connection reached end of file or failed.
+    /// The client finished sending (end of file on the control connection)
+    /// but may still read: the commands already received are answered, then
+    /// the connection is closed. Scripts that pipe commands through `nc`
+    /// end this way.
+    ControlEof,
+    /// The control connection failed or was reset: nothing more can be
+    /// written to it.
     ControlClosed,
     /// The answer to [`Output::CheckLogin`].
     LoginChecked(Result<(), LoginRejected>),

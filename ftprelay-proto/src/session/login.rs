@@ -42,7 +42,7 @@ impl Session {
         )));
         self.blocked = Some(Blocked::LoginCheck {
             user,
-            deadline: self.now + self.config.login_check_timeout,
+            deadline: self.deadline_after(self.config.login_check_timeout),
         });
     }
 
@@ -73,7 +73,7 @@ impl Session {
                     Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect.")
                 };
                 self.blocked = Some(Blocked::LoginDelay {
-                    until: self.now + self.config.failed_login_delay,
+                    until: self.deadline_after(self.config.failed_login_delay),
                     reply,
                     close,
                 });

@@ -9,7 +9,7 @@ mod transfer;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -84,6 +84,9 @@ pub struct Session {
     /// [`Input::Shutdown`] arrived: close once the command in progress is
     /// done.
     shutting_down: bool,
+    /// [`Input::ControlEof`] arrived: close once every command received is
+    /// answered.
+    peer_done_sending: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +169,7 @@ impl Session {
             last_activity: now,
             control_open: true,
             shutting_down: false,
+            peer_done_sending: false,
             config,
         };
         let greeting = Reply::new(ReplyCode::SERVICE_READY, session.config.greeting.clone());
@@ -185,6 +189,7 @@ impl Session {
         self.fire_timers();
         match input {
             Input::ControlBytes(bytes) => self.receive_control(bytes),
+            Input::ControlEof => self.control_eof(),
             Input::ControlClosed => self.control_lost(),
             Input::LoginChecked(result) => self.login_checked(result),
             Input::Data(event) => self.data_event(event),
@@ -212,7 +217,9 @@ impl Session {
     /// once the control connection is closed; stop reading then, so that
     /// memory stays bounded and TCP holds the client back.
     pub fn wants_control_bytes(&self) -> bool {
-        self.control_open && self.queued_bytes < self.config.max_pending_input
+        self.control_open
+            && !self.peer_done_sending
+            && self.queued_bytes < self.config.max_pending_input
     }
 
     /// Whether a login succeeded on this session.
@@ -243,21 +250,40 @@ impl Session {
     }
 
     fn receive_control(&mut self, bytes: &[u8]) {
-        if !self.control_open {
+        if !self.control_open || self.peer_done_sending {
             return;
         }
         let queue = &mut self.queue;
         let queued_bytes = &mut self.queued_bytes;
-        self.framer.push(bytes, |frame| {
-            // Two bytes for the line end, so that empty lines count too.
-            let cost = frame.len() + 2;
-            let parsed = match frame {
-                Frame::Line(line) => Command::parse(&line),
-                Frame::TooLong => Err(CommandError::LineTooLong),
-            };
-            queue.push_back((parsed, cost));
-            *queued_bytes += cost;
-        });
+        self.framer
+            .push(bytes, |frame| Self::enqueue(queue, queued_bytes, frame));
+    }
+
+    /// End of file: a last line without its line end still counts.
+    fn control_eof(&mut self) {
+        if !self.control_open || self.peer_done_sending {
+            return;
+        }
+        self.peer_done_sending = true;
+        let queue = &mut self.queue;
+        let queued_bytes = &mut self.queued_bytes;
+        self.framer
+            .finish(|frame| Self::enqueue(queue, queued_bytes, frame));
+    }
+
+    fn enqueue(
+        queue: &mut VecDeque<(Result<Command, CommandError>, usize)>,
+        queued_bytes: &mut usize,
+        frame: Frame,
+    ) {
+        // Two bytes for the line end, so that empty lines count too.
+        let cost = frame.len() + 2;
+        let parsed = match frame {
+            Frame::Line(line) => Command::parse(&line),
+            Frame::TooLong => Err(CommandError::LineTooLong),
+        };
+        queue.push_back((parsed, cost));
+        *queued_bytes += cost;
     }
 
     /// Runs queued commands until one has to wait, firing due timers first.
@@ -265,6 +291,10 @@ impl Session {
         loop {
             self.fire_timers();
             if !self.control_open {
+                return;
+            }
+            if self.peer_done_sending && self.blocked.is_none() && self.queue.is_empty() {
+                self.close();
                 return;
             }
             if self.shutting_down && self.blocked.is_none() {
@@ -423,7 +453,12 @@ impl Session {
     fn idle_deadline(&self) -> Option<Instant> {
         let waiting_for_client =
             self.control_open && self.blocked.is_none() && self.queue.is_empty();
-        waiting_for_client.then(|| self.last_activity + self.config.idle_timeout)
+        waiting_for_client.then(|| later(self.last_activity, self.config.idle_timeout))
+    }
+
+    /// `now + wait`, for a deadline.
+    fn deadline_after(&self, wait: Duration) -> Instant {
+        later(self.now, wait)
     }
 
     fn reply(&mut self, reply: Reply) {
@@ -468,6 +503,9 @@ impl Session {
                 record.finish(self.now, self.user(), "control connection lost");
                 self.outputs.push_back(Output::AbortTransfer(record.upload));
             }
+            Some(Blocked::Transfer(Transfer { record, .. })) => {
+                record.finish(self.now, self.user(), "control connection lost");
+            }
             processing @ Some(Blocked::Processing { .. }) => self.blocked = processing,
             Some(Blocked::Listen { .. }) => self.outputs.push_back(Output::CloseData),
             _ => {}
@@ -479,6 +517,13 @@ impl Session {
         self.config.ack_on_receipt
             && self.background.len() >= self.config.max_background_processing.max(1)
     }
+}
+
+/// `from + wait`, with a wait of more than ten years taken as ten years: a
+/// configured "forever" must not overflow the clock.
+fn later(from: Instant, wait: Duration) -> Instant {
+    const TEN_YEARS: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+    from + wait.min(TEN_YEARS)
 }
 
 /// An address with IPv4-mapped IPv6 (`::ffff:a.b.c.d`) seen as IPv4, so that

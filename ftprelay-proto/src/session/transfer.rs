@@ -30,7 +30,7 @@ impl Session {
         self.outputs.push_back(Output::Listen);
         self.blocked = Some(Blocked::Listen {
             extended,
-            deadline: self.now + self.config.data_timeout,
+            deadline: self.deadline_after(self.config.data_timeout),
         });
     }
 
@@ -74,7 +74,7 @@ impl Session {
             None => "Ok to send data.".to_owned(),
         };
         self.reply(Reply::new(ReplyCode::FILE_STATUS_OK, text));
-        let deadline = self.now + self.config.data_timeout;
+        let deadline = self.deadline_after(self.config.data_timeout);
         let mut transfer = Transfer {
             record: UploadRecord::new(upload, name, self.now),
             file_name,
@@ -104,21 +104,32 @@ impl Session {
             }
             DataEvent::Connected { peer } => self.data_connected(peer),
             DataEvent::ConnectFailed => {
+                // Only an active-mode upload still waiting for its connection
+                // can fail to connect; anything else is stale news.
                 let awaiting = matches!(
                     (&self.blocked, self.data),
-                    (Some(Blocked::Transfer(_)), DataChannel::Active(_))
+                    (
+                        Some(Blocked::Transfer(Transfer {
+                            phase: TransferPhase::AwaitingConnection { .. },
+                            ..
+                        })),
+                        DataChannel::Active(_)
+                    )
                 );
-                if let (true, Some(Blocked::Transfer(transfer))) = (awaiting, self.blocked.take()) {
+                if !awaiting {
+                    return;
+                }
+                if let Some(Blocked::Transfer(transfer)) = self.blocked.take() {
                     transfer
                         .record
                         .finish(self.now, self.user(), "data connection failed");
-                    self.unblock();
-                    self.data = DataChannel::None;
-                    self.reply(Reply::new(
-                        ReplyCode::CANT_OPEN_DATA,
-                        "Cannot open data connection.",
-                    ));
                 }
+                self.unblock();
+                self.data = DataChannel::None;
+                self.reply(Reply::new(
+                    ReplyCode::CANT_OPEN_DATA,
+                    "Cannot open data connection.",
+                ));
             }
             DataEvent::TransferEnded { upload, end } => self.transfer_ended(upload, end),
         }
@@ -126,11 +137,16 @@ impl Session {
 
     fn listening(&mut self, addr: SocketAddr) {
         let Some(Blocked::Listen { extended, .. }) = self.blocked else {
+            // Late: the listen timed out (or the client left) already. The
+            // adapter holds a listener nobody will use: release it.
+            if self.data == DataChannel::None {
+                self.outputs.push_back(Output::CloseData);
+            }
             return;
         };
         self.unblock();
         self.data = DataChannel::Passive {
-            expires: self.now + self.config.data_timeout,
+            expires: self.deadline_after(self.config.data_timeout),
             connected: false,
         };
         let reply = if extended {
@@ -270,7 +286,7 @@ impl Session {
             size,
         };
         self.outputs.push_back(Output::Process(request));
-        let deadline = self.now + self.config.process_timeout;
+        let deadline = self.deadline_after(self.config.process_timeout);
         if self.config.ack_on_receipt {
             self.background.push((record, deadline));
             self.reply(Reply::new(
