@@ -869,3 +869,16 @@ fn timeouts_of_forever_do_not_overflow_the_clock() {
     s.expect_replies(&[226]);
     assert!(s.wait_deadline().is_some());
 }
+
+#[test]
+fn end_of_file_during_a_transfer_aborts_it() {
+    let mut s = Harness::logged_in(Config::default());
+    let upload = s.receiving("a.jpg");
+    s.input(Input::ControlEof);
+    let outputs = s.take();
+    assert!(
+        outputs.contains(&Output::AbortTransfer(upload)),
+        "{outputs:?}"
+    );
+    assert!(s.driver.finished);
+}

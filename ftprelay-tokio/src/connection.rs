@@ -14,7 +14,7 @@ use proto::{
     Authenticator, DataEvent, FileProcessor as _, Input, LoginRejected, Output, ProcessError,
     ProcessRequest, ReceiveRequest, TransferEnd, Upload, UploadId,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -33,6 +33,8 @@ const MAX_UNWRITTEN: usize = 64 * 1024;
 /// How long the last replies may take to reach a client before the control
 /// connection is dropped anyway.
 const CLOSE_LINGER: Duration = Duration::from_secs(10);
+/// How long to wait before accepting again after accepting failed.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// An upload being received: how it ended, and its spool file if complete.
@@ -49,6 +51,11 @@ pub(crate) async fn serve<A: Authenticator>(
     // A 226 must not wait behind Nagle's algorithm.
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "cannot set TCP_NODELAY");
+    }
+    // ABOR comes after a Telnet Synch whose DM byte is sent as TCP urgent
+    // data: keep it in the stream, where the framer strips it.
+    if let Err(error) = socket2::SockRef::from(&stream).set_out_of_band_inline(true) {
+        tracing::debug!(%error, "cannot set SO_OOBINLINE");
     }
     let (reader, writer) = stream.into_split();
     let session = proto::Session::new(shared.session_config.clone(), now(), local, peer);
@@ -77,6 +84,7 @@ pub(crate) async fn serve<A: Authenticator>(
         processing_handles: HashMap::new(),
         shutdown,
         shutdown_seen: false,
+        accept_paused_until: None,
     };
     connection.run().await;
 }
@@ -117,11 +125,23 @@ struct Connection<A: Authenticator> {
     processing_handles: HashMap<UploadId, tokio::task::AbortHandle>,
     shutdown: watch::Receiver<bool>,
     shutdown_seen: bool,
+    /// Accepting data connections failed: try again at this time.
+    accept_paused_until: Option<Instant>,
+}
+
+impl<A: Authenticator> Drop for Connection<A> {
+    fn drop(&mut self) {
+        // A login check still running (a hanging directory server, say) is
+        // not left behind, detached, for every connection that gave up.
+        if let Some(login) = self.login.take() {
+            login.abort();
+        }
+    }
 }
 
 /// What woke the connection up.
 enum Event<P> {
-    Read(io::Result<usize>),
+    Readable(io::Result<()>),
     Wrote(io::Result<usize>),
     LoginChecked(Result<P, LoginRejected>),
     Accepted(io::Result<(TcpStream, SocketAddr)>),
@@ -131,6 +151,7 @@ enum Event<P> {
     Deadline,
     Shutdown,
     CloseLingerExpired,
+    AcceptResumed,
 }
 
 impl<A: Authenticator> Connection<A> {
@@ -297,11 +318,16 @@ impl<A: Authenticator> Connection<A> {
             .map(|since| since + CLOSE_LINGER);
         let shutdown_pending = !self.shutdown_seen;
         let processing = !self.processing.is_empty();
+        let accept_enabled = self.accept_paused_until.is_none();
         tokio::select! {
-            read = self.reader.read(&mut self.read_buffer), if read_enabled => Event::Read(read),
+            ready = self.reader.readable(), if read_enabled => Event::Readable(ready),
             wrote = self.writer.write(&self.unwritten), if write_enabled => Event::Wrote(wrote),
             verdict = wait_login(&mut self.login) => Event::LoginChecked(verdict),
-            accepted = accept(self.listener.as_ref()) => Event::Accepted(accepted),
+            accepted = accept(self.listener.as_ref().filter(|_| accept_enabled)) => Event::Accepted(accepted),
+            () = sleep_until(self.accept_paused_until) => {
+                self.accept_paused_until = None;
+                Event::AcceptResumed
+            }
             (target, connected) = wait_connect(&mut self.connecting) => Event::Connected(target, connected),
             (upload, end, spool) = wait_receive(&mut self.receiving) => Event::Received(upload, end, spool),
             Some(done) = self.processing.join_next_with_id(), if processing => Event::Processed(done),
@@ -314,13 +340,10 @@ impl<A: Authenticator> Connection<A> {
     async fn handle(&mut self, event: Event<A::Processor>) {
         let input_now = now();
         match event {
-            Event::Read(Ok(0)) | Event::Read(Err(_)) => {
+            Event::Readable(Ok(())) => self.read_control(input_now),
+            Event::Readable(Err(_)) => {
                 self.reading = false;
                 self.session.handle(input_now, Input::ControlClosed);
-            }
-            Event::Read(Ok(read)) => {
-                let bytes = &self.read_buffer[..read];
-                self.session.handle(input_now, Input::ControlBytes(bytes));
             }
             Event::Wrote(Ok(written)) if written > 0 => {
                 self.unwritten.drain(..written);
@@ -350,7 +373,10 @@ impl<A: Authenticator> Connection<A> {
                 // The verdict (accept or refuse) is the next output.
             }
             Event::Accepted(Err(error)) => {
-                tracing::debug!(%error, "accepting a data connection failed");
+                // Out of file descriptors, say: the pending connection stays
+                // in the backlog, so back off instead of spinning on it.
+                tracing::warn!(%error, "accepting a data connection failed");
+                self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
             }
             Event::Connected(target, Ok(stream)) => {
                 self.connecting = None;
@@ -381,10 +407,37 @@ impl<A: Authenticator> Connection<A> {
                 self.shutdown_seen = true;
                 self.session.handle(input_now, Input::Shutdown);
             }
+            Event::AcceptResumed => {}
             Event::CloseLingerExpired => {
                 // The client does not read its last replies: drop them.
                 self.unwritten.clear();
                 self.writer_shut = true;
+            }
+        }
+    }
+
+    /// Reads the control connection until it would block (or the session
+    /// has enough queued). `try_read` rather than `AsyncRead`: tokio takes a
+    /// short read as "drained", but the kernel also stops a read at the
+    /// urgent mark of a Telnet Synch (sent before ABOR), with the rest
+    /// already there and no new wake-up coming.
+    fn read_control(&mut self, now: std::time::Instant) {
+        while self.reading && self.session.wants_control_bytes() {
+            match self.reader.try_read(&mut self.read_buffer) {
+                Ok(0) => {
+                    // The client may still read: what it sent gets answered.
+                    self.reading = false;
+                    self.session.handle(now, Input::ControlEof);
+                }
+                Ok(read) => {
+                    let bytes = &self.read_buffer[..read];
+                    self.session.handle(now, Input::ControlBytes(bytes));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.reading = false;
+                    self.session.handle(now, Input::ControlClosed);
+                }
             }
         }
     }

@@ -408,3 +408,48 @@ async fn a_stalled_data_connection_is_426() {
     drop(data);
     assert_eq!(client.upload("next.jpg", b"ok").await.code, 226);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_pipelines_and_half_closes_gets_every_reply() {
+    // What `printf 'USER…' | nc -N host port` does (yi-hack scripts).
+    let relay = TestRelay::start().await;
+    let mut stream = TcpStream::connect(relay.addr).await.expect("connect");
+    stream
+        .write_all(b"USER bob\r\nPASS secret\r\nMKD a\r\nPWD\r\nNOOP")
+        .await
+        .expect("write");
+    stream.shutdown().await.expect("half-close");
+    let mut replies = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut replies),
+    )
+    .await
+    .expect("the relay closes after answering")
+    .expect("read");
+    let codes: Vec<&str> = replies.lines().map(|l| &l[..3]).collect();
+    assert_eq!(
+        codes,
+        ["220", "331", "230", "550", "257", "200"],
+        "{replies}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abor_with_a_telnet_synch_in_urgent_data() {
+    // lftp and netkit ftp: IAC IP, then IAC DM with DM as TCP urgent data.
+    let relay = TestRelay::start().await;
+    let mut client = relay.logged_in().await;
+    let mut data = client.begin_upload("aborted.jpg").await;
+    data.write_all(&payload(10_000)).await.expect("write");
+    wait_until("the spool file to appear", || {
+        !relay.spool_files().is_empty()
+    })
+    .await;
+    client.send_raw(b"\xFF\xF4\xFF").await;
+    client.send_urgent(b"\xF2").await;
+    assert_eq!(client.cmd("ABOR").await.code, 426);
+    assert_eq!(client.reply().await.code, 226);
+    assert!(relay.spool_files().is_empty());
+    drop(data);
+}

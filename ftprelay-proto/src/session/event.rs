@@ -34,7 +34,7 @@ pub enum Input<'a> {
     /// The client finished sending (end of file on the control connection)
     /// but may still read: the commands already received are answered, then
     /// the connection is closed. Scripts that pipe commands through `nc`
-    /// end this way.
+    /// end this way. During a transfer it counts as [`Input::ControlClosed`].
     ControlEof,
     /// The control connection failed or was reset: nothing more can be
     /// written to it.

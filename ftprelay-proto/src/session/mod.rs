@@ -259,10 +259,15 @@ impl Session {
             .push(bytes, |frame| Self::enqueue(queue, queued_bytes, frame));
     }
 
-    /// End of file: a last line without its line end still counts.
+    /// End of file: a last line without its line end still counts. During a
+    /// transfer, end of file counts as the connection lost: a client that
+    /// was killed sends it too, and its upload must not be processed.
     fn control_eof(&mut self) {
         if !self.control_open || self.peer_done_sending {
             return;
+        }
+        if let Some(Blocked::Transfer(_)) = self.blocked {
+            return self.control_lost();
         }
         self.peer_done_sending = true;
         let queue = &mut self.queue;

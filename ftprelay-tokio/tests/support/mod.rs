@@ -281,6 +281,16 @@ impl FtpClient {
             .expect("write");
     }
 
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.expect("write");
+    }
+
+    /// Sends `bytes` as TCP urgent (out-of-band) data.
+    pub async fn send_urgent(&mut self, bytes: &[u8]) {
+        let socket = socket2::SockRef::from(self.writer.as_ref());
+        socket.send_out_of_band(bytes).expect("send urgent data");
+    }
+
     pub async fn cmd(&mut self, line: &str) -> Reply {
         self.send(line).await;
         self.reply().await
