@@ -88,11 +88,11 @@ impl Relay {
         format!("ftp://{user}@127.0.0.1:{}/{name}", self.addr.port())
     }
 
+    /// No file in the spool but its lock file.
     fn spool_is_empty(&self) -> bool {
         std::fs::read_dir(self.spool.path())
             .expect("spool")
-            .next()
-            .is_none()
+            .all(|e| e.expect("entry").file_name() == ".ftprelay-spool.lock")
     }
 
     /// SIGTERM, then the exit status (at most 30 s).

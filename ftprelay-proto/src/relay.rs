@@ -71,9 +71,11 @@ pub struct RelayConfig {
     /// The spool directory. `None` creates a fresh private directory under
     /// the system's temporary directory, removed when the relay stops.
     pub spool_dir: Option<PathBuf>,
-    /// Control connections served at once; more are answered `421`. 512
-    /// keeps file descriptors (each upload adds a data socket and a spool
-    /// file) well below common limits.
+    /// Control connections served at once; more are answered `421`. A
+    /// connection that uploads holds four file descriptors (the control and
+    /// data sockets, a duplicate to cancel the copy, the spool file): with
+    /// 512, raise the limit of open files (`ulimit -n`) to 2048 or more.
+    /// An upload is also one thread while it is received.
     pub max_connections: usize,
     /// Control connections from one address at once. 32: an NVR uploading
     /// many channels at once still fits, one client cannot take the relay.

@@ -45,11 +45,13 @@ pub(crate) async fn connect(target: SocketAddr) -> io::Result<TcpStream> {
 /// or something fails. The spool file is returned only when the upload is
 /// complete; otherwise it is dropped, and so deleted, here.
 ///
-/// The bytes are copied by a blocking thread with plain `read`/`write`
+/// The bytes are copied by a thread of its own with plain `read`/`write`
 /// calls: measured against async file writes (a thread hop per write), it
-/// halves the CPU per GiB. Dropping the returned future (ABOR, a lost
-/// control connection) shuts the socket down, which ends the thread, and
-/// unlinks the spool file at once.
+/// halves the CPU per GiB. Not tokio's blocking pool: it is shared with
+/// logins and processors, and long uploads must not starve them; one thread
+/// per upload is bounded by the connection limit. Dropping the returned
+/// future (ABOR, a lost control connection) shuts the socket down, which
+/// ends the thread, and unlinks the spool file at once.
 pub(crate) async fn receive(
     connection: TcpStream,
     mut spool: SpoolFile,
@@ -67,8 +69,17 @@ pub(crate) async fn receive(
         return (TransferEnd::SpoolFailed(SpoolFailure::Other), None);
     };
     let _cancel_on_drop = ShutdownOnDrop(canceller);
-    let copy = tokio::task::spawn_blocking(move || copy_into(stream, file, max_size));
-    match copy.await {
+    let (done, copied) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("ftprelay-receive".to_owned())
+        .spawn(move || {
+            let _ = done.send(copy_into(stream, file, max_size));
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start a receiving thread");
+        return (TransferEnd::SpoolFailed(SpoolFailure::Other), None);
+    }
+    match copied.await {
         Ok(TransferEnd::Complete { bytes }) => (TransferEnd::Complete { bytes }, Some(spool)),
         Ok(end) => (end, None),
         Err(_) => (TransferEnd::SpoolFailed(SpoolFailure::Other), None),

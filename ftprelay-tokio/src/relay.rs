@@ -44,11 +44,12 @@ pub struct Relay<A: Authenticator> {
 }
 
 impl<A: Authenticator> Relay<A> {
-    /// Opens the spool (sweeping the relay's own leftovers from it) and
-    /// binds every listener of `config`. Fails with the address that could
-    /// not be bound.
+    /// Binds every listener of `config`, then opens the spool: locks it
+    /// (one relay per spool directory) and sweeps the relay's own leftovers
+    /// from it. Fails with the address that could not be bound, or the spool
+    /// directory that is locked by another relay.
     pub async fn bind(config: RelayConfig, authenticator: A) -> io::Result<Self> {
-        let spool = Spool::open(config.spool_dir.as_deref())?;
+        // Listen first: a relay that cannot start must not touch the spool.
         let mut listeners = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
             let listener = TcpListener::bind(addr)
@@ -56,6 +57,7 @@ impl<A: Authenticator> Relay<A> {
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
             listeners.push(listener);
         }
+        let spool = Spool::open(config.spool_dir.as_deref())?;
         let shared = Shared {
             authenticator: Arc::new(authenticator),
             session_config: Arc::new(config.session.clone()),

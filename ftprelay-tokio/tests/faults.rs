@@ -453,3 +453,57 @@ async fn abor_with_a_telnet_synch_in_urgent_data() {
     assert!(relay.spool_files().is_empty());
     drop(data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_relay_on_the_same_spool_is_refused_and_sweeps_nothing() {
+    let relay = TestRelay::start().await;
+    let mut client = relay.logged_in().await;
+    let mut data = client.begin_upload("in-flight.jpg").await;
+    data.write_all(b"first part").await.expect("write");
+    wait_until("the spool file to appear", || {
+        !relay.spool_files().is_empty()
+    })
+    .await;
+    let mut second = config();
+    second.spool_dir = Some(relay.spool.clone());
+    let users = support::Users {
+        record: Default::default(),
+    };
+    let refused = ftprelay_tokio::Relay::bind(second, users)
+        .await
+        .err()
+        .expect("refused");
+    assert!(refused.to_string().contains("in use"), "{refused}");
+    assert_eq!(
+        relay.spool_files().len(),
+        1,
+        "the live upload's spool file was swept"
+    );
+    data.write_all(b", second part").await.expect("write");
+    drop(data);
+    assert_eq!(client.reply().await.code, 226);
+    assert_eq!(relay.record.seen()[0].bytes, b"first part, second part");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_cannot_listen_leaves_the_spool_alone() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dir = tempfile::tempdir().expect("dir");
+    let leftover = dir.path().join(".ftprelay-spool-left");
+    std::fs::write(&leftover, b"x").expect("write");
+    let mut config = config();
+    config.listen = vec![taken.local_addr().expect("address")];
+    config.spool_dir = Some(dir.path().to_owned());
+    let users = support::Users {
+        record: Default::default(),
+    };
+    let error = ftprelay_tokio::Relay::bind(config, users)
+        .await
+        .err()
+        .expect("address in use");
+    assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
+    assert!(
+        leftover.exists(),
+        "a relay that did not start swept the spool"
+    );
+}

@@ -202,10 +202,13 @@ impl TestRelay {
     }
 }
 
+/// The files in a spool directory but its lock file (which marks the
+/// directory as in use for as long as the relay runs).
 pub fn spool_files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .expect("spool dir")
         .map(|e| e.expect("entry").path())
+        .filter(|path| path.file_name() != Some(std::ffi::OsStr::new(".ftprelay-spool.lock")))
         .collect()
 }
 
