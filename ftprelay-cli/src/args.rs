@@ -34,7 +34,7 @@ pub(crate) enum Runtime {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// Address to listen on (repeatable) [default: 127.0.0.1:2121]; IPv6 as [::1]:2121.
+    /// Address to listen on (repeatable) [default: 127.0.0.1:2121]; IPv6 as `[::1]:2121`.
     #[arg(long, value_name = "ADDR")]
     pub(crate) listen: Vec<SocketAddr>,
     /// A user with a plain password, for quick starts (repeatable).
