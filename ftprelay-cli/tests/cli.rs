@@ -556,3 +556,88 @@ fn sigterm_when_idle_exits_0() {
     let mut relay = Relay::start(&["--user", "demo:demo", "--discard"]);
     assert!(relay.terminate().success());
 }
+
+#[test]
+fn exec_past_the_process_timeout_is_killed_and_answered_451() {
+    let work = tempfile::tempdir().expect("dir");
+    let pid_file = work.path().join("pid");
+    let command = format!("echo $$ > {}; exec sleep 60", pid_file.display());
+    let relay = Relay::start(&[
+        "--user",
+        "demo:demo",
+        "--process-timeout",
+        "1",
+        "--exec",
+        &command,
+    ]);
+    let file = write(work.path(), "local", b"x");
+    let output = curl_upload(&relay, "demo:demo", "slow.bin", &file);
+    assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+    let pid = std::fs::read_to_string(&pid_file).expect("the command ran");
+    let pid = pid.trim();
+    // The child is gone: `kill -0` fails once it is reaped (bounded wait).
+    let mut gone = false;
+    for _ in 0..500 {
+        let alive = Command::new("kill")
+            .args(["-0", pid])
+            .stderr(Stdio::null())
+            .status()
+            .expect("kill");
+        if !alive.success() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(gone, "the command outlived its timeout");
+    assert!(relay.spool_is_empty());
+}
+
+#[test]
+fn dir_works_across_file_systems() {
+    // The spool is under the temp dir; /dev/shm is another file system
+    // (tmpfs), where a hard link fails and the file is copied.
+    let shm = Path::new("/dev/shm");
+    let target = if shm.is_dir() {
+        tempfile::tempdir_in(shm).expect("dir on tmpfs")
+    } else {
+        tempfile::tempdir().expect("dir")
+    };
+    let relay = Relay::start(&[
+        "--user",
+        "demo:demo",
+        "--dir",
+        &target.path().display().to_string(),
+    ]);
+    let work = tempfile::tempdir().expect("dir");
+    let file = write(work.path(), "local", b"across");
+    assert!(
+        curl_upload(&relay, "demo:demo", "x.bin", &file)
+            .status
+            .success()
+    );
+    assert_eq!(
+        std::fs::read(target.path().join("x.bin")).expect("stored"),
+        b"across"
+    );
+    assert!(relay.spool_is_empty());
+}
+
+#[test]
+fn flags_override_the_config_file() {
+    let work = tempfile::tempdir().expect("dir");
+    // The file's address cannot be bound here and its processor would fail:
+    // the flags' address and processor are the ones used.
+    let config = write(
+        work.path(),
+        "ftprelay.toml",
+        b"listen = [\"192.0.2.1:21\"]\nexec = \"exit 1\"\n[[users]]\nname = \"demo\"\npassword = \"demo\"\n",
+    );
+    let relay = Relay::start(&["--config", &config.display().to_string(), "--discard"]);
+    let file = write(work.path(), "local", b"x");
+    assert!(
+        curl_upload(&relay, "demo:demo", "a.bin", &file)
+            .status
+            .success()
+    );
+}
