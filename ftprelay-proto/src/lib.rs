@@ -87,6 +87,35 @@
 //! }
 //! ```
 //!
+//! # Writing an adapter
+//!
+//! An adapter drives one [`Session`] per control connection with whatever IO
+//! it has. `examples/blocking.rs` is a whole relay over blocking `std::net`
+//! in under 200 lines; `ftprelay-tokio` and `ftprelay-smol` are the real
+//! ones. What each output asks of the adapter:
+//!
+//! | output | the adapter |
+//! |---|---|
+//! | [`Output::Reply`] | appends [`Reply::encode`] to the control connection's write buffer |
+//! | [`Output::CheckLogin`] | runs the [`Authenticator`], keeps the [`FileProcessor`] it returns, answers [`Input::LoginChecked`] |
+//! | [`Output::Listen`] | binds a listener on the control connection's local address (in the passive port range: [`PassivePorts::candidates`]), answers [`DataEvent::Listening`] or [`DataEvent::ListenFailed`], then reports each accepted connection as [`DataEvent::Connected`] |
+//! | [`Output::Connect`] | connects, answers [`DataEvent::Connected`] or [`DataEvent::ConnectFailed`] |
+//! | [`Output::AcceptDataConnection`] / [`Output::RefuseDataConnection`] | keeps / closes the connection it just reported |
+//! | [`Output::Receive`] | streams the data connection into a new spool file it names (mode 0600, [`SPOOL_FILE_PREFIX`]), stopping past the size limit or after the stall timeout, answers [`DataEvent::TransferEnded`] |
+//! | [`Output::Process`] | runs the [`FileProcessor`] on the spooled file, deletes the file, answers [`Input::Processed`] |
+//! | [`Output::Discard`], [`Output::AbortTransfer`], [`Output::CancelProcessing`] | deletes the spool file (stopping the transfer or the processor) |
+//! | [`Output::CloseData`] | closes the listener and any data connection not being received |
+//! | [`Output::CloseControl`] | flushes the replies, then closes the control connection |
+//! | [`Output::Wait`] | waits for the next input or the deadline ([`Input::Timeout`]) |
+//! | [`Output::Finished`] | drops the session |
+//!
+//! Reading the control connection: pass the bytes as they come
+//! ([`Input::ControlBytes`]) while [`Session::wants_control_bytes`] says so;
+//! end of file is [`Input::ControlEof`] (the client may still read), an error
+//! [`Input::ControlClosed`]. A relay-wide shutdown is [`Input::Shutdown`] to
+//! every session. Connection limits are counted with [`ConnectionCounter`];
+//! a refused connection gets [`TooManyConnections::reply`].
+//!
 //! # Panics and errors
 //!
 //! Nothing a peer sends can make this crate panic: bad input becomes a reply
