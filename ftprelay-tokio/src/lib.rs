@@ -4,8 +4,8 @@
 //! Write an [`proto::Authenticator`] that returns a [`proto::FileProcessor`]
 //! for each login, [`Relay::bind`] it with a [`proto::RelayConfig`], and
 //! [`Relay::serve`] until a shutdown future resolves. Every protocol decision
-//! is made by `ftprelay-proto`; this crate moves bytes, runs timers, spools
-//! uploads and calls your code.
+//! is made by `ftprelay-proto`; this crate gives tokio's sockets, timers and
+//! tasks to the driver both adapters share.
 //!
 //! - Each upload is streamed into a new spool file (mode 0600, named by the
 //!   relay) and handed to the processor; `226` follows its success, `451`
@@ -17,10 +17,10 @@
 //!   command/reply transcript at debug level (password masked), one info
 //!   line per upload.
 
-mod connection;
-mod data;
 mod relay;
-mod spool;
+mod runtime;
+#[path = "../../ftprelay-proto/adapter-io/mod.rs"]
+mod shared;
 
 pub use proto;
 pub use relay::Relay;

@@ -1,33 +1,23 @@
-//! The relay: listeners, connection limits, sessions, graceful shutdown.
+//! The relay on tokio: listeners, sessions as tasks, graceful shutdown.
 
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use proto::{Authenticator, ConnectionCounter, RelayConfig};
+use proto::{Authenticator, RelayConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::connection;
-use crate::spool::Spool;
-
-/// What every session of a relay shares.
-pub(crate) struct Shared<A: Authenticator> {
-    pub(crate) authenticator: Arc<A>,
-    pub(crate) config: RelayConfig,
-    pub(crate) session_config: Arc<proto::Config>,
-    pub(crate) spool: Spool,
-    /// Moves the start of the passive port search from listener to listener.
-    pub(crate) passive_turn: AtomicU64,
-    connections: Mutex<ConnectionCounter>,
-}
+use crate::runtime::Tokio;
+use crate::shared::driver;
+use crate::shared::spool::Spool;
+use crate::shared::state::Shared;
 
 /// An FTP upload relay on tokio, bound and ready to serve.
 ///
@@ -39,7 +29,7 @@ pub(crate) struct Shared<A: Authenticator> {
 /// # }
 /// ```
 pub struct Relay<A: Authenticator> {
-    shared: Arc<Shared<A>>,
+    shared: Arc<Shared<A, Tokio>>,
     listeners: Vec<TcpListener>,
 }
 
@@ -58,17 +48,7 @@ impl<A: Authenticator> Relay<A> {
             listeners.push(listener);
         }
         let spool = Spool::open(config.spool_dir.as_deref())?;
-        let shared = Shared {
-            authenticator: Arc::new(authenticator),
-            session_config: Arc::new(config.session.clone()),
-            connections: Mutex::new(ConnectionCounter::new(
-                config.max_connections,
-                config.max_connections_per_ip,
-            )),
-            config,
-            spool,
-            passive_turn: AtomicU64::new(0),
-        };
+        let shared = Shared::new(config, authenticator, spool, Tokio);
         Ok(Self {
             shared: Arc::new(shared),
             listeners,
@@ -97,12 +77,7 @@ impl<A: Authenticator> Relay<A> {
         let mut acceptors = JoinSet::new();
         for listener in listeners {
             let local = listener.local_addr()?;
-            tracing::info!(
-                listen = %local,
-                passive_ports = ?shared.config.passive_ports.map(|p| (p.first(), p.last())),
-                spool = %shared.spool.dir().display(),
-                "listening",
-            );
+            tracing::debug!(listen = %local, "listening");
             acceptors.spawn(accept_loop(listener, accepted_tx.clone()));
         }
         drop(accepted_tx);
@@ -146,9 +121,8 @@ async fn accept_loop(
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let local = match stream.local_addr() {
-                    Ok(local) => local,
-                    Err(_) => continue,
+                let Ok(local) = stream.local_addr() else {
+                    continue;
                 };
                 if accepted.send((stream, local, peer)).await.is_err() {
                     return;
@@ -166,55 +140,37 @@ async fn accept_loop(
 /// Starts a session for a new connection, or answers `421` when the limits
 /// are reached.
 fn admit<A: Authenticator>(
-    shared: &Arc<Shared<A>>,
+    shared: &Arc<Shared<A, Tokio>>,
     sessions: &mut JoinSet<()>,
     mut stream: TcpStream,
     local: SocketAddr,
     peer: SocketAddr,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) {
-    let admitted = shared
-        .connections
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .try_open(peer.ip());
-    if let Err(refusal) = admitted {
-        tracing::info!(%peer, ?refusal, "connection refused");
-        sessions.spawn(async move {
-            let bytes = refusal.reply().to_bytes();
-            let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&bytes)).await;
-        });
-        return;
-    }
-    let guard = ConnectionGuard {
-        shared: shared.clone(),
-        ip: peer.ip(),
+    let guard = match shared.admit(peer.ip()) {
+        Ok(guard) => guard,
+        Err(refusal) => {
+            tracing::info!(%peer, ?refusal, "connection refused");
+            sessions.spawn(async move {
+                let bytes = refusal.reply().to_bytes();
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), stream.write_all(&bytes)).await;
+            });
+            return;
+        }
     };
     let span = tracing::info_span!("session", %peer, user = tracing::field::Empty);
     let shared = shared.clone();
+    let stopped = Box::pin(async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    });
     sessions.spawn(
         async move {
             let _guard = guard;
             tracing::debug!("connected");
-            connection::serve(shared, stream, local, peer, stop).await;
+            driver::serve(shared, stream, local, peer, stopped).await;
             tracing::debug!("disconnected");
         }
         .instrument(span),
     );
-}
-
-/// Counts a connection for as long as it lives.
-struct ConnectionGuard<A: Authenticator> {
-    shared: Arc<Shared<A>>,
-    ip: IpAddr,
-}
-
-impl<A: Authenticator> Drop for ConnectionGuard<A> {
-    fn drop(&mut self) {
-        self.shared
-            .connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .close(self.ip);
-    }
 }

@@ -1,32 +1,32 @@
-//! Data connections: passive listeners, active connects, and streaming an
-//! upload into its spool file.
+//! Passive listeners, and receiving an upload into its spool file.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use proto::{PassivePorts, SpoolFailure, TransferEnd};
-use tokio::net::{TcpListener, TcpStream};
 
-use crate::spool::SpoolFile;
+use super::runtime::{BoxFuture, Runtime};
+use super::spool::SpoolFile;
 
 /// How much of an upload is read from the socket at once. Large reads mean
 /// few wake-ups and few writes for big files.
 const RECEIVE_BUFFER: usize = 256 * 1024;
 
-/// Opens a passive listener on `ip`: on a port of `ports` (each tried once,
+/// Binds a passive listener on `ip`: on a port of `ports` (each tried once,
 /// from a place that moves with `turn`), or on any port when there is no
-/// range. `None` when every port of the range is taken.
-pub(crate) async fn listen(
+/// range. `None` when every port of the range is taken. Binding is the only
+/// race-free test of whether a port is free.
+pub(crate) fn bind_passive(
     ip: IpAddr,
     ports: Option<PassivePorts>,
     turn: u64,
-) -> io::Result<Option<TcpListener>> {
+) -> io::Result<Option<std::net::TcpListener>> {
     let Some(ports) = ports else {
-        return TcpListener::bind(SocketAddr::new(ip, 0)).await.map(Some);
+        return std::net::TcpListener::bind(SocketAddr::new(ip, 0)).map(Some);
     };
     for port in ports.candidates(turn) {
-        match TcpListener::bind(SocketAddr::new(ip, port)).await {
+        match std::net::TcpListener::bind(SocketAddr::new(ip, port)) {
             Ok(listener) => return Ok(Some(listener)),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
             Err(e) => return Err(e),
@@ -35,55 +35,74 @@ pub(crate) async fn listen(
     Ok(None)
 }
 
-/// Connects to a client's active-mode address.
-pub(crate) async fn connect(target: SocketAddr) -> io::Result<TcpStream> {
-    TcpStream::connect(target).await
-}
-
-/// Streams `connection` into `spool` until the client closes it cleanly,
-/// more than `max_size` bytes arrive, nothing arrives for `stall_timeout`,
-/// or something fails. The spool file is returned only when the upload is
-/// complete; otherwise it is dropped, and so deleted, here.
+/// Streams `data` into `spool` until the client closes it cleanly, more
+/// than `max_size` bytes arrive, nothing arrives for `stall_timeout`, or
+/// something fails. The spool file is returned only when the upload is
+/// complete; otherwise it is dropped, and so deleted.
 ///
 /// The bytes are copied by a thread of its own with plain `read`/`write`
 /// calls: measured against async file writes (a thread hop per write), it
-/// halves the CPU per GiB. Not tokio's blocking pool: it is shared with
+/// halves the CPU per GiB. Not a runtime's blocking pool: that is shared with
 /// logins and processors, and long uploads must not starve them; one thread
 /// per upload is bounded by the connection limit. Dropping the returned
 /// future (ABOR, a lost control connection) shuts the socket down, which
 /// ends the thread, and unlinks the spool file at once.
-pub(crate) async fn receive(
-    connection: TcpStream,
+pub(crate) fn receive<R: Runtime>(
+    runtime: &R,
+    data: R::Data,
     mut spool: SpoolFile,
     max_size: u64,
     stall_timeout: Duration,
-) -> (TransferEnd, Option<SpoolFile>) {
-    let prepared = connection.into_std().and_then(|stream| {
+) -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
+    let prepared = runtime.std_stream(data).and_then(|stream| {
         stream.set_nonblocking(false)?;
         // SO_RCVTIMEO: zero would mean "no timeout".
         stream.set_read_timeout(Some(stall_timeout.max(Duration::from_millis(1))))?;
         let canceller = stream.try_clone()?;
         Ok((stream, canceller))
     });
-    let (Ok((stream, canceller)), Some(file)) = (prepared, spool.take_file()) else {
-        return (TransferEnd::SpoolFailed(SpoolFailure::Other), None);
+    let started = match (prepared, spool.take_file()) {
+        (Ok((stream, canceller)), Some(file)) => {
+            let (done, copied) = std::sync::mpsc::sync_channel(1);
+            let waker_slot = std::sync::Arc::new(std::sync::Mutex::new(None::<std::task::Waker>));
+            let wake = waker_slot.clone();
+            std::thread::Builder::new()
+                .name("ftprelay-receive".to_owned())
+                .spawn(move || {
+                    let _ = done.send(copy_into(stream, file, max_size));
+                    if let Some(waker) = wake.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                        waker.wake();
+                    }
+                })
+                .map(|_| (ShutdownOnDrop(canceller), copied, waker_slot))
+        }
+        _ => Err(io::Error::other("cannot prepare the data connection")),
     };
-    let _cancel_on_drop = ShutdownOnDrop(canceller);
-    let (done, copied) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("ftprelay-receive".to_owned())
-        .spawn(move || {
-            let _ = done.send(copy_into(stream, file, max_size));
-        });
-    if let Err(error) = spawned {
-        tracing::warn!(%error, "cannot start a receiving thread");
-        return (TransferEnd::SpoolFailed(SpoolFailure::Other), None);
-    }
-    match copied.await {
-        Ok(TransferEnd::Complete { bytes }) => (TransferEnd::Complete { bytes }, Some(spool)),
-        Ok(end) => (end, None),
-        Err(_) => (TransferEnd::SpoolFailed(SpoolFailure::Other), None),
-    }
+    Box::pin(async move {
+        let (cancel_on_drop, copied, waker_slot) = match started {
+            Ok(started) => started,
+            Err(error) => {
+                tracing::warn!(%error, "cannot start receiving");
+                return (TransferEnd::SpoolFailed(SpoolFailure::Other), None);
+            }
+        };
+        let end = std::future::poll_fn(move |cx| {
+            *waker_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+            match copied.try_recv() {
+                Ok(end) => std::task::Poll::Ready(end),
+                Err(std::sync::mpsc::TryRecvError::Empty) => std::task::Poll::Pending,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    std::task::Poll::Ready(TransferEnd::SpoolFailed(SpoolFailure::Other))
+                }
+            }
+        })
+        .await;
+        drop(cancel_on_drop);
+        match end {
+            TransferEnd::Complete { bytes } => (TransferEnd::Complete { bytes }, Some(spool)),
+            end => (end, None),
+        }
+    })
 }
 
 /// Shuts a socket down when dropped, which unblocks a thread reading it.
@@ -101,7 +120,6 @@ fn copy_into(
     mut file: std::fs::File,
     max_size: u64,
 ) -> TransferEnd {
-    use std::io::{Read, Write};
     let mut buffer = vec![0; RECEIVE_BUFFER];
     let mut received: u64 = 0;
     loop {

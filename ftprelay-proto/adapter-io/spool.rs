@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use proto::{SPOOL_FILE_PREFIX, is_spool_file_name};
+
 use tempfile::{TempDir, TempPath};
 
 /// Locked by the relay that uses the directory, for as long as it runs.

@@ -1,0 +1,507 @@
+//! The driver of one control connection: it moves bytes, runs timers and
+//! calls the application's code. Every decision comes from
+//! [`proto::Session`]; every runtime primitive from [`Runtime`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use proto::{
+    Authenticator, DataEvent, FileProcessor as _, Input, LoginRejected, Output, ProcessError,
+    ProcessRequest, ReceiveRequest, TransferEnd, Upload, UploadId,
+};
+
+use super::receive;
+use super::runtime::{BoxFuture, Runtime};
+use super::spool::SpoolFile;
+use super::state::Shared;
+
+/// Control bytes read at once.
+const READ_BUFFER: usize = 4096;
+/// Stop reading commands while this many reply bytes wait to be written:
+/// a client that does not read its replies does not grow our memory.
+const MAX_UNWRITTEN: usize = 64 * 1024;
+/// How long the last replies may take to reach a client before the control
+/// connection is dropped anyway.
+const CLOSE_LINGER: Duration = Duration::from_secs(10);
+/// How long to wait before accepting again after accepting failed.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A login being checked: the processor, or the rejection (`None` if the
+/// authenticator panicked).
+type LoginCheck<P> = BoxFuture<Option<Result<P, LoginRejected>>>;
+/// An upload being received: how it ended, and its spool file if complete.
+type Receiving = (UploadId, BoxFuture<(TransferEnd, Option<SpoolFile>)>);
+/// A processor running (`None` if it panicked); dropping it cancels it.
+type Processing = (UploadId, BoxFuture<Option<Result<(), ProcessError>>>);
+
+/// Serves one control connection until its session is finished.
+/// `shutdown` resolves when the relay starts shutting down.
+pub(crate) async fn serve<A, R>(
+    shared: Arc<Shared<A, R>>,
+    control: R::Control,
+    local: SocketAddr,
+    peer: SocketAddr,
+    shutdown: BoxFuture<()>,
+) where
+    A: Authenticator,
+    R: Runtime,
+    R::Control: AsFd,
+{
+    tune_control(&control);
+    let now = shared.runtime.now();
+    let session = proto::Session::new(shared.session_config.clone(), now, local, peer);
+    let mut driver = Driver {
+        shared,
+        session,
+        local,
+        control,
+        unwritten: Vec::new(),
+        read_buffer: vec![0; READ_BUFFER].into_boxed_slice(),
+        reading: true,
+        closing_since: None,
+        writer_shut: false,
+        deadline: None,
+        timer: None,
+        linger: None,
+        processor: None,
+        login: None,
+        listener: None,
+        accept_paused: None,
+        data_connection: None,
+        just_connected: None,
+        connecting: None,
+        receiving: None,
+        spooled: HashMap::new(),
+        processing: Vec::new(),
+        shutdown: Some(shutdown),
+    };
+    driver.run().await;
+}
+
+/// The socket options every control connection gets.
+fn tune_control(control: &impl AsFd) {
+    let socket = socket2::SockRef::from(control);
+    // A 226 must not wait behind Nagle's algorithm.
+    if let Err(error) = socket.set_tcp_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY");
+    }
+    // ABOR comes after a Telnet Synch whose DM byte is sent as TCP urgent
+    // data: keep it in the stream, where the framer strips it.
+    if let Err(error) = socket.set_out_of_band_inline(true) {
+        tracing::debug!(%error, "cannot set SO_OOBINLINE");
+    }
+}
+
+struct Driver<A: Authenticator, R: Runtime> {
+    shared: Arc<Shared<A, R>>,
+    session: proto::Session,
+    local: SocketAddr,
+    control: R::Control,
+    /// Encoded replies not yet written.
+    unwritten: Vec<u8>,
+    read_buffer: Box<[u8]>,
+    /// Whether the control connection is still read.
+    reading: bool,
+    /// When the session asked to close the control connection.
+    closing_since: Option<Instant>,
+    writer_shut: bool,
+    /// The session's deadline, and the timer that waits for it.
+    deadline: Option<Instant>,
+    timer: Option<(Instant, BoxFuture<()>)>,
+    linger: Option<BoxFuture<()>>,
+    processor: Option<Arc<A::Processor>>,
+    login: Option<LoginCheck<A::Processor>>,
+    listener: Option<R::Listener>,
+    /// Accepting data connections failed: wait for this before trying again.
+    accept_paused: Option<BoxFuture<()>>,
+    /// The accepted (or connected) data connection, until it is received.
+    data_connection: Option<R::Data>,
+    /// A data connection reported to the session and awaiting its verdict.
+    just_connected: Option<R::Data>,
+    connecting: Option<(SocketAddr, BoxFuture<io::Result<R::Data>>)>,
+    receiving: Option<Receiving>,
+    /// Complete uploads between their transfer's end and the session's
+    /// verdict (process or discard).
+    spooled: HashMap<UploadId, SpoolFile>,
+    /// Processors running; dropping one cancels it.
+    processing: Vec<Processing>,
+    shutdown: Option<BoxFuture<()>>,
+}
+
+/// What woke the connection up.
+enum Event<P, D> {
+    Read(io::Result<usize>),
+    Wrote(io::Result<usize>),
+    LoginChecked(Result<P, LoginRejected>),
+    Accepted(io::Result<(D, SocketAddr)>),
+    Connected(SocketAddr, io::Result<D>),
+    Received(UploadId, TransferEnd, Option<SpoolFile>),
+    Processed(UploadId, Result<(), ProcessError>),
+    AcceptResumed,
+    Deadline,
+    Shutdown,
+    CloseLingerExpired,
+}
+
+impl<A: Authenticator, R: Runtime> Driver<A, R>
+where
+    R::Control: AsFd,
+{
+    async fn run(&mut self) {
+        loop {
+            if !self.drain() {
+                break;
+            }
+            self.close_when_flushed();
+            let event = std::future::poll_fn(|cx| self.poll_event(cx)).await;
+            self.handle(event);
+        }
+        // Best effort: the last replies (a 421, a 221) before the socket goes.
+        if !self.unwritten.is_empty() && !self.writer_shut {
+            let flush = std::future::poll_fn(|cx| {
+                while !self.unwritten.is_empty() {
+                    match self
+                        .shared
+                        .runtime
+                        .poll_write(&self.control, cx, &self.unwritten)
+                    {
+                        Poll::Ready(Ok(written)) if written > 0 => {
+                            self.unwritten.drain(..written);
+                        }
+                        Poll::Ready(_) => break,
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Poll::Ready(())
+            });
+            let limit = self
+                .shared
+                .runtime
+                .sleep_until(self.shared.runtime.now() + CLOSE_LINGER);
+            race(flush, limit).await;
+        }
+    }
+
+    /// Carries out the session's outputs until it waits; `false` once the
+    /// session is finished.
+    fn drain(&mut self) -> bool {
+        loop {
+            match self.session.poll_output() {
+                Output::Reply(reply) => reply.encode(&mut self.unwritten),
+                Output::CheckLogin(login) => {
+                    let authenticator = self.shared.authenticator.clone();
+                    self.login = Some(
+                        self.shared
+                            .runtime
+                            .spawn(async move { authenticator.authenticate(&login).await }),
+                    );
+                }
+                Output::Listen => self.listen(),
+                Output::Connect(target) => {
+                    self.connecting = Some((target, self.shared.runtime.connect(target)));
+                }
+                Output::AcceptDataConnection => {
+                    self.data_connection = self.just_connected.take();
+                    // One connection per listener: the port is free again.
+                    self.listener = None;
+                }
+                Output::RefuseDataConnection => self.just_connected = None,
+                Output::Receive(request) => self.receive(request),
+                Output::AbortTransfer(_) => self.receiving = None,
+                Output::Discard(upload) => {
+                    self.spooled.remove(&upload);
+                }
+                Output::CloseData => {
+                    self.listener = None;
+                    self.data_connection = None;
+                    self.connecting = None;
+                }
+                Output::Process(request) => self.process(request),
+                Output::CancelProcessing(upload) => {
+                    // Dropping the task's future cancels it.
+                    self.processing.retain(|(id, _)| *id != upload);
+                }
+                Output::CloseControl => {
+                    self.reading = false;
+                    self.closing_since = Some(self.shared.runtime.now());
+                }
+                Output::Wait(deadline) => {
+                    self.deadline = deadline;
+                    return true;
+                }
+                Output::Finished => return false,
+                // Outputs of later versions of the core this adapter does not
+                // know yet: nothing to do.
+                _ => {}
+            }
+        }
+    }
+
+    fn listen(&mut self) {
+        let ip = self.local.ip().to_canonical();
+        let turn = self.shared.passive_turn.fetch_add(1, Ordering::Relaxed);
+        let bound = receive::bind_passive(ip, self.shared.config.passive_ports, turn).and_then(
+            |listener| match listener {
+                Some(listener) => {
+                    listener.set_nonblocking(true)?;
+                    let addr = listener.local_addr()?;
+                    Ok(Some((self.shared.runtime.listener(listener)?, addr)))
+                }
+                None => Ok(None),
+            },
+        );
+        let event = match bound {
+            Ok(Some((listener, addr))) => {
+                self.listener = Some(listener);
+                DataEvent::Listening(addr)
+            }
+            Ok(None) => {
+                tracing::warn!("the passive port range is exhausted");
+                DataEvent::ListenFailed
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot open a passive listener");
+                DataEvent::ListenFailed
+            }
+        };
+        self.feed(Input::Data(event));
+    }
+
+    fn receive(&mut self, request: ReceiveRequest) {
+        let upload = request.upload;
+        let Some(connection) = self.data_connection.take() else {
+            let end = TransferEnd::Reset;
+            return self.feed(Input::Data(DataEvent::TransferEnded { upload, end }));
+        };
+        match self.shared.spool.create() {
+            Ok(spool) => {
+                let runtime = &self.shared.runtime;
+                let (max, stall) = (request.max_size, request.stall_timeout);
+                let transfer = receive::receive(runtime, connection, spool, max, stall);
+                self.receiving = Some((upload, transfer));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot create a spool file");
+                let end = TransferEnd::SpoolFailed(proto::SpoolFailure::Other);
+                self.feed(Input::Data(DataEvent::TransferEnded { upload, end }));
+            }
+        }
+    }
+
+    fn process(&mut self, request: ProcessRequest) {
+        let upload = request.upload;
+        let (Some(spool), Some(processor)) = (self.spooled.remove(&upload), self.processor.clone())
+        else {
+            let result = Err(ProcessError::transient("the spooled file is gone"));
+            return self.feed(Input::Processed { upload, result });
+        };
+        let upload_for_processor = Upload::new(request, spool.path().to_owned());
+        let task = self.shared.runtime.spawn(async move {
+            let result = processor.process(&upload_for_processor).await;
+            // Deleted before the reply is sent: a client that got its 226
+            // finds the spool empty.
+            drop(spool);
+            result
+        });
+        self.processing.push((upload, task));
+    }
+
+    /// Once the session asked to close and its replies are written (or took
+    /// too long), the control connection is shut.
+    fn close_when_flushed(&mut self) {
+        if self.closing_since.is_some() && self.unwritten.is_empty() && !self.writer_shut {
+            let _ = socket2::SockRef::from(&self.control).shutdown(std::net::Shutdown::Write);
+            self.writer_shut = true;
+        }
+    }
+
+    /// Polls everything the connection waits for, in place.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event<A::Processor, R::Data>> {
+        let shared = self.shared.clone();
+        let runtime = &shared.runtime;
+        let read_enabled = self.reading
+            && self.unwritten.len() < MAX_UNWRITTEN
+            && self.session.wants_control_bytes();
+        if read_enabled
+            && let Poll::Ready(read) = runtime.poll_read(&self.control, cx, &mut self.read_buffer)
+        {
+            return Poll::Ready(Event::Read(read));
+        }
+        if !self.unwritten.is_empty()
+            && !self.writer_shut
+            && let Poll::Ready(wrote) = runtime.poll_write(&self.control, cx, &self.unwritten)
+        {
+            return Poll::Ready(Event::Wrote(wrote));
+        }
+        if let Some(login) = &mut self.login
+            && let Poll::Ready(verdict) = login.as_mut().poll(cx)
+        {
+            self.login = None;
+            // A panicking authenticator rejects the login.
+            return Poll::Ready(Event::LoginChecked(verdict.unwrap_or(Err(LoginRejected))));
+        }
+        match (&mut self.accept_paused, &self.listener) {
+            (Some(pause), _) => {
+                if pause.as_mut().poll(cx).is_ready() {
+                    self.accept_paused = None;
+                    return Poll::Ready(Event::AcceptResumed);
+                }
+            }
+            (None, Some(listener)) => {
+                if let Poll::Ready(accepted) = runtime.poll_accept(listener, cx) {
+                    return Poll::Ready(Event::Accepted(accepted));
+                }
+            }
+            (None, None) => {}
+        }
+        if let Some((target, connecting)) = &mut self.connecting
+            && let Poll::Ready(connected) = connecting.as_mut().poll(cx)
+        {
+            let target = *target;
+            self.connecting = None;
+            return Poll::Ready(Event::Connected(target, connected));
+        }
+        if let Some((upload, receiving)) = &mut self.receiving
+            && let Poll::Ready((end, spool)) = receiving.as_mut().poll(cx)
+        {
+            let upload = *upload;
+            self.receiving = None;
+            return Poll::Ready(Event::Received(upload, end, spool));
+        }
+        for index in 0..self.processing.len() {
+            if let Poll::Ready(result) = self.processing[index].1.as_mut().poll(cx) {
+                let (upload, _) = self.processing.swap_remove(index);
+                let result = result.unwrap_or_else(|| {
+                    tracing::error!("the processor panicked");
+                    Err(ProcessError::transient("the processor panicked"))
+                });
+                return Poll::Ready(Event::Processed(upload, result));
+            }
+        }
+        if let Some(deadline) = self.deadline {
+            let timer = match &mut self.timer {
+                Some((at, timer)) if *at == deadline => timer,
+                slot => &mut slot.insert((deadline, runtime.sleep_until(deadline))).1,
+            };
+            if timer.as_mut().poll(cx).is_ready() {
+                self.timer = None;
+                return Poll::Ready(Event::Deadline);
+            }
+        }
+        if let (Some(since), false) = (self.closing_since, self.writer_shut) {
+            let linger = self
+                .linger
+                .get_or_insert_with(|| runtime.sleep_until(since + CLOSE_LINGER));
+            if linger.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::CloseLingerExpired);
+            }
+        }
+        if let Some(shutdown) = &mut self.shutdown
+            && shutdown.as_mut().poll(cx).is_ready()
+        {
+            self.shutdown = None;
+            return Poll::Ready(Event::Shutdown);
+        }
+        Poll::Pending
+    }
+
+    fn handle(&mut self, event: Event<A::Processor, R::Data>) {
+        match event {
+            Event::Read(Ok(0)) => {
+                // The client may still read: what it sent gets answered.
+                self.reading = false;
+                self.feed(Input::ControlEof);
+            }
+            Event::Read(Ok(read)) => {
+                let now = self.shared.runtime.now();
+                let bytes = &self.read_buffer[..read];
+                self.session.handle(now, Input::ControlBytes(bytes));
+            }
+            Event::Read(Err(_)) => {
+                self.reading = false;
+                self.feed(Input::ControlClosed);
+            }
+            Event::Wrote(Ok(written)) if written > 0 => {
+                self.unwritten.drain(..written);
+            }
+            Event::Wrote(_) => {
+                // The client is gone: nothing more can be written to it.
+                self.unwritten.clear();
+                self.writer_shut = true;
+                self.reading = false;
+                self.feed(Input::ControlClosed);
+            }
+            Event::LoginChecked(verdict) => {
+                let verdict = verdict.map(|processor| {
+                    self.processor = Some(Arc::new(processor));
+                });
+                self.feed(Input::LoginChecked(verdict));
+                if let Some(user) = self.session.user() {
+                    let user = String::from_utf8_lossy(user);
+                    tracing::Span::current().record("user", &*user);
+                }
+            }
+            Event::Accepted(Ok((stream, peer))) => {
+                self.just_connected = Some(stream);
+                // The verdict (accept or refuse) is the next output.
+                self.feed(Input::Data(DataEvent::Connected { peer }));
+            }
+            Event::Accepted(Err(error)) => {
+                // Out of file descriptors, say: the pending connection stays
+                // in the backlog, so back off instead of spinning on it.
+                tracing::warn!(%error, "accepting a data connection failed");
+                let runtime = &self.shared.runtime;
+                self.accept_paused = Some(runtime.sleep_until(runtime.now() + ACCEPT_BACKOFF));
+            }
+            Event::Connected(target, Ok(stream)) => {
+                self.just_connected = Some(stream);
+                self.feed(Input::Data(DataEvent::Connected { peer: target }));
+            }
+            Event::Connected(_, Err(error)) => {
+                tracing::debug!(%error, "active data connection failed");
+                self.feed(Input::Data(DataEvent::ConnectFailed));
+            }
+            Event::Received(upload, end, spool) => {
+                if let Some(spool) = spool {
+                    self.spooled.insert(upload, spool);
+                }
+                self.feed(Input::Data(DataEvent::TransferEnded { upload, end }));
+            }
+            Event::Processed(upload, result) => self.feed(Input::Processed { upload, result }),
+            Event::AcceptResumed => {}
+            Event::Deadline => self.feed(Input::Timeout),
+            Event::Shutdown => self.feed(Input::Shutdown),
+            Event::CloseLingerExpired => {
+                // The client does not read its last replies: drop them.
+                self.unwritten.clear();
+                self.writer_shut = true;
+            }
+        }
+    }
+
+    fn feed(&mut self, input: Input<'_>) {
+        let now = self.shared.runtime.now();
+        self.session.handle(now, input);
+    }
+}
+
+/// Whichever of two futures finishes first.
+async fn race(first: impl Future<Output = ()>, second: impl Future<Output = ()>) {
+    let mut first = std::pin::pin!(first);
+    let mut second = std::pin::pin!(second);
+    std::future::poll_fn(|cx| {
+        if first.as_mut().poll(cx).is_ready() || second.as_mut().poll(cx).is_ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+}

@@ -1,0 +1,8 @@
+//! The runtime-agnostic half of an adapter, shared by `ftprelay-tokio` and
+//! `ftprelay-smol` (see `README.md` beside this file).
+
+pub(crate) mod driver;
+pub(crate) mod receive;
+pub(crate) mod runtime;
+pub(crate) mod spool;
+pub(crate) mod state;

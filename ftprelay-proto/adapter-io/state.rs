@@ -1,0 +1,71 @@
+//! What the sessions of one relay share.
+
+use std::net::IpAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use proto::{Authenticator, ConnectionCounter, RelayConfig, TooManyConnections};
+
+use super::runtime::Runtime;
+use super::spool::Spool;
+
+/// Everything the sessions of one relay share.
+pub(crate) struct Shared<A: Authenticator, R: Runtime> {
+    pub(crate) authenticator: Arc<A>,
+    pub(crate) config: RelayConfig,
+    pub(crate) session_config: Arc<proto::Config>,
+    pub(crate) spool: Spool,
+    pub(crate) runtime: R,
+    /// Moves the start of the passive port search from listener to listener.
+    pub(crate) passive_turn: AtomicU64,
+    connections: Mutex<ConnectionCounter>,
+}
+
+impl<A: Authenticator, R: Runtime> Shared<A, R> {
+    pub(crate) fn new(config: RelayConfig, authenticator: A, spool: Spool, runtime: R) -> Self {
+        Self {
+            authenticator: Arc::new(authenticator),
+            session_config: Arc::new(config.session.clone()),
+            connections: Mutex::new(ConnectionCounter::new(
+                config.max_connections,
+                config.max_connections_per_ip,
+            )),
+            config,
+            spool,
+            runtime,
+            passive_turn: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a new connection from `ip` for as long as the guard lives, or
+    /// says why it is refused (answer with its reply, then close).
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        ip: IpAddr,
+    ) -> Result<ConnectionGuard<A, R>, TooManyConnections> {
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_open(ip)?;
+        Ok(ConnectionGuard {
+            shared: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// Counts a connection for as long as it lives.
+pub(crate) struct ConnectionGuard<A: Authenticator, R: Runtime> {
+    shared: Arc<Shared<A, R>>,
+    ip: IpAddr,
+}
+
+impl<A: Authenticator, R: Runtime> Drop for ConnectionGuard<A, R> {
+    fn drop(&mut self) {
+        self.shared
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .close(self.ip);
+    }
+}
