@@ -1,7 +1,21 @@
-//! ftprelay on smol.
+//! ftprelay on smol: an FTP server that hands every upload to your code
+//! and keeps nothing.
 //!
-//! This crate will drive [`proto::Session`]s with smol (async-io) sockets, timers and
-//! tasks. It is an empty shell until the smol adapter lands; the protocol
-//! itself lives in `ftprelay-proto`.
+//! The same relay as `ftprelay-tokio`, on async-io sockets and timers, with
+//! the relay's tasks on an executor of its own that runs inside
+//! [`Relay::serve`]: whatever polls that future (`smol::block_on`,
+//! async-std's executor, another `block_on`) runs the relay. Every protocol
+//! decision is made by `ftprelay-proto`; the connection driver, the spool
+//! and the receiving threads are the ones `ftprelay-tokio` uses.
+//!
+//! Write an [`proto::Authenticator`] that returns a [`proto::FileProcessor`]
+//! for each login, [`Relay::bind`] it with a [`proto::RelayConfig`], and
+//! [`Relay::serve`] until a shutdown future resolves.
+
+mod relay;
+mod runtime;
+#[path = "../../ftprelay-proto/adapter-io/mod.rs"]
+mod shared;
 
 pub use proto;
+pub use relay::Relay;

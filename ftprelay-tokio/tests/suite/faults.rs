@@ -2,17 +2,14 @@
 //! and what the relay answers. A scripted client does what real clients
 //! cannot be made to do.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use support::{FtpClient, TestRelay, config, payload, wait_until};
+use super::support::{FtpClient, TestRelay, config, payload, wait_until};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_processor_failure_is_451_and_a_rejection_550() {
+pub(crate) async fn a_processor_failure_is_451_and_a_rejection_550() {
     let relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
     assert_eq!(client.upload("fail.jpg", b"x").await.code, 451);
@@ -21,8 +18,7 @@ async fn a_processor_failure_is_451_and_a_rejection_550() {
     assert!(relay.spool_files().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_processor_panic_is_451_and_the_relay_keeps_serving() {
+pub(crate) async fn a_processor_panic_is_451_and_the_relay_keeps_serving() {
     let relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
     assert_eq!(client.upload("panic.jpg", b"boom").await.code, 451);
@@ -33,8 +29,7 @@ async fn a_processor_panic_is_451_and_the_relay_keeps_serving() {
     assert!(relay.spool_files().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_data_connection_reset_mid_upload_is_426_and_never_processed() {
+pub(crate) async fn a_data_connection_reset_mid_upload_is_426_and_never_processed() {
     let relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
     let mut data = client.begin_upload("cut.jpg").await;
@@ -50,8 +45,7 @@ async fn a_data_connection_reset_mid_upload_is_426_and_never_processed() {
     assert_eq!(client.upload("next.jpg", b"ok").await.code, 226);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_control_connection_dropped_mid_upload_leaves_nothing() {
+pub(crate) async fn the_control_connection_dropped_mid_upload_leaves_nothing() {
     let relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
     let mut data = client.begin_upload("lost.jpg").await;
@@ -77,8 +71,7 @@ async fn the_control_connection_dropped_mid_upload_leaves_nothing() {
     assert!(relay.record.seen().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abor_mid_upload_is_426_then_226() {
+pub(crate) async fn abor_mid_upload_is_426_then_226() {
     let relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
     let mut data = client.begin_upload("aborted.jpg").await;
@@ -94,8 +87,7 @@ async fn abor_mid_upload_is_426_then_226() {
     assert_eq!(client.upload("after.jpg", b"ok").await.code, 226);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_over_the_size_limit_is_552() {
+pub(crate) async fn an_upload_over_the_size_limit_is_552() {
     let mut config = config();
     config.session.max_file_size = 64 * 1024;
     let relay = TestRelay::with_config(config).await;
@@ -113,8 +105,7 @@ async fn an_upload_over_the_size_limit_is_552() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_logins_without_upload_leave_nothing() {
+pub(crate) async fn two_hundred_logins_without_upload_leave_nothing() {
     let relay = TestRelay::start().await;
     for _ in 0..200 {
         let mut client = relay.logged_in().await;
@@ -124,8 +115,7 @@ async fn two_hundred_logins_without_upload_leave_nothing() {
     assert!(relay.record.seen().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_user_in_twenty_sessions_uploading_five_files_each() {
+pub(crate) async fn one_user_in_twenty_sessions_uploading_five_files_each() {
     let relay = TestRelay::start().await;
     let mut sessions = Vec::new();
     for session in 0..20 {
@@ -160,8 +150,7 @@ async fn one_user_in_twenty_sessions_uploading_five_files_each() {
     assert!(relay.spool_files().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_processor_delays_no_other_session() {
+pub(crate) async fn a_slow_processor_delays_no_other_session() {
     let relay = TestRelay::start().await;
     let addr = relay.addr;
     let holding = relay.record.holding.notified();
@@ -183,8 +172,7 @@ async fn a_slow_processor_delays_no_other_session() {
     assert_eq!(slow.await.expect("slow session").code, 226);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reading_and_changing_stored_files_is_refused() {
+pub(crate) async fn reading_and_changing_stored_files_is_refused() {
     let relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
     client.pasv().await;
@@ -200,8 +188,7 @@ async fn reading_and_changing_stored_files_is_refused() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_passive_connection_from_another_address_is_refused() {
+pub(crate) async fn a_passive_connection_from_another_address_is_refused() {
     let relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
     let data_addr = client.pasv().await;
@@ -231,8 +218,7 @@ async fn a_passive_connection_from_another_address_is_refused() {
     assert_eq!(relay.record.seen()[0].bytes, b"mine");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ipv6_on_the_loopback() {
+pub(crate) async fn ipv6_on_the_loopback() {
     let mut config = config();
     config.listen = vec!["[::1]:0".parse().expect("address")];
     let relay = TestRelay::with_config(config).await;
@@ -260,8 +246,7 @@ async fn ipv6_on_the_loopback() {
     assert_eq!(client.reply().await.code, 226);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_during_an_upload_still_answers_it() {
+pub(crate) async fn shutdown_during_an_upload_still_answers_it() {
     let mut relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
     let mut idle = relay.logged_in().await;
@@ -299,8 +284,7 @@ async fn shutdown_during_an_upload_still_answers_it() {
     assert!(relay.spool_files().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_over_the_limits_are_answered_421() {
+pub(crate) async fn connections_over_the_limits_are_answered_421() {
     let mut config = config();
     config.max_connections = 3;
     config.max_connections_per_ip = 2;
@@ -334,14 +318,13 @@ async fn refused_reply(addr: SocketAddr, socket: Option<TcpSocket>) -> String {
     line
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exhausted_passive_port_range_is_425() {
+pub(crate) async fn an_exhausted_passive_port_range_is_425() {
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
         probe.local_addr().expect("address").port()
     };
     let mut config = config();
-    config.passive_ports = ftprelay_tokio::proto::PassivePorts::new(port, port);
+    config.passive_ports = crate::proto::PassivePorts::new(port, port);
     let relay = TestRelay::with_config(config).await;
     let mut first = relay.logged_in().await;
     assert_eq!(first.pasv().await.port(), port);
@@ -358,8 +341,7 @@ async fn an_exhausted_passive_port_range_is_425() {
     assert_eq!(second.pasv().await.port(), port);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_advertised_passive_address_is_used() {
+pub(crate) async fn the_advertised_passive_address_is_used() {
     let mut config = config();
     config.session.passive_address = Some("203.0.113.9".parse().expect("address"));
     let relay = TestRelay::with_config(config).await;
@@ -368,8 +350,7 @@ async fn the_advertised_passive_address_is_used() {
     assert_eq!(advertised.ip().to_string(), "203.0.113.9");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_spool_sweep_removes_only_the_relays_own_leftovers() {
+pub(crate) async fn the_spool_sweep_removes_only_the_relays_own_leftovers() {
     let dir = tempfile::tempdir().expect("dir");
     let leftover = dir.path().join(".ftprelay-spool-crashed");
     let foreign = dir.path().join("keep-me.txt");
@@ -377,22 +358,19 @@ async fn the_spool_sweep_removes_only_the_relays_own_leftovers() {
     std::fs::write(&foreign, b"not ours").expect("write");
     let mut config = config();
     config.spool_dir = Some(dir.path().to_owned());
-    let users = support::Users {
+    let users = super::support::Users {
         record: Default::default(),
     };
-    let relay = ftprelay_tokio::Relay::bind(config, users)
-        .await
-        .expect("bind");
+    let relay = super::support::launch(config, users).await.expect("bind");
     assert!(!leftover.exists(), "the leftover spool file is still there");
     assert!(
         foreign.exists(),
         "a file the relay did not create was removed"
     );
-    drop(relay);
+    relay.shut_down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_data_connection_is_426() {
+pub(crate) async fn a_stalled_data_connection_is_426() {
     let mut config = config();
     config.session.transfer_stall_timeout = Duration::from_millis(200);
     let relay = TestRelay::with_config(config).await;
@@ -409,8 +387,7 @@ async fn a_stalled_data_connection_is_426() {
     assert_eq!(client.upload("next.jpg", b"ok").await.code, 226);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_pipelines_and_half_closes_gets_every_reply() {
+pub(crate) async fn a_client_that_pipelines_and_half_closes_gets_every_reply() {
     // What `printf 'USER…' | nc -N host port` does (yi-hack scripts).
     let relay = TestRelay::start().await;
     let mut stream = TcpStream::connect(relay.addr).await.expect("connect");
@@ -435,8 +412,7 @@ async fn a_client_that_pipelines_and_half_closes_gets_every_reply() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abor_with_a_telnet_synch_in_urgent_data() {
+pub(crate) async fn abor_with_a_telnet_synch_in_urgent_data() {
     // lftp and netkit ftp: IAC IP, then IAC DM with DM as TCP urgent data.
     let relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
@@ -454,8 +430,7 @@ async fn abor_with_a_telnet_synch_in_urgent_data() {
     drop(data);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_relay_on_the_same_spool_is_refused_and_sweeps_nothing() {
+pub(crate) async fn a_second_relay_on_the_same_spool_is_refused_and_sweeps_nothing() {
     let relay = TestRelay::start().await;
     let mut client = relay.logged_in().await;
     let mut data = client.begin_upload("in-flight.jpg").await;
@@ -466,10 +441,10 @@ async fn a_second_relay_on_the_same_spool_is_refused_and_sweeps_nothing() {
     .await;
     let mut second = config();
     second.spool_dir = Some(relay.spool.clone());
-    let users = support::Users {
+    let users = super::support::Users {
         record: Default::default(),
     };
-    let refused = ftprelay_tokio::Relay::bind(second, users)
+    let refused = super::support::launch(second, users)
         .await
         .err()
         .expect("refused");
@@ -485,8 +460,7 @@ async fn a_second_relay_on_the_same_spool_is_refused_and_sweeps_nothing() {
     assert_eq!(relay.record.seen()[0].bytes, b"first part, second part");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_relay_that_cannot_listen_leaves_the_spool_alone() {
+pub(crate) async fn a_relay_that_cannot_listen_leaves_the_spool_alone() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let dir = tempfile::tempdir().expect("dir");
     let leftover = dir.path().join(".ftprelay-spool-left");
@@ -494,10 +468,10 @@ async fn a_relay_that_cannot_listen_leaves_the_spool_alone() {
     let mut config = config();
     config.listen = vec![taken.local_addr().expect("address")];
     config.spool_dir = Some(dir.path().to_owned());
-    let users = support::Users {
+    let users = super::support::Users {
         record: Default::default(),
     };
-    let error = ftprelay_tokio::Relay::bind(config, users)
+    let error = super::support::launch(config, users)
         .await
         .err()
         .expect("address in use");

@@ -3,13 +3,11 @@
 //! the client's success came only after the processor returned, and that
 //! the spool is empty afterwards.
 
-mod support;
-
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use support::{TestRelay, payload};
+use super::support::{TestRelay, payload};
 use tokio::process::Command;
 
 /// Runs a client command; returns its output and the moment it exited.
@@ -41,7 +39,7 @@ fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
 /// would let the client exit first.
 const PROCESSING: Duration = Duration::from_millis(300);
 
-async fn relay_with_slow_processor() -> TestRelay {
+pub(crate) async fn relay_with_slow_processor() -> TestRelay {
     let relay = TestRelay::start().await;
     *relay.record.delay.lock().expect("lock") = PROCESSING;
     relay
@@ -79,23 +77,19 @@ async fn curl_upload(extra: &[&str]) {
     assert_one_upload(&relay, "scan.pdf", &bytes, exit);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curl_epsv() {
+pub(crate) async fn curl_epsv() {
     curl_upload(&[]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curl_pasv() {
+pub(crate) async fn curl_pasv() {
     curl_upload(&["--disable-epsv"]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curl_active() {
+pub(crate) async fn curl_active() {
     curl_upload(&["-P", "127.0.0.1"]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curl_reports_a_processor_failure() {
+pub(crate) async fn curl_reports_a_processor_failure() {
     let relay = TestRelay::start().await;
     let dir = tempfile::tempdir().expect("dir");
     let file = write_file(dir.path(), "local.bin", b"data");
@@ -142,18 +136,15 @@ ftp.quit()
     assert_one_upload(&relay, "photo.jpg", &bytes, exit);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_ftplib_passive() {
+pub(crate) async fn python_ftplib_passive() {
     python_upload(true).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_ftplib_active() {
+pub(crate) async fn python_ftplib_active() {
     python_upload(false).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lftp_put_and_mput() {
+pub(crate) async fn lftp_put_and_mput() {
     let relay = relay_with_slow_processor().await;
     let dir = tempfile::tempdir().expect("dir");
     let files: Vec<(String, Vec<u8>)> = (0..3)
@@ -186,8 +177,7 @@ async fn lftp_put_and_mput() {
     assert!(relay.spool_files().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn busybox_ftpput() {
+pub(crate) async fn busybox_ftpput() {
     let relay = relay_with_slow_processor().await;
     let dir = tempfile::tempdir().expect("dir");
     let bytes = payload(123_456);

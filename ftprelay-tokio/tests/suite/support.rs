@@ -3,20 +3,20 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ftprelay_tokio::Relay;
-use ftprelay_tokio::proto::{
+use crate::proto::{
     Authenticator, FileProcessor, Login, LoginRejected, ProcessError, RelayConfig, Upload,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{Notify, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
 /// What the processor saw of one upload.
 #[derive(Debug, Clone)]
@@ -79,11 +79,11 @@ pub struct Recorder {
 impl FileProcessor for Recorder {
     async fn process(&self, upload: &Upload) -> Result<(), ProcessError> {
         use std::os::unix::fs::PermissionsExt;
-        let bytes = tokio::fs::read(upload.path())
-            .await
-            .map_err(|e| ProcessError::transient(e.to_string()))?;
-        let mode = tokio::fs::metadata(upload.path())
-            .await
+        // std, not tokio: on the smol adapter this runs outside any tokio
+        // runtime. The files are small.
+        let bytes =
+            std::fs::read(upload.path()).map_err(|e| ProcessError::transient(e.to_string()))?;
+        let mode = std::fs::metadata(upload.path())
             .map(|m| m.permissions().mode() & 0o777)
             .unwrap_or(0);
         let name = upload.file_name().to_vec();
@@ -93,7 +93,9 @@ impl FileProcessor for Recorder {
             released.await;
         }
         let delay = *self.record.delay.lock().expect("lock");
-        tokio::time::sleep(delay).await;
+        if !delay.is_zero() {
+            work_for(delay).await;
+        }
         if name.starts_with(b"panic") {
             panic!("the test processor panics on request");
         }
@@ -117,13 +119,55 @@ impl FileProcessor for Recorder {
     }
 }
 
+/// The processor's simulated work, on any runtime: a helper thread takes
+/// the time, a runtime-free channel reports it.
+async fn work_for(duration: Duration) {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        std::thread::sleep(duration);
+        let _ = done.send(());
+    });
+    let _ = finished.await;
+}
+
+/// A relay started by the test binary's `launch` for the runtime under
+/// test, serving in the background.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub spool: PathBuf,
+    /// Asks the relay to shut down.
+    pub stop: Box<dyn FnOnce() + Send>,
+    /// Resolves when `serve` returned.
+    pub done: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>,
+}
+
+impl Running {
+    /// Stops the relay and waits (bounded) until `serve` returned.
+    pub async fn shut_down(self) {
+        (self.stop)();
+        tokio::time::timeout(Duration::from_secs(30), self.done)
+            .await
+            .expect("serve returns after shutdown")
+            .expect("serve");
+    }
+}
+
+tokio::task_local! {
+    /// The runtime the relay under test runs on, named for `launch`.
+    pub static RUNTIME: &'static str;
+}
+
+/// Binds and serves a relay on the runtime under test.
+pub async fn launch(config: RelayConfig, users: Users) -> std::io::Result<Running> {
+    crate::launch(RUNTIME.get(), config, users).await
+}
+
 /// A relay serving on loopback in the background.
 pub struct TestRelay {
     pub addr: SocketAddr,
     pub spool: PathBuf,
     pub record: Arc<Record>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    running: Option<Running>,
     _spool_dir: tempfile::TempDir,
 }
 
@@ -145,19 +189,12 @@ impl TestRelay {
         let users = Users {
             record: record.clone(),
         };
-        let relay = Relay::bind(config, users).await.expect("bind");
-        let addr = relay.local_addrs().expect("addresses")[0];
-        let spool = relay.spool_dir().to_owned();
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let task = tokio::spawn(relay.serve(async move {
-            let _ = stop.await;
-        }));
+        let running = launch(config, users).await.expect("bind");
         Self {
-            addr,
-            spool,
+            addr: running.addr,
+            spool: running.spool.clone(),
             record,
-            shutdown: Some(shutdown),
-            task: Some(task),
+            running: Some(running),
             _spool_dir: spool_dir,
         }
     }
@@ -179,15 +216,8 @@ impl TestRelay {
 
     /// Asks the relay to shut down and waits until `serve` returns.
     pub async fn shut_down(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("serve returns after shutdown")
-                .expect("serve task")
-                .expect("serve");
+        if let Some(running) = self.running.take() {
+            running.shut_down().await;
         }
     }
 

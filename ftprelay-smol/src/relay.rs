@@ -1,0 +1,220 @@
+//! The relay on smol: listeners, sessions as tasks of the relay's own
+//! executor, graceful shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::{Authenticator, RelayConfig};
+use smol::channel::{Receiver, Sender};
+use smol::future::FutureExt as _;
+use smol::io::AsyncWriteExt as _;
+use smol::{Async, Executor, Task, Timer};
+use tracing::Instrument;
+
+use crate::runtime::Smol;
+use crate::shared::driver;
+use crate::shared::spool::Spool;
+use crate::shared::state::Shared;
+
+/// An FTP upload relay on smol (async-io), bound and ready to serve. It
+/// runs under any executor: smol's, async-std's, or a plain `block_on`.
+///
+/// ```no_run
+/// # use ftprelay_smol::{Relay, proto};
+/// # fn run(authenticator: impl proto::Authenticator) -> std::io::Result<()> {
+/// smol::block_on(async {
+///     let relay = Relay::bind(proto::RelayConfig::default(), authenticator).await?;
+///     relay.serve(std::future::pending()).await
+/// })
+/// # }
+/// ```
+pub struct Relay<A: Authenticator> {
+    shared: Arc<Shared<A, Smol>>,
+    listeners: Vec<Async<TcpListener>>,
+}
+
+impl<A: Authenticator> Relay<A> {
+    /// Binds every listener of `config`, then opens the spool: locks it
+    /// (one relay per spool directory) and sweeps the relay's own leftovers
+    /// from it. Fails with the address that could not be bound, or the spool
+    /// directory that is locked by another relay.
+    pub async fn bind(config: RelayConfig, authenticator: A) -> io::Result<Self> {
+        // Listen first: a relay that cannot start must not touch the spool.
+        let mut listeners = Vec::with_capacity(config.listen.len());
+        for addr in &config.listen {
+            let listener = Async::<TcpListener>::bind(*addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            listeners.push(listener);
+        }
+        let spool = Spool::open(config.spool_dir.as_deref())?;
+        let runtime = Smol {
+            executor: Arc::new(Executor::new()),
+        };
+        let shared = Shared::new(config, authenticator, spool, runtime);
+        Ok(Self {
+            shared: Arc::new(shared),
+            listeners,
+        })
+    }
+
+    /// The addresses the relay listens on (with the ports the system chose
+    /// for port 0).
+    pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        self.listeners
+            .iter()
+            .map(|l| l.get_ref().local_addr())
+            .collect()
+    }
+
+    /// The spool directory.
+    pub fn spool_dir(&self) -> &Path {
+        self.shared.spool.dir()
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets every
+    /// upload in flight be received, processed and answered (for at most
+    /// [`RelayConfig::shutdown_grace`]), closes idle sessions with `421`,
+    /// and returns.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let Self { shared, listeners } = self;
+        let executor = shared.runtime.executor.clone();
+        executor
+            .run(serve_sessions(shared, listeners, shutdown))
+            .await
+    }
+}
+
+/// Accepting, then shutting down: runs inside the relay's executor.
+async fn serve_sessions<A: Authenticator>(
+    shared: Arc<Shared<A, Smol>>,
+    listeners: Vec<Async<TcpListener>>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let executor = shared.runtime.executor.clone();
+    let (accepted_tx, accepted_rx) = smol::channel::bounded(64);
+    let mut acceptors = Vec::new();
+    for listener in listeners {
+        tracing::debug!(listen = ?listener.get_ref().local_addr(), "listening");
+        acceptors.push(executor.spawn(accept_loop(listener, accepted_tx.clone())));
+    }
+    drop(accepted_tx);
+    // Closing the sender tells every session to finish (its receiver ends).
+    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+    let mut sessions: Vec<Task<()>> = Vec::new();
+    let shutdown = async {
+        shutdown.await;
+        None
+    };
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let next = async { accepted_rx.recv().await.ok() }.or(shutdown.as_mut());
+        let Some((stream, local, peer)) = next.await else {
+            break;
+        };
+        sessions.retain(|session| !session.is_finished());
+        if let Some(session) = admit(&shared, stream, local, peer, stop_rx.clone()) {
+            sessions.push(session);
+        }
+    }
+    drop(acceptors);
+    tracing::info!(
+        sessions = sessions.len(),
+        "shutting down: finishing uploads in flight"
+    );
+    drop(stop_tx);
+    let grace = shared.config.shutdown_grace;
+    let finished = async {
+        for session in &mut sessions {
+            session.await;
+        }
+        true
+    };
+    let timed_out = async {
+        Timer::after(grace).await;
+        false
+    };
+    if !finished.or(timed_out).await {
+        tracing::warn!(
+            sessions = sessions.iter().filter(|s| !s.is_finished()).count(),
+            "shutdown grace period over: dropping the sessions left"
+        );
+    }
+    // Dropping the tasks left cancels them (their spool files go with them).
+    drop(sessions);
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: Async<TcpListener>,
+    accepted: Sender<(Async<TcpStream>, SocketAddr, SocketAddr)>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let Ok(local) = stream.get_ref().local_addr() else {
+                    continue;
+                };
+                if accepted.send((stream, local, peer)).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                // Out of file descriptors, say: back off instead of spinning.
+                tracing::warn!(%error, "accepting a connection failed");
+                Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Starts a session for a new connection, or answers `421` when the limits
+/// are reached.
+fn admit<A: Authenticator>(
+    shared: &Arc<Shared<A, Smol>>,
+    mut stream: Async<TcpStream>,
+    local: SocketAddr,
+    peer: SocketAddr,
+    stop: Receiver<()>,
+) -> Option<Task<()>> {
+    let executor = &shared.runtime.executor;
+    let guard = match shared.admit(peer.ip()) {
+        Ok(guard) => guard,
+        Err(refusal) => {
+            tracing::info!(%peer, ?refusal, "connection refused");
+            let bytes = refusal.reply().to_bytes();
+            executor
+                .spawn(async move {
+                    let write = async {
+                        let _ = stream.write_all(&bytes).await;
+                    };
+                    write
+                        .or(async {
+                            Timer::after(Duration::from_secs(5)).await;
+                        })
+                        .await;
+                })
+                .detach();
+            return None;
+        }
+    };
+    let span = tracing::info_span!("session", %peer, user = tracing::field::Empty);
+    let shared = shared.clone();
+    let stopped = Box::pin(async move {
+        let _ = stop.recv().await;
+    });
+    Some(
+        executor.spawn(
+            async move {
+                let _guard = guard;
+                tracing::debug!("connected");
+                driver::serve(shared, stream, local, peer, stopped).await;
+                tracing::debug!("disconnected");
+            }
+            .instrument(span),
+        ),
+    )
+}

@@ -1,0 +1,65 @@
+//! The conformance suite: every interoperability and fault test, written
+//! once, run against every adapter. A test binary that includes this module
+//! defines `launch` (how to start a relay on each runtime it tests) and
+//! `proto` (the core, as its adapter re-exports it), then calls
+//! `conformance_tests!("runtime name")` once per runtime, each in a module of
+//! its own.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod clients;
+pub mod faults;
+pub mod logs;
+pub mod support;
+
+/// One `#[tokio::test]` per test of the suite, each run with the relay on
+/// `$runtime` (the test clients always run on tokio).
+#[allow(unused_macros)] // the log-test binaries use the suite's support only
+macro_rules! conformance_tests {
+    ($runtime:expr) => {
+        $crate::suite::conformance_tests!(@each $runtime;
+            clients::curl_epsv,
+            clients::curl_pasv,
+            clients::curl_active,
+            clients::curl_reports_a_processor_failure,
+            clients::python_ftplib_passive,
+            clients::python_ftplib_active,
+            clients::lftp_put_and_mput,
+            clients::busybox_ftpput,
+            faults::a_processor_failure_is_451_and_a_rejection_550,
+            faults::a_processor_panic_is_451_and_the_relay_keeps_serving,
+            faults::a_data_connection_reset_mid_upload_is_426_and_never_processed,
+            faults::the_control_connection_dropped_mid_upload_leaves_nothing,
+            faults::abor_mid_upload_is_426_then_226,
+            faults::an_upload_over_the_size_limit_is_552,
+            faults::two_hundred_logins_without_upload_leave_nothing,
+            faults::one_user_in_twenty_sessions_uploading_five_files_each,
+            faults::a_slow_processor_delays_no_other_session,
+            faults::reading_and_changing_stored_files_is_refused,
+            faults::a_passive_connection_from_another_address_is_refused,
+            faults::ipv6_on_the_loopback,
+            faults::shutdown_during_an_upload_still_answers_it,
+            faults::connections_over_the_limits_are_answered_421,
+            faults::an_exhausted_passive_port_range_is_425,
+            faults::the_advertised_passive_address_is_used,
+            faults::the_spool_sweep_removes_only_the_relays_own_leftovers,
+            faults::a_stalled_data_connection_is_426,
+            faults::a_client_that_pipelines_and_half_closes_gets_every_reply,
+            faults::abor_with_a_telnet_synch_in_urgent_data,
+            faults::a_second_relay_on_the_same_spool_is_refused_and_sweeps_nothing,
+            faults::a_relay_that_cannot_listen_leaves_the_spool_alone,
+        );
+    };
+    (@each $runtime:expr; $($module:ident :: $name:ident,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::suite::support::RUNTIME
+                    .scope($runtime, $crate::suite::$module::$name())
+                    .await
+            }
+        )*
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use conformance_tests;
