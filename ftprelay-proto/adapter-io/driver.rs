@@ -20,7 +20,7 @@ use proto::{
 use super::receive;
 use super::runtime::{BoxFuture, Runtime};
 use super::spool::SpoolFile;
-use super::state::Shared;
+use super::state::{ConnectionGuard, Shared};
 
 /// Control bytes read at once.
 const READ_BUFFER: usize = 4096;
@@ -41,9 +41,36 @@ type Receiving = (UploadId, BoxFuture<(TransferEnd, Option<SpoolFile>)>);
 /// A processor running (`None` if it panicked); dropping it cancels it.
 type Processing = (UploadId, BoxFuture<Option<Result<(), ProcessError>>>);
 
+/// The whole life of an admitted connection, in a tracing span of its own
+/// (peer, then user): counted by `guard` until it ends. Spawn it.
+pub(crate) fn session<A, R>(
+    shared: Arc<Shared<A, R>>,
+    guard: ConnectionGuard<A, R>,
+    control: R::Control,
+    local: SocketAddr,
+    peer: SocketAddr,
+    shutdown: BoxFuture<()>,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    A: Authenticator,
+    R: Runtime,
+    R::Control: AsFd,
+{
+    let span = tracing::info_span!("session", %peer, user = tracing::field::Empty);
+    tracing::Instrument::instrument(
+        async move {
+            let _guard = guard;
+            tracing::debug!("connected");
+            serve(shared, control, local, peer, shutdown).await;
+            tracing::debug!("disconnected");
+        },
+        span,
+    )
+}
+
 /// Serves one control connection until its session is finished.
 /// `shutdown` resolves when the relay starts shutting down.
-pub(crate) async fn serve<A, R>(
+async fn serve<A, R>(
     shared: Arc<Shared<A, R>>,
     control: R::Control,
     local: SocketAddr,

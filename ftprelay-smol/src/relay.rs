@@ -13,7 +13,6 @@ use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt as _;
 use smol::io::AsyncWriteExt as _;
 use smol::{Async, Executor, Task, Timer};
-use tracing::Instrument;
 
 use crate::runtime::Smol;
 use crate::shared::driver;
@@ -201,20 +200,9 @@ fn admit<A: Authenticator>(
             return None;
         }
     };
-    let span = tracing::info_span!("session", %peer, user = tracing::field::Empty);
-    let shared = shared.clone();
     let stopped = Box::pin(async move {
         let _ = stop.recv().await;
     });
-    Some(
-        executor.spawn(
-            async move {
-                let _guard = guard;
-                tracing::debug!("connected");
-                driver::serve(shared, stream, local, peer, stopped).await;
-                tracing::debug!("disconnected");
-            }
-            .instrument(span),
-        ),
-    )
+    let session = driver::session(shared.clone(), guard, stream, local, peer, stopped);
+    Some(executor.spawn(session))
 }

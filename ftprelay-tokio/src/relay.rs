@@ -12,7 +12,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tracing::Instrument;
 
 use crate::runtime::Tokio;
 use crate::shared::driver;
@@ -159,18 +158,15 @@ fn admit<A: Authenticator>(
             return;
         }
     };
-    let span = tracing::info_span!("session", %peer, user = tracing::field::Empty);
-    let shared = shared.clone();
     let stopped = Box::pin(async move {
         let _ = stop.wait_for(|stop| *stop).await;
     });
-    sessions.spawn(
-        async move {
-            let _guard = guard;
-            tracing::debug!("connected");
-            driver::serve(shared, stream, local, peer, stopped).await;
-            tracing::debug!("disconnected");
-        }
-        .instrument(span),
-    );
+    sessions.spawn(driver::session(
+        shared.clone(),
+        guard,
+        stream,
+        local,
+        peer,
+        stopped,
+    ));
 }
