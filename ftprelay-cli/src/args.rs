@@ -30,6 +30,9 @@ pub(crate) enum Command {
 pub(crate) enum Runtime {
     /// tokio (multi-threaded).
     Tokio,
+    /// smol (async-io; the relay on one executor thread, uploads on threads
+    /// of their own).
+    Smol,
 }
 
 #[derive(Debug, Args)]

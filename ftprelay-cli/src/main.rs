@@ -17,10 +17,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use ftprelay_tokio::Relay;
 use tracing_subscriber::EnvFilter;
 
-use crate::args::{Cli, Command, RunArgs};
+use crate::args::{Cli, Command, RunArgs, Runtime};
 use crate::error::CliError;
 use crate::settings::Settings;
 use crate::users::Users;
@@ -62,14 +61,68 @@ fn main() -> ExitCode {
 fn run(args: &RunArgs) -> Result<(), CliError> {
     let settings = Settings::load(args)?;
     init_logging(args.verbose, args.quiet);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(serve(settings))
+    match args.runtime {
+        Runtime::Tokio => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?;
+            runtime.block_on(async {
+                let shutdown = shutdown_signal();
+                let (relay, log) = bind(settings, ftprelay_tokio::Relay::bind).await?;
+                log(&relay.local_addrs(), relay.spool_dir());
+                relay.serve(shutdown).await.map_err(runtime_error)
+            })
+        }
+        Runtime::Smol => {
+            // Signals arrive through tokio's handler on a thread of its own;
+            // closing the channel stops the relay.
+            let (signalled, stop) = smol::channel::bounded::<()>(1);
+            let (installed, handlers_ready) = std::sync::mpsc::channel::<()>();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(async {
+                        let shutdown = shutdown_signal();
+                        let _ = installed.send(());
+                        shutdown.await;
+                    });
+                }
+                drop(signalled);
+            });
+            // Until the handlers are in place, a signal would kill the relay.
+            let _ = handlers_ready.recv();
+            smol::block_on(async {
+                let (relay, log) = bind(settings, ftprelay_smol::Relay::bind).await?;
+                log(&relay.local_addrs(), relay.spool_dir());
+                let stopped = async move {
+                    let _ = stop.recv().await;
+                };
+                relay.serve(stopped).await.map_err(runtime_error)
+            })
+        }
+    }?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
-async fn serve(settings: Settings) -> Result<(), CliError> {
+/// Binds a relay with `bind_relay` (either adapter's `Relay::bind`); returns
+/// it with the function that logs its start-up lines.
+async fn bind<R, F>(
+    settings: Settings,
+    bind_relay: impl FnOnce(ftprelay_tokio::proto::RelayConfig, Users) -> F,
+) -> Result<
+    (
+        R,
+        impl Fn(&std::io::Result<Vec<std::net::SocketAddr>>, &std::path::Path),
+    ),
+    CliError,
+>
+where
+    F: std::future::Future<Output = std::io::Result<R>>,
+{
     let Settings {
         relay: config,
         users,
@@ -80,22 +133,19 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
         .passive_ports
         .map_or("any".to_owned(), |p| format!("{}-{}", p.first(), p.last()));
     let authenticator = Users::new(users, anonymous, config.session.process_timeout);
-    let relay = Relay::bind(config, authenticator)
+    let relay = bind_relay(config, authenticator)
         .await
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let spool = relay.spool_dir().display().to_string();
-    for addr in relay
-        .local_addrs()
-        .map_err(|e| CliError::Runtime(e.to_string()))?
-    {
-        tracing::info!(listen = %addr, passive_ports = %passive, spool = %spool, users = %summary, "ftprelay listening");
-    }
-    relay
-        .serve(shutdown_signal())
-        .await
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
-    tracing::info!("stopped");
-    Ok(())
+        .map_err(runtime_error)?;
+    let log = move |addrs: &std::io::Result<Vec<std::net::SocketAddr>>, spool: &std::path::Path| {
+        for addr in addrs.iter().flatten() {
+            tracing::info!(listen = %addr, passive_ports = %passive, spool = %spool.display(), users = %summary, "ftprelay listening");
+        }
+    };
+    Ok((relay, log))
+}
+
+fn runtime_error(error: std::io::Error) -> CliError {
+    CliError::Runtime(error.to_string())
 }
 
 /// `name (processor), …`: who can log in and where their files go. Never
@@ -111,21 +161,28 @@ fn users_summary(users: &[users::User], anonymous: Option<&processors::Processor
     parts.join(", ")
 }
 
-/// SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Installs the SIGTERM and SIGINT handlers now (inside a tokio runtime),
+/// before the relay says it listens: a signal right after start must stop it
+/// gracefully, not kill it. The future resolves at the first signal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        let wait = |installed: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match installed {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending().await,
             }
-            Err(_) => std::future::pending().await,
+        };
+        tokio::select! {
+            () = wait(terminate) => {}
+            () = wait(interrupt) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+        tracing::info!("signal received: finishing uploads in flight, then stopping");
     }
-    tracing::info!("signal received: finishing uploads in flight, then stopping");
 }
 
 fn init_logging(verbose: u8, quiet: u8) {

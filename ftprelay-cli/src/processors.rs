@@ -1,5 +1,6 @@
 //! The built-in processors: run a command, move into a directory, POST to a
-//! URL, or discard.
+//! URL, or discard. They use smol's runtime-agnostic crates (async-process,
+//! blocking), so the same processors serve the tokio and the smol relay.
 
 use std::fmt;
 use std::io;
@@ -9,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ftprelay_tokio::proto::{FileProcessor, ProcessError, Upload};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use smol::future::zip;
+use smol::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use smol::stream::StreamExt as _;
 
 /// What to do with each upload of a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,8 +73,9 @@ impl FileProcessor for Processor {
 
 /// `/bin/sh -c CMD ftprelay PATH`, with the upload described in the
 /// environment. Killed if the relay gives up on it (the task is dropped).
+/// async-process, not tokio's: it runs under either runtime.
 async fn exec(command: &str, upload: &Upload) -> Result<(), ProcessError> {
-    let mut child = tokio::process::Command::new("/bin/sh")
+    let mut child = smol::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(command)
         .arg("ftprelay")
@@ -90,15 +94,13 @@ async fn exec(command: &str, upload: &Upload) -> Result<(), ProcessError> {
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| ProcessError::transient(format!("cannot run /bin/sh: {e}")))?;
-    let stdout = child.stdout.take().map(|out| log_lines(out, false));
-    let stderr = child.stderr.take().map(|err| log_lines(err, true));
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| ProcessError::transient(format!("waiting for the command: {e}")))?;
-    for logger in [stdout, stderr].into_iter().flatten() {
-        let _ = logger.await;
-    }
+    let output = zip(
+        log_lines(child.stdout.take(), false),
+        log_lines(child.stderr.take(), true),
+    );
+    let (status, _) = zip(child.status(), output).await;
+    let status =
+        status.map_err(|e| ProcessError::transient(format!("waiting for the command: {e}")))?;
     if status.success() {
         Ok(())
     } else {
@@ -110,20 +112,16 @@ async fn exec(command: &str, upload: &Upload) -> Result<(), ProcessError> {
 
 /// Logs what a command prints: standard error at warn, standard output at
 /// debug.
-fn log_lines(
-    stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
-    is_stderr: bool,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if is_stderr {
-                tracing::warn!(target: "ftprelay::exec", "{line}");
-            } else {
-                tracing::debug!(target: "ftprelay::exec", "{line}");
-            }
+async fn log_lines(stream: Option<impl AsyncRead + Unpin>, is_stderr: bool) {
+    let Some(stream) = stream else { return };
+    let mut lines = BufReader::new(stream).lines();
+    while let Some(Ok(line)) = lines.next().await {
+        if is_stderr {
+            tracing::warn!(target: "ftprelay::exec", "{line}");
+        } else {
+            tracing::debug!(target: "ftprelay::exec", "{line}");
         }
-    })
+    }
 }
 
 /// Moves the upload into `dir` under its name made safe, never overwriting:
@@ -134,10 +132,7 @@ async fn move_into(dir: &Path, upload: &Upload) -> Result<(), ProcessError> {
     let dir = dir.to_owned();
     let source = upload.path().to_owned();
     let name = safe_file_name(upload.file_name());
-    let placed = tokio::task::spawn_blocking(move || place(&dir, &source, &name))
-        .await
-        .map_err(|e| ProcessError::transient(format!("moving the file: {e}")))?;
-    match placed {
+    match smol::unblock(move || place(&dir, &source, &name)).await {
         Ok(target) => {
             tracing::info!(target = %target.display(), "stored");
             Ok(())
@@ -226,7 +221,7 @@ async fn post(url: &str, upload: &Upload, timeout: Duration) -> Result<(), Proce
     let request_timeout = timeout
         .saturating_sub(Duration::from_secs(1))
         .max(Duration::from_secs(1));
-    let sent = tokio::task::spawn_blocking(move || {
+    let sent = smol::unblock(move || {
         let file = std::fs::File::open(&path)?;
         let mut request = ureq::post(&url).timeout(request_timeout);
         for (name, value) in &headers {
@@ -234,8 +229,7 @@ async fn post(url: &str, upload: &Upload, timeout: Duration) -> Result<(), Proce
         }
         request.send(file).map_err(io::Error::other)
     })
-    .await
-    .map_err(|e| ProcessError::transient(format!("posting the file: {e}")))?;
+    .await;
     match sent {
         Ok(response) if (200..300).contains(&response.status()) => Ok(()),
         Ok(response) => Err(ProcessError::transient(format!(

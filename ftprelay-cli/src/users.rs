@@ -92,13 +92,12 @@ impl Authenticator for Users {
 /// argon2 costs tens of milliseconds of CPU by design: off the async
 /// threads.
 async fn verify_hash(phc: String, password: Vec<u8>) -> bool {
-    tokio::task::spawn_blocking(move || {
+    smol::unblock(move || {
         PasswordHash::new(&phc)
             .map(|hash| Argon2::default().verify_password(&password, &hash).is_ok())
             .unwrap_or(false)
     })
     .await
-    .unwrap_or(false)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

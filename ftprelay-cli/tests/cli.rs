@@ -11,6 +11,42 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ftprelay");
 
+thread_local! {
+    /// The `--runtime` the relays of this test run on.
+    static RUNTIME: std::cell::Cell<&'static str> = const { std::cell::Cell::new("tokio") };
+}
+
+/// Each named test again, with the relay on smol.
+macro_rules! on_smol_too {
+    ($($name:ident),* $(,)?) => {
+        mod on_smol {
+            $(
+                #[test]
+                fn $name() {
+                    super::RUNTIME.with(|runtime| runtime.set("smol"));
+                    super::$name();
+                }
+            )*
+        }
+    };
+}
+
+on_smol_too!(
+    exec_gets_the_file_and_its_description,
+    exec_failure_is_451,
+    exec_past_the_process_timeout_is_killed_and_answered_451,
+    dir_never_overwrites_a_name,
+    dir_works_across_file_systems,
+    http_posts_the_file_and_a_2xx_is_226,
+    http_non_2xx_is_451,
+    discard_logs_and_drops,
+    a_config_file_with_per_user_processors,
+    users_from_a_file_of_hashes,
+    flags_override_the_config_file,
+    sigterm_during_an_upload_lets_it_finish,
+    sigterm_when_idle_exits_0,
+);
+
 /// A running `ftprelay`, its log collected as it is written.
 struct Relay {
     child: Child,
@@ -27,6 +63,7 @@ impl Relay {
         let spool = tempfile::tempdir().expect("spool");
         let mut child = Command::new(BIN)
             .args(args)
+            .args(["--runtime", RUNTIME.with(|runtime| runtime.get())])
             .args(["--listen", "127.0.0.1:0", "--spool-dir"])
             .arg(spool.path())
             .stdin(Stdio::null())
