@@ -51,6 +51,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("serve-relay") => serve(Role::Relay, Path::new(&args[2])),
+        Some("serve-relay-smol") => serve(Role::RelaySmol, Path::new(&args[2])),
         Some("serve-sink") => serve(Role::Sink, Path::new(&args[2])),
         _ => drive(&args[1..]),
     }
@@ -88,7 +89,7 @@ fn drive(args: &[String]) {
         "CPU s/GiB"
     );
     for load in loads {
-        for role in [Role::Sink, Role::Relay] {
+        for role in [Role::Sink, Role::Relay, Role::RelaySmol] {
             // The first run pays for the first touch of memory (the spool is
             // on tmpfs): discard it, then report the median of three.
             run_against(role, load, &spool);
@@ -163,14 +164,19 @@ fn spool_dir() -> PathBuf {
 
 #[derive(Clone, Copy)]
 enum Role {
+    /// ftprelay-tokio.
     Relay,
+    /// ftprelay-smol.
+    RelaySmol,
+    /// A plain TCP-to-file copy.
     Sink,
 }
 
 impl Role {
     fn label(self) -> &'static str {
         match self {
-            Role::Relay => "relay",
+            Role::Relay => "tokio",
+            Role::RelaySmol => "smol",
             Role::Sink => "baseline",
         }
     }
@@ -186,6 +192,7 @@ struct Outcome {
 fn run_against(role: Role, load: Load, spool: &Path) -> Outcome {
     let subcommand = match role {
         Role::Relay => "serve-relay",
+        Role::RelaySmol => "serve-relay-smol",
         Role::Sink => "serve-sink",
     };
     let mut child = Command::new(std::env::current_exe().expect("own path"))
@@ -210,7 +217,9 @@ fn run_against(role: Role, load: Load, spool: &Path) -> Outcome {
             let payload = payload.clone();
             clients.push(tokio::spawn(async move {
                 match role {
-                    Role::Relay => ftp_session(addr, session, load, &payload).await,
+                    Role::Relay | Role::RelaySmol => {
+                        ftp_session(addr, session, load, &payload).await
+                    }
                     Role::Sink => sink_session(addr, load, &payload).await,
                 }
             }));
@@ -331,13 +340,35 @@ fn serve(role: Role, spool: &Path) {
             let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
         });
         match role {
+            Role::RelaySmol => {
+                // smol's relay runs on a thread of its own, under smol.
+                let spool = spool.to_owned();
+                let relay = std::thread::spawn(move || {
+                    smol::block_on(async {
+                        let relay = ftprelay_smol::Relay::bind(relay_config(&spool), Discard)
+                            .await
+                            .expect("bind");
+                        announce(relay.local_addrs().expect("address")[0].port());
+                        let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+                        std::thread::spawn(move || {
+                            let mut sink = Vec::new();
+                            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+                            drop(stop_tx);
+                        });
+                        relay
+                            .serve(async move {
+                                let _ = stop_rx.recv().await;
+                            })
+                            .await
+                            .expect("serve");
+                    })
+                });
+                let _ = tokio::task::spawn_blocking(move || relay.join()).await;
+            }
             Role::Relay => {
-                let mut config = RelayConfig::default();
-                config.listen = vec!["127.0.0.1:0".parse().expect("address")];
-                config.spool_dir = Some(spool.to_owned());
-                config.max_connections_per_ip = 1024;
-                config.session.max_file_size = u64::MAX;
-                let relay = Relay::bind(config, Discard).await.expect("bind");
+                let relay = Relay::bind(relay_config(spool), Discard)
+                    .await
+                    .expect("bind");
                 announce(relay.local_addrs().expect("address")[0].port());
                 relay
                     .serve(async {
@@ -366,6 +397,17 @@ fn serve(role: Role, spool: &Path) {
             }
         }
     });
+}
+
+/// The relay under load: on loopback, spooling in `spool`, with limits
+/// that the load itself does not hit.
+fn relay_config(spool: &Path) -> RelayConfig {
+    let mut config = RelayConfig::default();
+    config.listen = vec!["127.0.0.1:0".parse().expect("address")];
+    config.spool_dir = Some(spool.to_owned());
+    config.max_connections_per_ip = 1024;
+    config.session.max_file_size = u64::MAX;
+    config
 }
 
 fn announce(port: u16) {
