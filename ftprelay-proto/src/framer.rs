@@ -93,6 +93,12 @@ impl LineFramer {
     pub fn push(&mut self, mut input: &[u8], mut emit: impl FnMut(Frame)) {
         while !input.is_empty() {
             if self.telnet != TelnetState::Data {
+                // A lone IAC before a line end: the line end still ends the
+                // line (it is looked at again in Data).
+                if self.telnet == TelnetState::Iac && input[0] == b'\n' {
+                    self.telnet = TelnetState::Data;
+                    continue;
+                }
                 self.telnet_byte(input[0]);
                 input = &input[1..];
                 continue;
@@ -215,6 +221,19 @@ mod tests {
     fn a_lone_iac_before_an_ordinary_byte_keeps_the_byte() {
         // IAC IP IAC <DM removed by the kernel> ABOR
         assert_eq!(frames(100, &[b"\xFF\xF4\xFFABOR\r\n"]), vec![line(b"ABOR")]);
+    }
+
+    #[test]
+    fn a_lone_iac_before_a_line_end_does_not_swallow_it() {
+        // Found by the framer fuzz target.
+        assert_eq!(
+            frames(100, &[b"AB\xFF\nCD\r\n"]),
+            vec![line(b"AB"), line(b"CD")]
+        );
+        assert_eq!(
+            frames(100, &[b"AB\xFF", b"\nCD\n"]),
+            vec![line(b"AB"), line(b"CD")]
+        );
     }
 
     #[test]
