@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use proto::{
-    Authenticator, DataEvent, FileProcessor as _, Input, LoginRejected, Output, ProcessError,
+    Authenticator, DataEvent, FileProcessor, Input, LoginRejected, Output, ProcessError,
     ProcessRequest, ReceiveRequest, TransferEnd, Upload, UploadId,
 };
 
@@ -83,7 +83,8 @@ async fn serve<A, R>(
 {
     tune_control(&control);
     let now = shared.runtime.now();
-    let session = proto::Session::new(shared.session_config.clone(), now, local, peer);
+    let session = proto::Session::new(shared.session_config.clone(), now, local, peer)
+        .with_wall_clock(std::time::SystemTime::now());
     let mut driver = Driver {
         shared,
         session,
@@ -241,6 +242,22 @@ where
                 }
                 Output::RefuseDataConnection => self.just_connected = None,
                 Output::Receive(request) => self.receive(request),
+                Output::Send { transfer, bytes } => match self.data_connection.take() {
+                    Some(connection) => {
+                        let runtime = &self.shared.runtime;
+                        let stall = self.shared.session_config.transfer_stall_timeout;
+                        let sending = receive::send(runtime, connection, bytes, stall);
+                        self.receiving = Some((transfer, sending));
+                    }
+                    None => {
+                        let end = TransferEnd::Reset;
+                        let event = DataEvent::TransferEnded {
+                            upload: transfer,
+                            end,
+                        };
+                        self.feed(Input::Data(event));
+                    }
+                },
                 Output::AbortTransfer(_) => self.receiving = None,
                 Output::Discard(upload) => {
                     self.spooled.remove(&upload);
@@ -466,6 +483,9 @@ where
                 self.feed(Input::ControlClosed);
             }
             Event::LoginChecked(verdict) => {
+                if let Some(profile) = verdict.as_ref().ok().and_then(|p| p.profile()) {
+                    self.feed(Input::ProfileChosen(profile));
+                }
                 let verdict = verdict.map(|processor| {
                     self.processor = Some(Arc::new(processor));
                 });

@@ -61,47 +61,89 @@ pub(crate) fn receive<R: Runtime>(
         let canceller = stream.try_clone()?;
         Ok((stream, canceller))
     });
-    let started = match (prepared, spool.take_file()) {
-        (Ok((stream, canceller)), Some(file)) => {
-            let (done, copied) = std::sync::mpsc::sync_channel(1);
-            let waker_slot = std::sync::Arc::new(std::sync::Mutex::new(None::<std::task::Waker>));
-            let wake = waker_slot.clone();
-            std::thread::Builder::new()
-                .name("ftprelay-receive".to_owned())
-                .spawn(move || {
-                    let _ = done.send(copy_into(stream, file, max_size));
-                    if let Some(waker) = wake.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                        waker.wake();
-                    }
-                })
-                .map(|_| (ShutdownOnDrop(canceller), copied, waker_slot))
-        }
-        _ => Err(io::Error::other("cannot prepare the data connection")),
+    let (Ok((stream, canceller)), Some(file)) = (prepared, spool.take_file()) else {
+        tracing::warn!("cannot prepare the data connection");
+        return Box::pin(std::future::ready((
+            TransferEnd::SpoolFailed(SpoolFailure::Other),
+            None,
+        )));
     };
+    let copied = on_thread(canceller, move || copy_into(stream, file, max_size));
     Box::pin(async move {
-        let (cancel_on_drop, copied, waker_slot) = match started {
-            Ok(started) => started,
-            Err(error) => {
-                tracing::warn!(%error, "cannot start receiving");
-                return (TransferEnd::SpoolFailed(SpoolFailure::Other), None);
+        match copied.await {
+            Some(TransferEnd::Complete { bytes }) => (TransferEnd::Complete { bytes }, Some(spool)),
+            Some(end) => (end, None),
+            None => (TransferEnd::SpoolFailed(SpoolFailure::Other), None),
+        }
+    })
+}
+
+/// Writes `bytes` (a directory listing) to `data` and closes it, on a
+/// thread of its own like an upload.
+pub(crate) fn send<R: Runtime>(
+    runtime: &R,
+    data: R::Data,
+    bytes: bytes::Bytes,
+    stall_timeout: Duration,
+) -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
+    let prepared = runtime.std_stream(data).and_then(|stream| {
+        stream.set_nonblocking(false)?;
+        stream.set_write_timeout(Some(stall_timeout.max(Duration::from_millis(1))))?;
+        let canceller = stream.try_clone()?;
+        Ok((stream, canceller))
+    });
+    let Ok((mut stream, canceller)) = prepared else {
+        return Box::pin(std::future::ready((TransferEnd::Reset, None)));
+    };
+    let sent = on_thread(canceller, move || {
+        let written = stream
+            .write_all(&bytes)
+            .and_then(|()| stream.shutdown(std::net::Shutdown::Write));
+        match written {
+            Ok(()) => TransferEnd::Complete {
+                bytes: bytes.len() as u64,
+            },
+            Err(_) => TransferEnd::Reset,
+        }
+    });
+    Box::pin(async move { (sent.await.unwrap_or(TransferEnd::Reset), None) })
+}
+
+/// Runs `job` on a thread of its own; the future resolves to its result
+/// (`None` if the thread could not start or died). Dropping the future
+/// shuts `socket` down, which ends a job blocked on it.
+fn on_thread<T: Send + 'static>(
+    socket: std::net::TcpStream,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> BoxFuture<Option<T>> {
+    let (done, finished) = std::sync::mpsc::sync_channel(1);
+    let waker_slot = std::sync::Arc::new(std::sync::Mutex::new(None::<std::task::Waker>));
+    let wake = waker_slot.clone();
+    let started = std::thread::Builder::new()
+        .name("ftprelay-data".to_owned())
+        .spawn(move || {
+            let _ = done.send(job());
+            if let Some(waker) = wake.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                waker.wake();
             }
-        };
-        let end = std::future::poll_fn(move |cx| {
+        });
+    if let Err(error) = started {
+        tracing::warn!(%error, "cannot start a data thread");
+        return Box::pin(std::future::ready(None));
+    }
+    let cancel_on_drop = ShutdownOnDrop(socket);
+    Box::pin(async move {
+        let result = std::future::poll_fn(move |cx| {
             *waker_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
-            match copied.try_recv() {
-                Ok(end) => std::task::Poll::Ready(end),
+            match finished.try_recv() {
+                Ok(result) => std::task::Poll::Ready(Some(result)),
                 Err(std::sync::mpsc::TryRecvError::Empty) => std::task::Poll::Pending,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    std::task::Poll::Ready(TransferEnd::SpoolFailed(SpoolFailure::Other))
-                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => std::task::Poll::Ready(None),
             }
         })
         .await;
         drop(cancel_on_drop);
-        match end {
-            TransferEnd::Complete { bytes } => (TransferEnd::Complete { bytes }, Some(spool)),
-            end => (end, None),
-        }
+        result
     })
 }
 

@@ -39,6 +39,12 @@ pub trait FileProcessor: Send + Sync + 'static {
     /// keep it. `Ok` is answered `226`; an error is answered with
     /// [`ProcessError::reply`].
     fn process(&self, upload: &Upload) -> impl Future<Output = Result<(), ProcessError>> + Send;
+
+    /// The profile of the sessions this processor serves, if not the
+    /// relay's ([`crate::Config::profile`]): a per-user choice.
+    fn profile(&self) -> Option<crate::Profile> {
+        None
+    }
 }
 
 /// A login as the client presented it.
@@ -110,8 +116,11 @@ pub struct ProcessRequest {
     pub upload: UploadId,
     /// The name as the client sent it in STOR (bytes, any encoding).
     pub name: Bytes,
-    /// The file name alone: the last component of [`ProcessRequest::name`].
+    /// The file name alone: the last component of [`ProcessRequest::path`].
     pub file_name: Bytes,
+    /// The virtual absolute path, `/` separated (`/NVR01/ch1/x.jpg` in the
+    /// devices profile; `/x.jpg` in the strict one).
+    pub path: Bytes,
     /// The logged-in user.
     pub user: Bytes,
     /// The client's address.
@@ -154,6 +163,13 @@ impl Upload {
     /// [`Upload::file_name`] decoded lossily as UTF-8, for display.
     pub fn file_name_lossy(&self) -> std::borrow::Cow<'_, str> {
         String::from_utf8_lossy(&self.request.file_name)
+    }
+
+    /// The virtual absolute path the client uploaded to, `/` separated:
+    /// the folders a device put the file in (devices profile), or `/` and
+    /// the file name. Client text: route on it, never use it as a local path.
+    pub fn remote_path(&self) -> &[u8] {
+        &self.request.path
     }
 
     /// The user who uploaded it.

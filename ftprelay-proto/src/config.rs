@@ -70,6 +70,34 @@ pub struct Config {
     /// off only behind a NAT that rewrites data connections' source
     /// addresses.
     pub data_peer_must_match: bool,
+    /// What the relay answers to everything that is not an upload. Strict
+    /// by default: `550`. See [`Profile::Devices`].
+    pub profile: Profile,
+    /// In the devices profile, uploads whose name matches one of these are
+    /// held after they arrive (`226` once spooled) until renamed (processed
+    /// under the new name), deleted (dropped), or the session ends or idles
+    /// (processed as they are). `*` matches any run of characters. These are
+    /// the temporary names lftp, curl, GStreamer and camera firmwares use.
+    pub temporary_names: Vec<String>,
+    /// How long a held temporary upload waits for its rename before it is
+    /// processed under the name it has. 30 seconds: renames follow uploads
+    /// at once.
+    pub held_upload_timeout: Duration,
+}
+
+/// What the relay answers to everything that is not an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Profile {
+    /// Everything that is not an upload is refused with `550` (the
+    /// original's behaviour): no folders, no listings, no renames.
+    #[default]
+    Strict,
+    /// For devices that prepare and confirm uploads: folders, listings,
+    /// SIZE/MDTM, renames and deletes are simulated in a namespace that
+    /// lives only in the session's memory and holds only this session's
+    /// uploads. Nothing stored is ever read, listed or changed.
+    Devices,
 }
 
 impl Default for Config {
@@ -90,6 +118,11 @@ impl Default for Config {
             max_background_processing: 8,
             passive_address: None,
             data_peer_must_match: true,
+            profile: Profile::Strict,
+            temporary_names: ["*.tmp", "*.part", "*_tmp.*", ".in.*"]
+                .map(str::to_owned)
+                .to_vec(),
+            held_upload_timeout: Duration::from_secs(30),
         }
     }
 }

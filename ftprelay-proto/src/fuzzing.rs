@@ -219,6 +219,19 @@ impl Driver {
                 self.client_connects(SocketAddr::new(addr(PEER).ip(), 40_001));
             }
             Output::Connect(target) => self.client_connects(target),
+            Output::Send { transfer, .. } if self.hold_transfers => {
+                self.held.push(Held::Transfer(transfer));
+            }
+            Output::Send { transfer, bytes } => {
+                let end = TransferEnd::Complete {
+                    bytes: bytes.len() as u64,
+                };
+                let event = DataEvent::TransferEnded {
+                    upload: transfer,
+                    end,
+                };
+                self.session.handle(now, Input::Data(event));
+            }
             Output::Receive(request) if self.hold_transfers => {
                 self.held.push(Held::Transfer(request.upload));
             }
@@ -314,10 +327,13 @@ pub fn outputs_for_chunks(data: &[u8], chunk_len: usize, origin: Instant) -> Vec
 /// for a deadline in the past, never
 /// starts an upload before a login, and never speaks after it finished.
 pub fn session(data: &[u8], origin: Instant) {
-    let config = Config {
+    let mut config = Config {
         max_line_len: 128,
         ..Config::default()
     };
+    if data.first().is_some_and(|b| b % 2 == 1) {
+        config.profile = crate::Profile::Devices;
+    }
     let mut driver = Driver::new(config, origin).manual();
     let mut bytes = data.iter().copied();
     let peer = addr(PEER);

@@ -130,6 +130,7 @@ mod error;
 mod framer;
 mod limits;
 mod name;
+mod namespace;
 mod parse;
 mod relay;
 mod reply;
@@ -145,7 +146,7 @@ pub use command::{
     Arg, Command, EpsvArg, FileStructure, FormCode, NetworkProtocol, ProtectionLevel,
     RepresentationType, TransferMode,
 };
-pub use config::Config;
+pub use config::{Config, Profile};
 pub use error::CommandError;
 pub use framer::{Frame, LineFramer};
 pub use limits::{ConnectionCounter, TooManyConnections};

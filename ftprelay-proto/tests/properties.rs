@@ -73,6 +73,52 @@ fn line() -> impl Strategy<Value = String> {
     ]
 }
 
+/// What devices send around their uploads.
+fn device_line() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "CWD /NVR01",
+        "CWD ..",
+        "CDUP",
+        "MKD 2024",
+        "XMKD a\\b",
+        "RMD a",
+        "PWD",
+        "XPWD",
+        "PASV",
+        "EPSV",
+        "STOR a.jpg",
+        "STOR cam_tmp.jpg",
+        "STOR x.part",
+        "STOR fail.tmp",
+        "STOR /d/e.jpg",
+        "APPE log.txt",
+        "STOU",
+        "SIZE a.jpg",
+        "SIZE cam_tmp.jpg",
+        "MDTM a.jpg",
+        "LIST",
+        "LIST -la",
+        "NLST",
+        "MLSD",
+        "MLST a.jpg",
+        "DELE cam_tmp.jpg",
+        "DELE nothing",
+        "RNFR cam_tmp.jpg",
+        "RNFR x.part",
+        "RNTO cam.jpg",
+        "RNTO /z/fail.jpg",
+        "SITE CHMOD 644 a.jpg",
+        "TYPE i",
+        "STRU R",
+        "ALLO 10",
+        "MFMT 20240101000000 a.jpg",
+        "RETR a.jpg",
+        "NOOP",
+        "QUIT",
+    ])
+    .prop_map(str::to_owned)
+}
+
 fn session_text() -> impl Strategy<Value = (Vec<String>, bool)> {
     (prop::collection::vec(line(), 0..40), any::<bool>())
 }
@@ -182,6 +228,23 @@ proptest! {
             .iter()
             .position(|l| l.eq_ignore_ascii_case("QUIT"))
             .map_or(lines.len(), |quit| quit + 1);
+        prop_assert_eq!(driver.final_replies(), answered);
+    }
+
+    #[test]
+    fn exactly_one_final_reply_per_line_in_the_devices_profile(
+        lines in prop::collection::vec(device_line(), 0..40),
+    ) {
+        let mut config = Config::default();
+        config.profile = ftprelay_proto::Profile::Devices;
+        let mut all = vec!["USER bob".to_owned(), "PASS secret".to_owned()];
+        all.extend(lines);
+        let mut driver = Driver::new(config, support::origin());
+        driver.handle(ftprelay_proto::Input::ControlBytes(&join(&all, false)));
+        let answered = all
+            .iter()
+            .position(|l| l.eq_ignore_ascii_case("QUIT"))
+            .map_or(all.len(), |quit| quit + 1);
         prop_assert_eq!(driver.final_replies(), answered);
     }
 

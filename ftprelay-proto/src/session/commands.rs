@@ -11,6 +11,7 @@ use crate::command::{
     Arg, Command, EpsvArg, FileStructure, FormCode, NetworkProtocol, RepresentationType,
     TransferMode,
 };
+use crate::config::Profile;
 use crate::error::CommandError;
 use crate::name;
 use crate::reply::{Reply, ReplyCode};
@@ -42,11 +43,22 @@ impl Session {
                 "Please log in with USER and PASS first.",
             ));
         }
+        let command = match self.profile {
+            Profile::Devices if self.is_logged_in() => match self.devices_command(command) {
+                Some(command) => command,
+                None => return,
+            },
+            _ => command,
+        };
         use Command::*;
         match command {
             User(user) => self.user_command(user),
             Pass(password) => self.pass_command(password),
             Quit => {
+                // Held uploads are processed first (devices profile).
+                if self.finalize_next_held(Some(Quit)) {
+                    return;
+                }
                 self.reply(Reply::new(ReplyCode::CLOSING_CONTROL, "Goodbye."));
                 self.close();
             }
@@ -123,7 +135,7 @@ impl Session {
             Eprt(addr) => self.active(addr),
             Abor => self.abort_idle(),
             Stor(path) => match name::root_file_name(&path.to_bytes()) {
-                Some(file_name) => self.start_upload(path.to_bytes(), file_name, None),
+                Some(file_name) => self.start_upload(path.to_bytes(), vec![file_name], None),
                 None => self.reply(Reply::new(
                     ReplyCode::NAME_NOT_ALLOWED,
                     "File name not allowed: upload into the root directory.",
@@ -131,7 +143,7 @@ impl Session {
             },
             Stou(_) => {
                 let generated = Bytes::from(format!("upload-{}", self.uploads_started + 1));
-                self.start_upload(generated.clone(), generated.clone(), Some(generated));
+                self.start_upload(generated.clone(), vec![generated.clone()], Some(generated));
             }
             Stat(None) => self.status(),
             Retr(_)
@@ -162,7 +174,7 @@ impl Session {
         self.reply(Reply::new(ReplyCode::COMMAND_OK, text));
     }
 
-    fn deny(&mut self, text: &'static str) {
+    pub(super) fn deny(&mut self, text: &'static str) {
         self.reply(Reply::new(ReplyCode::FILE_UNAVAILABLE, text));
     }
 

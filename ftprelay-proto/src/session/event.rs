@@ -53,6 +53,9 @@ pub enum Input<'a> {
     /// Nothing happened but time passed: the deadline of the last
     /// [`Output::Wait`] was reached.
     Timeout,
+    /// The application chose this session's profile (before its
+    /// [`Input::LoginChecked`], for a per-user profile).
+    ProfileChosen(crate::Profile),
     /// The relay is shutting down. The command in progress (an upload being
     /// received or processed, a login check) finishes and is answered; then
     /// the session answers `421` and closes instead of running anything
@@ -146,6 +149,15 @@ pub enum Output {
     /// Stream the accepted data connection into a new spool file, and answer
     /// with [`DataEvent::TransferEnded`].
     Receive(ReceiveRequest),
+    /// Write these bytes (a directory listing) to the accepted data
+    /// connection, close it, and answer with [`DataEvent::TransferEnded`]
+    /// ([`TransferEnd::Complete`] once all was written).
+    Send {
+        /// Names this transfer in the answer.
+        transfer: UploadId,
+        /// What to send.
+        bytes: bytes::Bytes,
+    },
     /// Stop receiving this upload and delete its spool file. No
     /// [`DataEvent::TransferEnded`] is expected for it any more.
     AbortTransfer(UploadId),

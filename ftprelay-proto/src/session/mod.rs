@@ -1,6 +1,7 @@
 //! The session state machine: one per control connection.
 
 mod commands;
+mod devices;
 mod event;
 mod login;
 mod record;
@@ -16,7 +17,7 @@ use bytes::Bytes;
 pub use event::{DataEvent, Input, Output, ReceiveRequest, SpoolFailure, TransferEnd, UploadId};
 
 use crate::command::{Arg, Command};
-use crate::config::Config;
+use crate::config::{Config, Profile};
 use crate::error::CommandError;
 use crate::framer::{Frame, LineFramer};
 use crate::reply::{Reply, ReplyCode};
@@ -87,6 +88,25 @@ pub struct Session {
     /// [`Input::ControlEof`] arrived: close once every command received is
     /// answered.
     peer_done_sending: bool,
+    profile: Profile,
+    /// The devices profile's virtual working directory.
+    cwd: Vec<Bytes>,
+    /// The devices profile's files: this session's uploads.
+    files: Vec<SessionFile>,
+    /// The path of the last RNFR, for the RNTO that follows.
+    rename_from: Option<Vec<Bytes>>,
+    /// A wall-clock time and the instant it was read, for MDTM.
+    wall_clock: Option<(std::time::SystemTime, Instant)>,
+}
+
+/// An upload of this session, as the devices profile shows it.
+#[derive(Debug, Clone)]
+struct SessionFile {
+    path: Vec<Bytes>,
+    size: u64,
+    received: Instant,
+    /// Set while the upload waits for its rename (a temporary name).
+    held: Option<UploadRecord>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +135,11 @@ enum Blocked {
     Processing {
         record: UploadRecord,
         deadline: Instant,
+        /// What a success is answered with.
+        reply: OnProcessed,
+        /// A command to run once processing is done (a QUIT that first
+        /// finalises held uploads).
+        then: Option<Command>,
     },
 }
 
@@ -122,7 +147,23 @@ enum Blocked {
 struct Transfer {
     record: UploadRecord,
     file_name: Bytes,
+    /// The virtual path (components).
+    path: Vec<Bytes>,
+    /// Set for a directory listing: sent, not received.
+    listing: Option<Bytes>,
     phase: TransferPhase,
+}
+
+/// How a finished processing is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnProcessed {
+    /// `226`: the upload's STOR waits for it.
+    Transfer,
+    /// `250`: the RNTO that finalised a held upload waits for it.
+    Rename,
+    /// Nothing: the upload was answered already (held, then finalised by
+    /// QUIT, the idle timer or the end of the session).
+    Silent,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +211,11 @@ impl Session {
             control_open: true,
             shutting_down: false,
             peer_done_sending: false,
+            profile: config.profile,
+            cwd: Vec::new(),
+            files: Vec::new(),
+            rename_from: None,
+            wall_clock: None,
             config,
         };
         let greeting = Reply::new(ReplyCode::SERVICE_READY, session.config.greeting.clone());
@@ -196,6 +242,11 @@ impl Session {
             Input::Processed { upload, result } => self.processed(upload, result),
             Input::Timeout => {}
             Input::Shutdown => self.shutting_down = true,
+            Input::ProfileChosen(profile) => {
+                if !self.is_logged_in() {
+                    self.profile = profile;
+                }
+            }
         }
         self.drive();
     }
@@ -298,6 +349,11 @@ impl Session {
             if !self.control_open {
                 return;
             }
+            let ending = self.shutting_down || (self.peer_done_sending && self.queue.is_empty());
+            // Held uploads are processed before a session ends.
+            if ending && self.blocked.is_none() && self.finalize_next_held(None) {
+                continue;
+            }
             if self.peer_done_sending && self.blocked.is_none() && self.queue.is_empty() {
                 self.close();
                 return;
@@ -378,17 +434,21 @@ impl Session {
                 ));
             }
             Some(Blocked::Processing { deadline, .. }) if *deadline <= now => {
-                let Some(Blocked::Processing { record, .. }) = self.blocked.take() else {
+                let Some(Blocked::Processing {
+                    record,
+                    reply,
+                    then,
+                    ..
+                }) = self.blocked.take()
+                else {
                     return;
                 };
                 self.unblock();
                 record.finish(now, self.user(), "processing timed out");
                 self.outputs
                     .push_back(Output::CancelProcessing(record.upload));
-                self.reply(Reply::new(
-                    ReplyCode::LOCAL_ERROR,
-                    "Processing timed out; the file was not accepted, try again later.",
-                ));
+                let timed_out = crate::app::ProcessError::transient("processing timed out");
+                self.answer_processed(reply, Err(timed_out), then);
             }
             _ => {}
         }
@@ -411,6 +471,13 @@ impl Session {
         {
             // Nobody used the listener: free its port.
             self.close_data_channel();
+        }
+        if self.control_open
+            && self.blocked.is_none()
+            && self.held_deadline().is_some_and(|deadline| deadline <= now)
+        {
+            // A held upload waited long enough for its rename.
+            self.finalize_next_held(None);
         }
         if let Some(idle_deadline) = self.idle_deadline()
             && idle_deadline <= now
@@ -446,7 +513,10 @@ impl Session {
             _ => None,
         };
         let background = self.background.iter().map(|&(_, deadline)| deadline);
-        [blocked, passive, self.idle_deadline()]
+        let held = self
+            .held_deadline()
+            .filter(|_| self.control_open && self.blocked.is_none());
+        [blocked, passive, self.idle_deadline(), held]
             .into_iter()
             .flatten()
             .chain(background)
@@ -516,6 +586,9 @@ impl Session {
             _ => {}
         }
         self.close_data_channel();
+        // Held uploads are processed as they are: the client cannot rename
+        // them any more.
+        while self.finalize_next_held(None) {}
     }
 
     fn background_full(&self) -> bool {

@@ -15,6 +15,8 @@ pub(super) struct UploadRecord {
     pub(super) started: Instant,
     /// Bytes received, once the transfer is complete.
     pub(super) size: Option<u64>,
+    /// A directory listing, not an upload: no log line.
+    listing: bool,
 }
 
 impl UploadRecord {
@@ -24,12 +26,24 @@ impl UploadRecord {
             name,
             started,
             size: None,
+            listing: false,
+        }
+    }
+
+    /// The record of a directory listing, which is logged as a command.
+    pub(super) fn listing(transfer: UploadId, started: Instant) -> Self {
+        Self {
+            listing: true,
+            ..Self::new(transfer, Bytes::new(), started)
         }
     }
 
     /// Logs the upload's outcome: one info line per upload, with the time
     /// from STOR to this outcome on the session's clock.
     pub(super) fn finish(&self, now: Instant, user: Option<&[u8]>, outcome: &str) {
+        if self.listing {
+            return;
+        }
         tracing::info!(
             user = %user.unwrap_or_default().escape_ascii(),
             name = %self.name.escape_ascii(),

@@ -6,8 +6,8 @@ use std::net::{SocketAddr, SocketAddrV4};
 use bytes::Bytes;
 
 use super::{
-    Blocked, DataChannel, DataEvent, Output, ReceiveRequest, Session, SpoolFailure, Transfer,
-    TransferEnd, TransferPhase, UploadId, UploadRecord, canonical,
+    Blocked, DataChannel, DataEvent, OnProcessed, Output, ReceiveRequest, Session, SessionFile,
+    SpoolFailure, Transfer, TransferEnd, TransferPhase, UploadId, UploadRecord, canonical,
 };
 use crate::app::{ProcessError, ProcessRequest};
 use crate::reply::{Reply, ReplyCode};
@@ -59,8 +59,32 @@ impl Session {
     }
 
     /// STOR or STOU: `150`, then the data connection, the spool, the
-    /// processor. `announce` is STOU's generated name.
-    pub(super) fn start_upload(&mut self, name: Bytes, file_name: Bytes, announce: Option<Bytes>) {
+    /// processor. `name` is the argument as sent, `path` the file's virtual
+    /// path, `announce` STOU's generated name.
+    pub(super) fn start_upload(&mut self, name: Bytes, path: Vec<Bytes>, announce: Option<Bytes>) {
+        let upload = UploadId(self.uploads_started + 1);
+        let text = match announce {
+            Some(name) => format!("FILE: {}", name.escape_ascii()),
+            None => "Ok to send data.".to_owned(),
+        };
+        let record = UploadRecord::new(upload, name, self.now);
+        self.start_transfer(record, path, None, text);
+    }
+
+    /// LIST, NLST, MLSD: `150`, then `listing` over the data connection.
+    pub(super) fn start_listing(&mut self, listing: Bytes) {
+        let record = UploadRecord::listing(UploadId(self.uploads_started + 1), self.now);
+        let text = "Here comes the directory listing.".to_owned();
+        self.start_transfer(record, Vec::new(), Some(listing), text);
+    }
+
+    fn start_transfer(
+        &mut self,
+        record: UploadRecord,
+        path: Vec<Bytes>,
+        listing: Option<Bytes>,
+        text: String,
+    ) {
         if self.data == DataChannel::None {
             return self.reply(Reply::new(
                 ReplyCode::CANT_OPEN_DATA,
@@ -68,16 +92,13 @@ impl Session {
             ));
         }
         self.uploads_started += 1;
-        let upload = UploadId(self.uploads_started);
-        let text = match announce {
-            Some(name) => format!("FILE: {}", name.escape_ascii()),
-            None => "Ok to send data.".to_owned(),
-        };
         self.reply(Reply::new(ReplyCode::FILE_STATUS_OK, text));
         let deadline = self.deadline_after(self.config.data_timeout);
         let mut transfer = Transfer {
-            record: UploadRecord::new(upload, name, self.now),
-            file_name,
+            record,
+            file_name: path.last().cloned().unwrap_or_default(),
+            path,
+            listing,
             phase: TransferPhase::AwaitingConnection { deadline },
         };
         match self.data {
@@ -203,6 +224,10 @@ impl Session {
 
     fn start_receiving(&mut self, transfer: &mut Transfer) {
         transfer.phase = TransferPhase::Receiving;
+        if let Some(listing) = &transfer.listing {
+            let (transfer, bytes) = (transfer.record.upload, listing.clone());
+            return self.outputs.push_back(Output::Send { transfer, bytes });
+        }
         self.outputs.push_back(Output::Receive(ReceiveRequest {
             upload: transfer.record.upload,
             max_size: self.config.max_file_size,
@@ -224,6 +249,14 @@ impl Session {
         };
         self.unblock();
         self.close_data_channel();
+        if transfer.listing.is_some() {
+            return self.reply(match end {
+                TransferEnd::Complete { .. } => {
+                    Reply::new(ReplyCode::CLOSING_DATA, "Directory send OK.")
+                }
+                _ => Reply::new(ReplyCode::TRANSFER_ABORTED, "Listing aborted."),
+            });
+        }
         let (outcome, failure) = match end {
             TransferEnd::Complete { bytes } if bytes <= self.config.max_file_size => {
                 return self.spooled(transfer, bytes);
@@ -277,10 +310,36 @@ impl Session {
     fn spooled(&mut self, transfer: Transfer, size: u64) {
         let mut record = transfer.record;
         record.size = Some(size);
+        let devices = self.profile == crate::config::Profile::Devices;
+        if devices {
+            // SIZE, MDTM and listings know this session's uploads.
+            self.files.retain(|file| file.path != transfer.path);
+        }
+        if devices && self.is_temporary(&transfer.file_name) {
+            self.files.push(SessionFile {
+                path: transfer.path,
+                size,
+                received: self.now,
+                held: Some(record),
+            });
+            return self.reply(Reply::new(
+                ReplyCode::CLOSING_DATA,
+                "Transfer complete; the file is processed once renamed.",
+            ));
+        }
+        if devices {
+            self.files.push(SessionFile {
+                path: transfer.path.clone(),
+                size,
+                received: self.now,
+                held: None,
+            });
+        }
         let request = ProcessRequest {
             upload: record.upload,
             name: record.name.clone(),
             file_name: transfer.file_name,
+            path: crate::namespace::display(&transfer.path),
             user: self.user().map(Bytes::copy_from_slice).unwrap_or_default(),
             peer: self.peer,
             size,
@@ -294,7 +353,12 @@ impl Session {
                 "Transfer complete; the file will be processed.",
             ));
         } else {
-            self.blocked = Some(Blocked::Processing { record, deadline });
+            self.blocked = Some(Blocked::Processing {
+                record,
+                deadline,
+                reply: OnProcessed::Transfer,
+                then: None,
+            });
         }
     }
 
@@ -313,12 +377,18 @@ impl Session {
         }
         match &self.blocked {
             Some(Blocked::Processing { record, .. }) if record.upload == upload => {
+                let Some(Blocked::Processing {
+                    record,
+                    reply,
+                    then,
+                    ..
+                }) = self.blocked.take()
+                else {
+                    return;
+                };
                 record.finish(self.now, self.user(), outcome);
                 self.unblock();
-                self.reply(match result {
-                    Ok(()) => Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete."),
-                    Err(error) => error.reply(),
-                });
+                self.answer_processed(reply, result, then);
             }
             // Acknowledged on receipt, or timed out: nothing left to answer.
             _ => {
@@ -331,6 +401,34 @@ impl Session {
                     !done
                 });
             }
+        }
+    }
+
+    /// Replies to the command a processing answers (if any), then runs the
+    /// command that waited for it.
+    pub(super) fn answer_processed(
+        &mut self,
+        reply: OnProcessed,
+        result: Result<(), ProcessError>,
+        then: Option<crate::command::Command>,
+    ) {
+        let answer = match (reply, result) {
+            (OnProcessed::Silent, _) => None,
+            (OnProcessed::Transfer, Ok(())) => {
+                Some(Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete."))
+            }
+            (OnProcessed::Rename, Ok(())) => Some(Reply::new(
+                ReplyCode::FILE_ACTION_OK,
+                "Renamed; file processed.",
+            )),
+            (_, Err(error)) => Some(error.reply()),
+        };
+        if let Some(answer) = answer {
+            self.reply(answer);
+        }
+        if let Some(command) = then {
+            // It runs next, before anything queued after it.
+            self.queue.push_front((Ok(command), 0));
         }
     }
 

@@ -1,0 +1,354 @@
+//! The devices profile: what devices do around an upload, simulated in a
+//! namespace that lives only in this session's memory (DEVICES.md §5).
+//!
+//! Folders can be entered and made, this session's uploads can be sized,
+//! listed, renamed and deleted; nothing stored is ever read, listed or
+//! changed. Uploads with temporary names are held until a rename gives them
+//! their final name.
+
+use std::time::{Instant, SystemTime};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{Blocked, OnProcessed, Output, Session, SessionFile};
+use crate::app::ProcessRequest;
+use crate::command::{Arg, Command, FileStructure};
+use crate::namespace::{display, matches, resolve};
+use crate::reply::{Reply, ReplyCode};
+
+impl Session {
+    /// Answers `command` as the devices profile does; gives it back when the
+    /// strict table's answer is the same.
+    pub(super) fn devices_command(&mut self, command: Command) -> Option<Command> {
+        use Command::*;
+        match command {
+            Cwd(path) | Xcwd(path) => {
+                self.cwd = self.resolve(&path);
+                self.reply(Reply::new(
+                    ReplyCode::FILE_ACTION_OK,
+                    "Directory successfully changed.",
+                ));
+            }
+            Cdup | Xcup => {
+                self.cwd.pop();
+                self.reply(Reply::new(
+                    ReplyCode::FILE_ACTION_OK,
+                    "Directory successfully changed.",
+                ));
+            }
+            Pwd | Xpwd => {
+                let cwd = display(&self.cwd);
+                self.reply(Reply::quoted_path(&cwd, "is the current directory."));
+            }
+            Mkd(path) | Xmkd(path) => {
+                // Every folder "exists" and is empty: what a device checks.
+                let made = display(&self.resolve(&path));
+                self.reply(Reply::quoted_path(&made, "created."));
+            }
+            Rmd(_) | Xrmd(_) => {
+                self.reply(Reply::new(ReplyCode::FILE_ACTION_OK, "Directory removed."));
+            }
+            Stor(path) | Appe(path) => {
+                let resolved = self.resolve(&path);
+                if resolved.is_empty() {
+                    self.reply(Reply::new(
+                        ReplyCode::NAME_NOT_ALLOWED,
+                        "No file name given.",
+                    ));
+                } else {
+                    self.start_upload(path.to_bytes(), resolved, None);
+                }
+            }
+            Stou(_) => {
+                let generated = Bytes::from(format!("upload-{}", self.uploads_started + 1));
+                let mut path = self.cwd.clone();
+                path.push(generated.clone());
+                self.start_upload(generated.clone(), path, Some(generated));
+            }
+            Size(path) => match self.session_file(&path) {
+                Some(file) => {
+                    let size = file.size;
+                    self.reply(Reply::new(ReplyCode::FILE_STATUS, size.to_string()));
+                }
+                None => self.deny("No such file."),
+            },
+            Mdtm(path) => match (
+                self.session_file(&path).map(|f| f.received),
+                self.wall_clock,
+            ) {
+                (Some(received), Some((wall, at))) => {
+                    let time = wall + received.saturating_duration_since(at);
+                    self.reply(Reply::new(ReplyCode::FILE_STATUS, timestamp(time)));
+                }
+                _ => self.deny("No such file."),
+            },
+            Mlst(path) => {
+                let path = path.unwrap_or_else(|| dot());
+                match self.session_file(&path).map(|f| (display(&f.path), f.size)) {
+                    Some((shown, size)) => {
+                        let facts = format!("type=file;size={size}; {}", shown.escape_ascii());
+                        self.reply(Reply::multiline(
+                            ReplyCode::FILE_ACTION_OK,
+                            ["Listing:", facts.as_str(), "End."],
+                        ));
+                    }
+                    None => self.deny("No such file."),
+                }
+            }
+            List(argument) => self.list(argument, Listing::Long),
+            Nlst(argument) => self.list(argument, Listing::Names),
+            Mlsd(argument) => self.list(argument, Listing::Facts),
+            Dele(path) => self.delete(&path),
+            Rnfr(path) => {
+                self.rename_from = Some(self.resolve(&path));
+                self.reply(Reply::new(
+                    ReplyCode::PENDING_FURTHER_INFORMATION,
+                    "Ready for RNTO.",
+                ));
+            }
+            Rnto(path) => self.rename_to(&path),
+            Site(argument) => {
+                let text = argument.as_bytes();
+                let no_op = ["CHMOD ", "UTIME "].iter().any(|verb| {
+                    text.len() > verb.len()
+                        && text[..verb.len()].eq_ignore_ascii_case(verb.as_bytes())
+                });
+                if no_op {
+                    self.ok("SITE command ok.");
+                } else {
+                    self.reply(Reply::new(
+                        ReplyCode::NOT_IMPLEMENTED,
+                        "SITE command not implemented.",
+                    ));
+                }
+            }
+            Mfmt { time, path } => {
+                let text = format!(
+                    "Modify={}; {}",
+                    time.escaped(),
+                    display(&self.resolve(&path)).escape_ascii()
+                );
+                self.reply(Reply::new(ReplyCode::FILE_STATUS, text));
+            }
+            Stru(FileStructure::Record) => self.ok("Structure set to R."),
+            // Stored as sent in every type: devices use them all.
+            Type(_) => self.ok("Type set."),
+            other => return Some(other),
+        }
+        None
+    }
+
+    fn resolve(&self, path: &Arg) -> Vec<Bytes> {
+        resolve(&self.cwd, &path.to_bytes())
+    }
+
+    fn session_file(&self, path: &Arg) -> Option<&SessionFile> {
+        let resolved = self.resolve(path);
+        self.files.iter().find(|file| file.path == resolved)
+    }
+
+    /// DELE: a held upload is dropped (a test upload); anything else has
+    /// nothing stored to delete.
+    fn delete(&mut self, path: &Arg) {
+        let resolved = self.resolve(path);
+        if let Some(index) = self.files.iter().position(|f| f.path == resolved) {
+            let file = self.files.remove(index);
+            if let Some(record) = file.held {
+                record.finish(self.now, self.user(), "deleted before processing");
+                self.outputs.push_back(Output::Discard(record.upload));
+            }
+        }
+        self.reply(Reply::new(ReplyCode::FILE_ACTION_OK, "File deleted."));
+    }
+
+    /// RNTO: a held upload is processed under its new name, and the reply
+    /// waits for the processor; a processed one just changes its name.
+    fn rename_to(&mut self, path: &Arg) {
+        let Some(from) = self.rename_from.take() else {
+            return self.reply(Reply::new(ReplyCode::BAD_SEQUENCE, "Send RNFR first."));
+        };
+        let to = self.resolve(path);
+        if to.is_empty() {
+            return self.reply(Reply::new(
+                ReplyCode::NAME_NOT_ALLOWED,
+                "No file name given.",
+            ));
+        }
+        match self.files.iter().position(|f| f.path == from) {
+            Some(index) if self.files[index].held.is_some() => {
+                self.finalize(index, to, OnProcessed::Rename, None);
+            }
+            Some(index) => {
+                self.files[index].path = to;
+                self.reply(Reply::new(ReplyCode::FILE_ACTION_OK, "Renamed."));
+            }
+            None => self.reply(Reply::new(ReplyCode::FILE_ACTION_OK, "Renamed.")),
+        }
+    }
+
+    /// Starts processing the oldest held upload, silently (it was answered
+    /// when it arrived), then `then`. `false` when nothing is held.
+    pub(super) fn finalize_next_held(&mut self, then: Option<Command>) -> bool {
+        match self.files.iter().position(|f| f.held.is_some()) {
+            Some(index) => {
+                let path = self.files[index].path.clone();
+                self.finalize(index, path, OnProcessed::Silent, then);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// When the oldest held upload stops waiting for its rename.
+    pub(super) fn held_deadline(&self) -> Option<Instant> {
+        self.files
+            .iter()
+            .filter(|f| f.held.is_some())
+            .map(|f| super::later(f.received, self.config.held_upload_timeout))
+            .min()
+    }
+
+    /// Processes the held upload at `index` under `path`.
+    fn finalize(
+        &mut self,
+        index: usize,
+        path: Vec<Bytes>,
+        reply: OnProcessed,
+        then: Option<Command>,
+    ) {
+        let Some(record) = self.files[index].held.take() else {
+            return;
+        };
+        self.files[index].path = path.clone();
+        let request = ProcessRequest {
+            upload: record.upload,
+            name: display(&path),
+            file_name: path.last().cloned().unwrap_or_default(),
+            path: display(&path),
+            user: self.user().map(Bytes::copy_from_slice).unwrap_or_default(),
+            peer: self.peer,
+            size: record.size.unwrap_or(0),
+        };
+        self.outputs.push_back(Output::Process(request));
+        let deadline = self.deadline_after(self.config.process_timeout);
+        if self.control_open {
+            self.blocked = Some(Blocked::Processing {
+                record,
+                deadline,
+                reply,
+                then,
+            });
+        } else {
+            // The client is gone: processed like an upload acknowledged on
+            // receipt.
+            self.background.push((record, deadline));
+        }
+    }
+
+    /// Whether an upload named `file_name` is held for a rename.
+    pub(super) fn is_temporary(&self, file_name: &[u8]) -> bool {
+        self.config
+            .temporary_names
+            .iter()
+            .any(|pattern| matches(pattern.as_bytes(), file_name))
+    }
+
+    /// LIST, NLST, MLSD: this session's files in the folder, sent over the
+    /// data connection like any listing (usually: nothing). Never `550`.
+    fn list(&mut self, argument: Option<Arg>, kind: Listing) {
+        // `LIST -la dir`: options first, then maybe a folder.
+        let folder = argument
+            .as_ref()
+            .map(|a| a.as_bytes())
+            .unwrap_or_default()
+            .split(|b| *b == b' ')
+            .filter(|part| !part.is_empty() && !part.starts_with(b"-"))
+            .last()
+            .map(|part| resolve(&self.cwd, &Bytes::copy_from_slice(part)))
+            .unwrap_or_else(|| self.cwd.clone());
+        let mut listing = BytesMut::new();
+        for file in &self.files {
+            let Some((name, parent)) = file.path.split_last() else {
+                continue;
+            };
+            if parent != folder.as_slice() {
+                continue;
+            }
+            match kind {
+                Listing::Names => listing.extend_from_slice(name),
+                Listing::Long => {
+                    let line = format!("-rw-r--r-- 1 ftp ftp {:>12} Jan 01 00:00 ", file.size);
+                    listing.extend_from_slice(line.as_bytes());
+                    listing.extend_from_slice(name);
+                }
+                Listing::Facts => {
+                    listing.extend_from_slice(format!("type=file;size={}; ", file.size).as_bytes());
+                    listing.extend_from_slice(name);
+                }
+            }
+            listing.put_slice(b"\r\n");
+        }
+        self.start_listing(listing.freeze());
+    }
+
+    /// Lets MDTM answer with times: `wall` is the wall-clock time now. The
+    /// core reads no clock; an adapter passes it once.
+    pub fn with_wall_clock(mut self, wall: SystemTime) -> Self {
+        self.wall_clock = Some((wall, self.now));
+        self
+    }
+}
+
+/// The kinds of directory listing.
+#[derive(Debug, Clone, Copy)]
+enum Listing {
+    /// LIST: UNIX `ls -l` lines.
+    Long,
+    /// NLST: names.
+    Names,
+    /// MLSD: RFC 3659 facts.
+    Facts,
+}
+
+fn dot() -> Arg {
+    Arg::new(Bytes::from_static(b".")).unwrap_or_else(|| unreachable!("\".\" is a valid argument"))
+}
+
+/// `YYYYMMDDHHMMSS` in UTC (RFC 3659 §2.3).
+fn timestamp(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}{:02}{:02}{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(timestamp(SystemTime::UNIX_EPOCH), "19700101000000");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_714_566_896);
+        assert_eq!(timestamp(t), "20240501123456");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(timestamp(leap), "20000229000000");
+    }
+}
