@@ -83,7 +83,7 @@ impl Session {
                 _ => self.deny("No such file."),
             },
             Mlst(path) => {
-                let path = path.unwrap_or_else(|| dot());
+                let path = path.unwrap_or_else(dot);
                 match self.session_file(&path).map(|f| (display(&f.path), f.size)) {
                     Some((shown, size)) => {
                         let facts = format!("type=file;size={size}; {}", shown.escape_ascii());
@@ -262,8 +262,7 @@ impl Session {
             .map(|a| a.as_bytes())
             .unwrap_or_default()
             .split(|b| *b == b' ')
-            .filter(|part| !part.is_empty() && !part.starts_with(b"-"))
-            .last()
+            .rfind(|part| !part.is_empty() && !part.starts_with(b"-"))
             .map(|part| resolve(&self.cwd, &Bytes::copy_from_slice(part)))
             .unwrap_or_else(|| self.cwd.clone());
         let mut listing = BytesMut::new();
