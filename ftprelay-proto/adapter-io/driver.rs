@@ -32,6 +32,8 @@ const MAX_UNWRITTEN: usize = 64 * 1024;
 const CLOSE_LINGER: Duration = Duration::from_secs(10);
 /// How long to wait before accepting again after accepting failed.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Events handled in a row before the driver lets other tasks run.
+const EVENTS_BEFORE_YIELD: u32 = 32;
 
 /// A login being checked: the processor, or the rejection (`None` if the
 /// authenticator panicked).
@@ -183,6 +185,7 @@ where
     R::Control: AsFd,
 {
     async fn run(&mut self) {
+        let mut events_in_a_row = 0u32;
         loop {
             if !self.drain() {
                 break;
@@ -190,6 +193,14 @@ where
             self.close_when_flushed();
             let event = std::future::poll_fn(|cx| self.poll_event(cx)).await;
             self.handle(event);
+            // A client that keeps us busy (pipelining as fast as it reads)
+            // must not keep the executor from the other sessions: smol runs
+            // them all on one thread, and nothing else makes us yield.
+            events_in_a_row += 1;
+            if events_in_a_row == EVENTS_BEFORE_YIELD {
+                events_in_a_row = 0;
+                yield_now().await;
+            }
         }
         // Best effort: the last replies (a 421, a 221) before the socket goes.
         if !self.unwritten.is_empty() && !self.writer_shut {
@@ -526,9 +537,11 @@ where
             Event::Deadline => self.feed(Input::Timeout),
             Event::Shutdown => self.feed(Input::Shutdown),
             Event::CloseLingerExpired => {
-                // The client does not read its last replies: drop them.
+                // The client does not read its last replies: drop them, and
+                // the connection with them.
                 self.unwritten.clear();
                 self.writer_shut = true;
+                let _ = socket2::SockRef::from(&self.control).shutdown(std::net::Shutdown::Both);
             }
         }
     }
@@ -537,6 +550,22 @@ where
         let now = self.shared.runtime.now();
         self.session.handle(now, input);
     }
+}
+
+/// Returns `Pending` once (after asking to be woken), so that the executor
+/// runs other tasks first.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// Whichever of two futures finishes first.

@@ -34,6 +34,8 @@ use crate::shared::state::Shared;
 pub struct Relay<A: Authenticator> {
     shared: Arc<Shared<A, Smol>>,
     listeners: Vec<Async<TcpListener>>,
+    /// The only strong handle of the relay's executor.
+    executor: Arc<Executor<'static>>,
 }
 
 impl<A: Authenticator> Relay<A> {
@@ -50,13 +52,15 @@ impl<A: Authenticator> Relay<A> {
             listeners.push(listener);
         }
         let spool = Spool::open(config.spool_dir.as_deref())?;
+        let executor = Arc::new(Executor::new());
         let runtime = Smol {
-            executor: Arc::new(Executor::new()),
+            executor: Arc::downgrade(&executor),
         };
         let shared = Shared::new(config, authenticator, spool, runtime);
         Ok(Self {
             shared: Arc::new(shared),
             listeners,
+            executor,
         })
     }
 
@@ -79,11 +83,18 @@ impl<A: Authenticator> Relay<A> {
     /// [`RelayConfig::shutdown_grace`]), closes idle sessions with `421`,
     /// and returns.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let Self { shared, listeners } = self;
-        let executor = shared.runtime.executor.clone();
-        executor
-            .run(serve_sessions(shared, listeners, shutdown))
-            .await
+        let Self {
+            shared,
+            listeners,
+            executor,
+        } = self;
+        let served = executor
+            .run(serve_sessions(shared, listeners, &executor, shutdown))
+            .await;
+        // Dropping the executor drops the tasks left: their connections,
+        // threads and spool files go with them.
+        drop(executor);
+        served
     }
 }
 
@@ -91,9 +102,9 @@ impl<A: Authenticator> Relay<A> {
 async fn serve_sessions<A: Authenticator>(
     shared: Arc<Shared<A, Smol>>,
     listeners: Vec<Async<TcpListener>>,
+    executor: &Executor<'static>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let executor = shared.runtime.executor.clone();
     let (accepted_tx, accepted_rx) = smol::channel::bounded(64);
     let mut acceptors = Vec::new();
     for listener in listeners {
@@ -103,7 +114,7 @@ async fn serve_sessions<A: Authenticator>(
     drop(accepted_tx);
     // Closing the sender tells every session to finish (its receiver ends).
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
-    let mut sessions: Vec<Task<()>> = Vec::new();
+    let mut sessions: Vec<Task<bool>> = Vec::new();
     let shutdown = async {
         shutdown.await;
         None
@@ -115,7 +126,7 @@ async fn serve_sessions<A: Authenticator>(
             break;
         };
         sessions.retain(|session| !session.is_finished());
-        if let Some(session) = admit(&shared, stream, local, peer, stop_rx.clone()) {
+        if let Some(session) = admit(&shared, executor, stream, local, peer, stop_rx.clone()) {
             sessions.push(session);
         }
     }
@@ -128,7 +139,9 @@ async fn serve_sessions<A: Authenticator>(
     let grace = shared.config.shutdown_grace;
     let finished = async {
         for session in &mut sessions {
-            session.await;
+            if !session.await {
+                tracing::error!("a session panicked");
+            }
         }
         true
     };
@@ -142,8 +155,10 @@ async fn serve_sessions<A: Authenticator>(
             "shutdown grace period over: dropping the sessions left"
         );
     }
-    // Dropping the tasks left cancels them (their spool files go with them).
-    drop(sessions);
+    for session in sessions {
+        // Cancelled while the executor still runs, so that it is dropped now.
+        session.cancel().await;
+    }
     Ok(())
 }
 
@@ -174,12 +189,12 @@ async fn accept_loop(
 /// are reached.
 fn admit<A: Authenticator>(
     shared: &Arc<Shared<A, Smol>>,
+    executor: &Executor<'static>,
     mut stream: Async<TcpStream>,
     local: SocketAddr,
     peer: SocketAddr,
     stop: Receiver<()>,
-) -> Option<Task<()>> {
-    let executor = &shared.runtime.executor;
+) -> Option<Task<bool>> {
     let guard = match shared.admit(peer.ip()) {
         Ok(guard) => guard,
         Err(refusal) => {
@@ -204,5 +219,12 @@ fn admit<A: Authenticator>(
         let _ = stop.recv().await;
     });
     let session = driver::session(shared.clone(), guard, stream, local, peer, stopped);
-    Some(executor.spawn(session))
+    // A panic ends this session only: awaiting its task must not re-raise
+    // it (async-executor propagates panics to the awaiter).
+    Some(executor.spawn(async move {
+        std::panic::AssertUnwindSafe(session)
+            .catch_unwind()
+            .await
+            .is_ok()
+    }))
 }

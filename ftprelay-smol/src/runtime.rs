@@ -5,7 +5,7 @@ use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::Weak;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -17,9 +17,14 @@ use crate::shared::runtime::{BoxFuture, Runtime};
 /// The executor the relay's tasks run on. It runs inside
 /// [`crate::Relay::serve`], so whichever executor polls that future (smol,
 /// async-std, a `block_on`) runs the relay.
+///
+/// Weak: the relay's tasks hold this runtime, and the executor holds the
+/// tasks. The strong handle is the [`crate::Relay`]'s; when `serve` ends (or
+/// is dropped) the executor goes, and with it every task left: their
+/// sockets, threads and spool files are released.
 #[derive(Clone)]
 pub(crate) struct Smol {
-    pub(crate) executor: Arc<Executor<'static>>,
+    pub(crate) executor: Weak<Executor<'static>>,
 }
 
 impl Runtime for Smol {
@@ -42,7 +47,10 @@ impl Runtime for Smol {
         future: impl Future<Output = T> + Send + 'static,
     ) -> BoxFuture<Option<T>> {
         // A panic becomes `None`; dropping the task cancels it.
-        let task = self.executor.spawn(AssertUnwindSafe(future).catch_unwind());
+        let Some(executor) = self.executor.upgrade() else {
+            return Box::pin(std::future::ready(None));
+        };
+        let task = executor.spawn(AssertUnwindSafe(future).catch_unwind());
         Box::pin(async move { task.await.ok() })
     }
 

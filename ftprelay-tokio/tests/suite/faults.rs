@@ -481,3 +481,29 @@ pub(crate) async fn a_relay_that_cannot_listen_leaves_the_spool_alone() {
         "a relay that did not start swept the spool"
     );
 }
+
+pub(crate) async fn sessions_left_after_the_shutdown_grace_period_are_dropped() {
+    let mut config = config();
+    config.shutdown_grace = Duration::from_millis(300);
+    let mut relay = TestRelay::with_config(config).await;
+    let mut client = relay.logged_in().await;
+    let mut data = client.begin_upload("stuck.jpg").await;
+    data.write_all(b"a part, then nothing")
+        .await
+        .expect("write");
+    wait_until("the spool file to appear", || {
+        !relay.spool_files().is_empty()
+    })
+    .await;
+    // The upload never ends: the relay gives up on it after the grace period.
+    relay.shut_down().await;
+    assert!(
+        relay.spool_files().is_empty(),
+        "the stuck upload's spool file is left"
+    );
+    assert!(
+        client.is_closed().await,
+        "the stuck session's connection is left open"
+    );
+    assert!(relay.record.seen().is_empty());
+}

@@ -48,6 +48,7 @@ macro_rules! conformance_tests {
             faults::abor_with_a_telnet_synch_in_urgent_data,
             faults::a_second_relay_on_the_same_spool_is_refused_and_sweeps_nothing,
             faults::a_relay_that_cannot_listen_leaves_the_spool_alone,
+            faults::sessions_left_after_the_shutdown_grace_period_are_dropped,
         );
     };
     (@each $runtime:expr; $($module:ident :: $name:ident,)*) => {
