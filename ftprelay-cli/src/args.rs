@@ -25,6 +25,25 @@ pub(crate) enum Command {
     HashPassword,
 }
 
+/// The profiles of `--profile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ProfileArg {
+    /// Everything that is not an upload gets 550.
+    Strict,
+    /// Folders, listings, renames and deletes simulated in memory.
+    Devices,
+}
+
+impl ProfileArg {
+    pub(crate) fn profile(self) -> ftprelay_tokio::proto::Profile {
+        match self {
+            Self::Strict => ftprelay_tokio::proto::Profile::Strict,
+            Self::Devices => ftprelay_tokio::proto::Profile::Devices,
+        }
+    }
+}
+
 /// The runtimes the relay can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Runtime {
@@ -79,6 +98,11 @@ pub(crate) struct RunArgs {
     /// The async runtime.
     #[arg(long, value_enum, default_value_t = Runtime::Tokio)]
     pub(crate) runtime: Runtime,
+    /// What non-upload commands get: `strict` refuses them (550); `devices`
+    /// simulates folders, listings, renames and deletes in memory, for
+    /// cameras, scanners and loggers [default: strict].
+    #[arg(long, value_enum)]
+    pub(crate) profile: Option<ProfileArg>,
     /// A TOML configuration file; flags override it.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,

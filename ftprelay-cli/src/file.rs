@@ -23,6 +23,7 @@ pub(crate) struct FileConfig {
     pub(crate) idle_timeout: Option<u64>,
     pub(crate) process_timeout: Option<u64>,
     pub(crate) ack_on_receipt: Option<bool>,
+    pub(crate) profile: Option<crate::args::ProfileArg>,
     // The processor of users without their own: one of these.
     pub(crate) exec: Option<String>,
     pub(crate) dir: Option<PathBuf>,
@@ -47,6 +48,8 @@ pub(crate) struct FileUser {
     pub(crate) name: String,
     pub(crate) password: Option<String>,
     pub(crate) password_hash: Option<String>,
+    /// This user's profile, if not the relay's.
+    pub(crate) profile: Option<crate::args::ProfileArg>,
     pub(crate) exec: Option<String>,
     pub(crate) dir: Option<PathBuf>,
     pub(crate) http: Option<String>,

@@ -42,18 +42,32 @@ impl fmt::Display for ProcessorSpec {
 #[derive(Debug, Clone)]
 pub(crate) struct Processor {
     spec: Arc<ProcessorSpec>,
+    /// The user's own profile, if any.
+    profile: Option<ftprelay_tokio::proto::Profile>,
     /// The relay's processing timeout: HTTP requests give up a little before
     /// it, since a blocking request cannot be cancelled.
     timeout: Duration,
 }
 
 impl Processor {
-    pub(crate) fn new(spec: Arc<ProcessorSpec>, timeout: Duration) -> Self {
-        Self { spec, timeout }
+    pub(crate) fn new(
+        spec: Arc<ProcessorSpec>,
+        timeout: Duration,
+        profile: Option<ftprelay_tokio::proto::Profile>,
+    ) -> Self {
+        Self {
+            spec,
+            profile,
+            timeout,
+        }
     }
 }
 
 impl FileProcessor for Processor {
+    fn profile(&self) -> Option<ftprelay_tokio::proto::Profile> {
+        self.profile
+    }
+
     async fn process(&self, upload: &Upload) -> Result<(), ProcessError> {
         match &*self.spec {
             ProcessorSpec::Exec(command) => exec(command, upload).await,
@@ -82,6 +96,10 @@ async fn exec(command: &str, upload: &Upload) -> Result<(), ProcessError> {
         .arg(upload.path())
         .env("FTPRELAY_PATH", upload.path())
         .env("FTPRELAY_FILE_NAME", &*upload.file_name_lossy())
+        .env(
+            "FTPRELAY_REMOTE_PATH",
+            String::from_utf8_lossy(upload.remote_path()).as_ref(),
+        )
         .env(
             "FTPRELAY_USER",
             String::from_utf8_lossy(upload.user()).as_ref(),
@@ -129,7 +147,15 @@ async fn log_lines(stream: Option<impl AsyncRead + Unpin>, is_stderr: bool) {
 /// keeps the spool file for the relay to delete; across file systems the
 /// file is copied into a file created exclusively.
 async fn move_into(dir: &Path, upload: &Upload) -> Result<(), ProcessError> {
-    let dir = dir.to_owned();
+    // The virtual folders (devices profile) become folders here, each made
+    // safe like a file name: `/NVR01/ch1/x.jpg` goes to `DIR/NVR01/ch1/`.
+    let mut dir = dir.to_owned();
+    let remote = upload.remote_path();
+    let folders = remote.split(|b| *b == b'/').filter(|part| !part.is_empty());
+    let folder_count = folders.clone().count().saturating_sub(1);
+    for folder in folders.take(folder_count) {
+        dir.push(safe_file_name(folder));
+    }
     let source = upload.path().to_owned();
     let name = safe_file_name(upload.file_name());
     match smol::unblock(move || place(&dir, &source, &name)).await {

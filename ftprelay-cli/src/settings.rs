@@ -85,6 +85,7 @@ impl Settings {
                 name: entry.name.clone(),
                 credential,
                 processor,
+                profile: entry.profile.map(crate::args::ProfileArg::profile),
             });
         }
         if let Some(path) = args.users_file.as_ref().or(file.users_file.as_ref()) {
@@ -93,6 +94,7 @@ impl Settings {
                     name,
                     credential: Credential::Hash(hash),
                     processor: needs_default()?,
+                    profile: None,
                 });
             }
         }
@@ -101,6 +103,7 @@ impl Settings {
                 name: name.clone(),
                 credential: Credential::Password(password.clone()),
                 processor: needs_default()?,
+                profile: None,
             });
         }
         let anonymous = if args.anonymous || file.anonymous.unwrap_or(false) {
@@ -176,6 +179,9 @@ fn relay_config(args: &RunArgs, file: &FileConfig) -> Result<RelayConfig, CliErr
             .max(relay.session.process_timeout + Duration::from_secs(30));
     }
     relay.session.ack_on_receipt = args.ack_on_receipt || file.ack_on_receipt.unwrap_or(false);
+    if let Some(profile) = args.profile.or(file.profile) {
+        relay.session.profile = profile.profile();
+    }
     Ok(relay)
 }
 

@@ -25,6 +25,8 @@ pub(crate) struct User {
     pub(crate) name: String,
     pub(crate) credential: Credential,
     pub(crate) processor: Arc<ProcessorSpec>,
+    /// This user's profile, if not the relay's.
+    pub(crate) profile: Option<ftprelay_tokio::proto::Profile>,
 }
 
 /// The authenticator of the standalone relay.
@@ -58,7 +60,7 @@ impl Users {
     }
 
     fn processor(&self, spec: &Arc<ProcessorSpec>) -> Processor {
-        Processor::new(spec.clone(), self.process_timeout)
+        Processor::new(spec.clone(), self.process_timeout, None)
     }
 }
 
@@ -83,7 +85,11 @@ impl Authenticator for Users {
             }
         };
         match user {
-            Some(user) if accepted => Ok(self.processor(&user.processor)),
+            Some(user) if accepted => Ok(Processor::new(
+                user.processor.clone(),
+                self.process_timeout,
+                user.profile,
+            )),
             _ => Err(LoginRejected),
         }
     }

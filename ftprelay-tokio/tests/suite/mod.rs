@@ -8,6 +8,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod clients;
+pub mod devices;
 pub mod faults;
 pub mod logs;
 pub mod support;
@@ -49,6 +50,19 @@ macro_rules! conformance_tests {
             faults::a_second_relay_on_the_same_spool_is_refused_and_sweeps_nothing,
             faults::a_relay_that_cannot_listen_leaves_the_spool_alone,
             faults::sessions_left_after_the_shutdown_grace_period_are_dropped,
+            devices::busybox_ftpput_with_a_full_path,
+            devices::yi_hack_pipelines_mkd_before_reading_the_greeting,
+            devices::esp32_cam_sequence,
+            devices::curl_create_dirs_with_each_ftp_method,
+            devices::lftp_puts_to_a_temporary_name_then_renames,
+            devices::windows_ftp_exe_sequence,
+            devices::fluentftp_sizes_before_uploading,
+            devices::motioneye_lists_each_folder_and_tests_mkd_rmd,
+            devices::legacy_quirks,
+            devices::intellinet_deletes_uploads_to_a_temporary_name_and_renames,
+            devices::a_test_upload_then_deleted_is_never_processed,
+            devices::auth_tls_refused_then_a_plain_login,
+            devices::the_strict_profile_still_refuses_all_this,
         );
     };
     (@each $runtime:expr; $($module:ident :: $name:ident,)*) => {

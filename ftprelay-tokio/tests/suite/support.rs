@@ -24,6 +24,8 @@ pub struct Seen {
     pub user: String,
     pub name: Vec<u8>,
     pub file_name: Vec<u8>,
+    /// The virtual path (devices profile: with folders).
+    pub path: Vec<u8>,
     pub bytes: Vec<u8>,
     pub size: u64,
     /// The spool file's permission bits, as the processor found them.
@@ -103,6 +105,7 @@ impl FileProcessor for Recorder {
             user: self.user.clone(),
             name: upload.name().to_vec(),
             file_name: name.clone(),
+            path: upload.remote_path().to_vec(),
             bytes,
             size: upload.size(),
             mode,
@@ -375,6 +378,17 @@ impl FtpClient {
         let data = TcpStream::connect(data_addr).await.expect("data connect");
         self.expect(&format!("STOR {name}"), 150).await;
         data
+    }
+
+    /// A listing command over a fresh passive channel: the bytes sent.
+    pub async fn list(&mut self, line: &str) -> Vec<u8> {
+        let data_addr = self.pasv().await;
+        let mut data = TcpStream::connect(data_addr).await.expect("data connect");
+        self.expect(line, 150).await;
+        let mut listing = Vec::new();
+        data.read_to_end(&mut listing).await.expect("listing");
+        assert_eq!(self.reply().await.code, 226, "{line}");
+        listing
     }
 
     /// A whole passive upload: returns the final reply.
