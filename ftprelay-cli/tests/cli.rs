@@ -45,6 +45,7 @@ on_smol_too!(
     flags_override_the_config_file,
     sigterm_during_an_upload_lets_it_finish,
     sigterm_when_idle_exits_0,
+    the_devices_profile_recreates_folders_under_dir_and_tells_exec_the_path,
 );
 
 /// A running `ftprelay`, its log collected as it is written.
@@ -677,4 +678,65 @@ fn flags_override_the_config_file() {
             .status
             .success()
     );
+}
+
+#[test]
+fn the_devices_profile_recreates_folders_under_dir_and_tells_exec_the_path() {
+    let work = tempfile::tempdir().expect("dir");
+    let target = work.path().join("store");
+    let relay = Relay::start(&[
+        "--profile",
+        "devices",
+        "--user",
+        "cam:pw",
+        "--dir",
+        &target.display().to_string(),
+    ]);
+    let file = write(work.path(), "local", b"frame");
+    let url = format!(
+        "ftp://cam:pw@127.0.0.1:{}/NVR01/ch1/../ch2/snap.jpg",
+        relay.addr.port()
+    );
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--ftp-create-dirs", "-T"])
+        .arg(&file)
+        .arg(&url)
+        .output()
+        .expect("curl");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read(target.join("NVR01/ch2/snap.jpg")).expect("stored"),
+        b"frame"
+    );
+    drop(relay);
+
+    let meta = work.path().join("meta");
+    let command = format!("printf %s \"$FTPRELAY_REMOTE_PATH\" > {}", meta.display());
+    let config = write(
+        work.path(),
+        "ftprelay.toml",
+        format!(
+            "[[users]]\nname = \"cam\"\npassword = \"pw\"\nprofile = \"devices\"\nexec = '{command}'\n\n[[users]]\nname = \"plain\"\npassword = \"pw\"\ndiscard = true\n"
+        )
+        .as_bytes(),
+    );
+    let relay = Relay::start(&["--config", &config.display().to_string()]);
+    let url = format!("ftp://cam:pw@127.0.0.1:{}/a/b/c.jpg", relay.addr.port());
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--ftp-create-dirs", "-T"])
+        .arg(&file)
+        .arg(&url)
+        .output()
+        .expect("curl");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&meta).expect("meta"), "/a/b/c.jpg");
+    // The other user keeps the relay's strict profile: no folders.
+    let url = format!("ftp://plain:pw@127.0.0.1:{}/a/b/c.jpg", relay.addr.port());
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--ftp-create-dirs", "-T"])
+        .arg(&file)
+        .arg(&url)
+        .output()
+        .expect("curl");
+    assert!(!output.status.success(), "the strict user created folders");
 }

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
 
-use super::support::{FtpClient, TestRelay, config, payload};
+use super::support::{TestRelay, config, payload};
 
 async fn devices_relay() -> TestRelay {
     let mut config = config();
