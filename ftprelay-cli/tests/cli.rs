@@ -175,6 +175,16 @@ fn curl_upload(relay: &Relay, user: &str, name: &str, file: &Path) -> Output {
         .expect("curl")
 }
 
+/// `curl -T FILE --ftp-create-dirs URL`.
+fn curl_creating_dirs(file: &Path, url: &str) -> Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--ftp-create-dirs", "-T"])
+        .arg(file)
+        .arg(url)
+        .output()
+        .expect("curl")
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write");
@@ -697,12 +707,7 @@ fn the_devices_profile_recreates_folders_under_dir_and_tells_exec_the_path() {
         "ftp://cam:pw@127.0.0.1:{}/NVR01/ch1/../ch2/snap.jpg",
         relay.addr.port()
     );
-    let output = Command::new("curl")
-        .args(["-sS", "--max-time", "30", "--ftp-create-dirs", "-T"])
-        .arg(&file)
-        .arg(&url)
-        .output()
-        .expect("curl");
+    let output = curl_creating_dirs(&file, &url);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(
         std::fs::read(target.join("NVR01/ch2/snap.jpg")).expect("stored"),
@@ -722,21 +727,11 @@ fn the_devices_profile_recreates_folders_under_dir_and_tells_exec_the_path() {
     );
     let relay = Relay::start(&["--config", &config.display().to_string()]);
     let url = format!("ftp://cam:pw@127.0.0.1:{}/a/b/c.jpg", relay.addr.port());
-    let output = Command::new("curl")
-        .args(["-sS", "--max-time", "30", "--ftp-create-dirs", "-T"])
-        .arg(&file)
-        .arg(&url)
-        .output()
-        .expect("curl");
+    let output = curl_creating_dirs(&file, &url);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(std::fs::read_to_string(&meta).expect("meta"), "/a/b/c.jpg");
     // The other user keeps the relay's strict profile: no folders.
     let url = format!("ftp://plain:pw@127.0.0.1:{}/a/b/c.jpg", relay.addr.port());
-    let output = Command::new("curl")
-        .args(["-sS", "--max-time", "30", "--ftp-create-dirs", "-T"])
-        .arg(&file)
-        .arg(&url)
-        .output()
-        .expect("curl");
+    let output = curl_creating_dirs(&file, &url);
     assert!(!output.status.success(), "the strict user created folders");
 }
