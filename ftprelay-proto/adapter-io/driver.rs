@@ -91,6 +91,7 @@ async fn serve<A, R>(
         shared,
         session,
         local,
+        peer,
         control,
         unwritten: Vec::new(),
         read_buffer: vec![0; READ_BUFFER].into_boxed_slice(),
@@ -133,6 +134,7 @@ struct Driver<A: Authenticator, R: Runtime> {
     shared: Arc<Shared<A, R>>,
     session: proto::Session,
     local: SocketAddr,
+    peer: SocketAddr,
     control: R::Control,
     /// Encoded replies not yet written.
     unwritten: Vec<u8>,
@@ -235,6 +237,18 @@ where
             match self.session.poll_output() {
                 Output::Reply(reply) => reply.encode(&mut self.unwritten),
                 Output::CheckLogin(login) => {
+                    let now = self.shared.runtime.now();
+                    let locked = self
+                        .shared
+                        .logins
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .is_locked_out(self.peer.ip(), now);
+                    if locked {
+                        tracing::warn!("login refused: the address is locked out");
+                        self.feed(Input::LoginLockedOut);
+                        continue;
+                    }
                     let authenticator = self.shared.authenticator.clone();
                     self.login = Some(
                         self.shared
@@ -494,6 +508,18 @@ where
                 self.feed(Input::ControlClosed);
             }
             Event::LoginChecked(verdict) => {
+                {
+                    let now = self.shared.runtime.now();
+                    let mut logins = self
+                        .shared
+                        .logins
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match &verdict {
+                        Ok(_) => logins.record_success(self.peer.ip()),
+                        Err(_) => logins.record_failure(self.peer.ip(), now),
+                    }
+                }
                 if let Some(profile) = verdict.as_ref().ok().and_then(|p| p.profile()) {
                     self.feed(Input::ProfileChosen(profile));
                 }

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use proto::{Authenticator, ConnectionCounter, RelayConfig, TooManyConnections};
+use proto::{Authenticator, ConnectionCounter, LoginThrottle, RelayConfig, TooManyConnections};
 
 use super::runtime::Runtime;
 use super::spool::Spool;
@@ -19,6 +19,8 @@ pub(crate) struct Shared<A: Authenticator, R: Runtime> {
     /// Moves the start of the passive port search from listener to listener.
     pub(crate) passive_turn: AtomicU64,
     connections: Mutex<ConnectionCounter>,
+    /// Failed logins per address, across sessions.
+    pub(crate) logins: Mutex<LoginThrottle>,
 }
 
 impl<A: Authenticator, R: Runtime> Shared<A, R> {
@@ -29,6 +31,10 @@ impl<A: Authenticator, R: Runtime> Shared<A, R> {
             connections: Mutex::new(ConnectionCounter::new(
                 config.max_connections,
                 config.max_connections_per_ip,
+            )),
+            logins: Mutex::new(LoginThrottle::new(
+                config.max_failed_logins_per_address,
+                config.address_lockout,
             )),
             config,
             spool,

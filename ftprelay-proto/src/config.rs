@@ -34,6 +34,13 @@ pub struct Config {
     /// How long the application may take to check a login before the session
     /// gives up with `421`. 30 seconds covers a slow directory server.
     pub login_check_timeout: Duration,
+    /// How long a client has to log in from connecting, before `421` and
+    /// close. One minute: a device logs in at once; a scanner of open
+    /// ports does not.
+    pub login_timeout: Duration,
+    /// How long one command line may take to arrive, from its first byte
+    /// to its line end, before `421` and close (slow-loris). 30 seconds.
+    pub line_timeout: Duration,
     /// How long a session may sit without a command before `421` and close.
     /// Five minutes: devices keep sessions open between uploads.
     pub idle_timeout: Duration,
@@ -109,6 +116,8 @@ impl Default for Config {
             failed_login_delay: Duration::from_secs(1),
             max_failed_logins: 3,
             login_check_timeout: Duration::from_secs(30),
+            login_timeout: Duration::from_secs(60),
+            line_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(30),
             transfer_stall_timeout: Duration::from_secs(60),

@@ -127,6 +127,11 @@ impl LineFramer {
         }
     }
 
+    /// Whether a line has begun and not ended yet.
+    pub fn is_mid_line(&self) -> bool {
+        !self.line.is_empty() || self.discarding || self.telnet != TelnetState::Data
+    }
+
     /// The bytes of the unfinished line held right now.
     pub fn buffered_len(&self) -> usize {
         self.line.len()

@@ -384,10 +384,10 @@ pub fn session(data: &[u8], origin: Instant) {
                 },
             }),
             7 => driver.advance(Duration::from_millis(u64::from(arg) * u64::from(arg) * 20)),
-            8 => driver.handle(if arg % 2 == 0 {
-                Input::ControlClosed
-            } else {
-                Input::ControlEof
+            8 => driver.handle(match arg % 3 {
+                0 => Input::ControlClosed,
+                1 => Input::ControlEof,
+                _ => Input::LoginLockedOut,
             }),
             _ => driver.handle(Input::Shutdown),
         }

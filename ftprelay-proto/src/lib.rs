@@ -135,6 +135,7 @@ mod parse;
 mod relay;
 mod reply;
 mod session;
+mod throttle;
 
 #[doc(hidden)]
 pub mod fuzzing;
@@ -155,3 +156,4 @@ pub use reply::{Reply, ReplyCode};
 pub use session::{
     DataEvent, Input, Output, ReceiveRequest, Session, SpoolFailure, TransferEnd, UploadId,
 };
+pub use throttle::LoginThrottle;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 /// against the root (`..` at the root stays at the root).
 pub(crate) fn normalize(path: &[u8]) -> Vec<&[u8]> {
     let mut components = Vec::new();
-    for component in path.split(|&b| b == b'/') {
+    for component in path.split(is_separator) {
         match component {
             b"" | b"." => {}
             b".." => {
@@ -19,6 +19,12 @@ pub(crate) fn normalize(path: &[u8]) -> Vec<&[u8]> {
         }
     }
     components
+}
+
+/// `/`, and `\\` too: devices configured with Windows paths send it, and a
+/// processor must never see a name that holds either.
+fn is_separator(byte: &u8) -> bool {
+    matches!(byte, b'/' | b'\\')
 }
 
 /// Whether `path` resolves to the root directory.
@@ -32,7 +38,7 @@ pub(crate) fn is_root(path: &[u8]) -> bool {
 /// folders, and a client that thinks otherwise gets `553`.
 pub(crate) fn root_file_name(path: &Bytes) -> Option<Bytes> {
     let mut parts = path
-        .split(|&b| b == b'/')
+        .split(is_separator)
         .filter(|part| !matches!(*part, b"" | b"."));
     let name = parts.next()?;
     if parts.next().is_some() || name == b".." {
@@ -54,6 +60,9 @@ mod tests {
         assert_eq!(name(b"//x.jpg").as_deref(), Some(&b"x.jpg"[..]));
         assert_eq!(name(b"sub/x.jpg"), None);
         assert_eq!(name(b"../x.jpg"), None);
+        assert_eq!(name(b"..\\..\\etc\\passwd"), None);
+        assert_eq!(name(b"sub\\x.jpg"), None);
+        assert_eq!(name(b"\\x.jpg").as_deref(), Some(&b"x.jpg"[..]));
         assert_eq!(name(b"/"), None);
         assert_eq!(name(b".."), None);
     }

@@ -80,6 +80,13 @@ pub struct RelayConfig {
     /// Control connections from one address at once. 32: an NVR uploading
     /// many channels at once still fits, one client cannot take the relay.
     pub max_connections_per_ip: usize,
+    /// Failed logins from one address, across its sessions, before it is
+    /// locked out (answered `421` at its next login). Ten: a user who
+    /// mistypes gets there only by trying hard; a guesser is slowed to a
+    /// crawl.
+    pub max_failed_logins_per_address: u32,
+    /// How long a locked-out address stays locked out. Ten minutes.
+    pub address_lockout: Duration,
     /// How long a shutdown waits for uploads in flight to be received,
     /// processed and answered. 90 seconds covers the default data and
     /// processing timeouts.
@@ -96,6 +103,8 @@ impl Default for RelayConfig {
             spool_dir: None,
             max_connections: 512,
             max_connections_per_ip: 32,
+            max_failed_logins_per_address: 10,
+            address_lockout: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(90),
             session: Config::default(),
         }

@@ -143,6 +143,8 @@ fn every_limit_and_timeout_is_bounded_by_default() {
         config.transfer_stall_timeout,
         config.process_timeout,
         config.login_check_timeout,
+        config.login_timeout,
+        config.line_timeout,
     ] {
         assert!(timeout <= Duration::from_secs(300));
     }

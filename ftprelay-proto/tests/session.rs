@@ -882,3 +882,52 @@ fn end_of_file_during_a_transfer_aborts_it() {
     );
     assert!(s.driver.finished);
 }
+
+#[test]
+fn a_client_that_never_logs_in_is_sent_away() {
+    let mut s = Harness::new();
+    s.send("USER bob\r\n");
+    s.expect_replies(&[331]);
+    s.advance(Duration::from_secs(59));
+    s.expect_replies(&[]);
+    s.advance(Duration::from_secs(1));
+    let outputs = s.take();
+    assert_eq!(codes(&outputs), vec![421]);
+    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+}
+
+#[test]
+fn a_line_that_trickles_in_is_cut_off() {
+    let mut s = Harness::logged_in(Config::default());
+    // One byte a second: slow-loris.
+    for byte in b"NOOP ".iter().cycle().take(29) {
+        s.send_bytes(&[*byte]);
+        s.advance(Duration::from_secs(1));
+    }
+    s.expect_replies(&[]);
+    s.advance(Duration::from_secs(1));
+    let outputs = s.take();
+    assert_eq!(codes(&outputs), vec![421]);
+    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+}
+
+#[test]
+fn whole_lines_reset_the_line_deadline() {
+    let mut s = Harness::logged_in(Config::default());
+    for _ in 0..100 {
+        s.send("NOOP\r\n");
+        s.advance(Duration::from_secs(10));
+    }
+    assert!(!s.driver.finished);
+}
+
+#[test]
+fn a_locked_out_address_is_answered_421() {
+    let mut s = Harness::new();
+    s.send("USER bob\r\nPASS guess\r\n");
+    s.take();
+    s.input(Input::LoginLockedOut);
+    let outputs = s.take();
+    assert_eq!(codes(&outputs), vec![421]);
+    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+}

@@ -41,6 +41,10 @@ pub enum Input<'a> {
     ControlClosed,
     /// The answer to [`Output::CheckLogin`].
     LoginChecked(Result<(), LoginRejected>),
+    /// The answer to [`Output::CheckLogin`] when the client's address is
+    /// locked out after too many failed logins ([`crate::LoginThrottle`]):
+    /// answered `421`, then closed.
+    LoginLockedOut,
     /// News from the data channel.
     Data(DataEvent),
     /// The answer to [`Output::Process`].

@@ -97,6 +97,10 @@ pub struct Session {
     rename_from: Option<Vec<Bytes>>,
     /// A wall-clock time and the instant it was read, for MDTM.
     wall_clock: Option<(std::time::SystemTime, Instant)>,
+    /// When the session started: the login deadline counts from here.
+    started: Instant,
+    /// When the line being received began (slow-loris deadline).
+    line_started: Option<Instant>,
 }
 
 /// An upload of this session, as the devices profile shows it.
@@ -216,6 +220,8 @@ impl Session {
             files: Vec::new(),
             rename_from: None,
             wall_clock: None,
+            started: now,
+            line_started: None,
             config,
         };
         let greeting = Reply::new(ReplyCode::SERVICE_READY, session.config.greeting.clone());
@@ -238,6 +244,16 @@ impl Session {
             Input::ControlEof => self.control_eof(),
             Input::ControlClosed => self.control_lost(),
             Input::LoginChecked(result) => self.login_checked(result),
+            Input::LoginLockedOut => {
+                if let Some(Blocked::LoginCheck { .. }) = self.blocked {
+                    self.unblock();
+                    self.reply(Reply::new(
+                        ReplyCode::SERVICE_NOT_AVAILABLE,
+                        "Too many failed logins from your address; try again later.",
+                    ));
+                    self.close();
+                }
+            }
             Input::Data(event) => self.data_event(event),
             Input::Processed { upload, result } => self.processed(upload, result),
             Input::Timeout => {}
@@ -308,6 +324,11 @@ impl Session {
         let queued_bytes = &mut self.queued_bytes;
         self.framer
             .push(bytes, |frame| Self::enqueue(queue, queued_bytes, frame));
+        self.line_started = match (self.framer.is_mid_line(), self.line_started) {
+            (true, Some(started)) => Some(started),
+            (true, None) => Some(self.now),
+            (false, _) => None,
+        };
     }
 
     /// End of file: a last line without its line end still counts. During a
@@ -479,6 +500,21 @@ impl Session {
             // A held upload waited long enough for its rename.
             self.finalize_next_held(None);
         }
+        for (deadline, text) in [
+            (
+                self.login_deadline(),
+                "Login timeout; closing control connection.",
+            ),
+            (
+                self.line_deadline(),
+                "Command line too slow; closing control connection.",
+            ),
+        ] {
+            if deadline.is_some_and(|deadline| deadline <= now) {
+                self.reply(Reply::new(ReplyCode::SERVICE_NOT_AVAILABLE, text));
+                self.close();
+            }
+        }
         if let Some(idle_deadline) = self.idle_deadline()
             && idle_deadline <= now
         {
@@ -516,11 +552,18 @@ impl Session {
         let held = self
             .held_deadline()
             .filter(|_| self.control_open && self.blocked.is_none());
-        [blocked, passive, self.idle_deadline(), held]
-            .into_iter()
-            .flatten()
-            .chain(background)
-            .min()
+        [
+            blocked,
+            passive,
+            self.idle_deadline(),
+            held,
+            self.login_deadline(),
+            self.line_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(background)
+        .min()
     }
 
     /// When the client counts as idle: only while nothing is in progress or
@@ -529,6 +572,18 @@ impl Session {
         let waiting_for_client =
             self.control_open && self.blocked.is_none() && self.queue.is_empty();
         waiting_for_client.then(|| later(self.last_activity, self.config.idle_timeout))
+    }
+
+    /// A client that has not logged in by then is sent away.
+    fn login_deadline(&self) -> Option<Instant> {
+        let waiting = self.control_open && !self.is_logged_in();
+        waiting.then(|| later(self.started, self.config.login_timeout))
+    }
+
+    /// A line begun but not ended by then is too slow.
+    fn line_deadline(&self) -> Option<Instant> {
+        let started = self.line_started.filter(|_| self.control_open)?;
+        Some(later(started, self.config.line_timeout))
     }
 
     /// `now + wait`, for a deadline.

@@ -10,6 +10,7 @@
 pub mod clients;
 pub mod devices;
 pub mod faults;
+pub mod hostile;
 pub mod logs;
 pub mod support;
 
@@ -63,6 +64,20 @@ macro_rules! conformance_tests {
             devices::a_test_upload_then_deleted_is_never_processed,
             devices::auth_tls_refused_then_a_plain_login,
             devices::the_strict_profile_still_refuses_all_this,
+            hostile::over_long_lines_get_one_500,
+            hostile::nul_bytes,
+            hostile::cr_or_lf_injected_into_names,
+            hostile::telnet_sequences,
+            hostile::path_traversal_never_leaves_the_root,
+            hostile::port_and_eprt_to_third_hosts_and_privileged_ports,
+            hostile::non_utf8_names,
+            hostile::the_spool_file_system_full_during_an_upload,
+            hostile::a_processor_that_hangs_past_its_timeout,
+            hostile::a_client_that_stops_reading_replies,
+            hostile::a_flood_beyond_max_connections,
+            hostile::a_line_that_trickles_in_is_cut_off,
+            hostile::a_connection_that_never_logs_in_is_closed,
+            hostile::an_address_that_fails_too_often_is_locked_out,
         );
     };
     (@each $runtime:expr; $($module:ident :: $name:ident,)*) => {

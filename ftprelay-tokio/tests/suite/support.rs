@@ -187,7 +187,9 @@ impl TestRelay {
 
     pub async fn with_config(mut config: RelayConfig) -> Self {
         let spool_dir = tempfile::tempdir().expect("spool dir");
-        config.spool_dir = Some(spool_dir.path().to_owned());
+        if config.spool_dir.is_none() {
+            config.spool_dir = Some(spool_dir.path().to_owned());
+        }
         let record = Arc::new(Record::default());
         let users = Users {
             record: record.clone(),
@@ -272,7 +274,19 @@ pub struct Reply {
 
 impl FtpClient {
     pub async fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).await.expect("connect");
+        Self::connected(TcpStream::connect(addr).await.expect("connect")).await
+    }
+
+    /// Connects from another loopback address (`127.0.0.3`, say).
+    pub async fn connect_from(addr: SocketAddr, from: &str) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(format!("{from}:0").parse().expect("address"))
+            .expect("bind");
+        Self::connected(socket.connect(addr).await.expect("connect")).await
+    }
+
+    async fn connected(stream: TcpStream) -> Self {
         let local = stream.local_addr().expect("local address");
         let (reader, writer) = stream.into_split();
         let mut client = Self {

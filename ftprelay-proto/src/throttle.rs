@@ -1,0 +1,122 @@
+//! Failed logins counted per client address, across sessions: after too
+//! many, the address is locked out for a while. Adapters keep one per relay
+//! behind a lock; the session is told with [`crate::Input::LoginLockedOut`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// The addresses remembered at most: beyond, the ones that failed longest
+/// ago are forgotten, so a spray of addresses cannot grow memory.
+const MAX_ADDRESSES: usize = 10_000;
+
+/// Counts failed logins per address and locks addresses out.
+#[derive(Debug, Clone)]
+pub struct LoginThrottle {
+    max_failures: u32,
+    lockout: Duration,
+    addresses: HashMap<IpAddr, Failures>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+}
+
+impl LoginThrottle {
+    /// Locks an address out for `lockout` after `max_failures` failed
+    /// logins in a row (from any of its sessions). Failures older than the
+    /// lock-out are forgotten.
+    pub fn new(max_failures: u32, lockout: Duration) -> Self {
+        Self {
+            max_failures: max_failures.max(1),
+            lockout,
+            addresses: HashMap::new(),
+        }
+    }
+
+    /// Whether `ip` is locked out at `now`.
+    pub fn is_locked_out(&self, ip: IpAddr, now: Instant) -> bool {
+        self.addresses
+            .get(&ip.to_canonical())
+            .is_some_and(|failures| {
+                failures.count >= self.max_failures && now < failures.last + self.lockout
+            })
+    }
+
+    /// Counts a failed login of `ip` at `now`.
+    pub fn record_failure(&mut self, ip: IpAddr, now: Instant) {
+        let lockout = self.lockout;
+        let failures = self.addresses.entry(ip.to_canonical()).or_insert(Failures {
+            count: 0,
+            last: now,
+        });
+        if now >= failures.last + lockout {
+            failures.count = 0;
+        }
+        failures.count += 1;
+        failures.last = now;
+        if self.addresses.len() > MAX_ADDRESSES {
+            self.forget_oldest();
+        }
+    }
+
+    /// A successful login of `ip` clears its failures.
+    pub fn record_success(&mut self, ip: IpAddr) {
+        self.addresses.remove(&ip.to_canonical());
+    }
+
+    fn forget_oldest(&mut self) {
+        let mut by_age: Vec<(Instant, IpAddr)> =
+            self.addresses.iter().map(|(ip, f)| (f.last, *ip)).collect();
+        by_age.sort_unstable();
+        for (_, ip) in by_age.iter().take(self.addresses.len() - MAX_ADDRESSES / 2) {
+            self.addresses.remove(ip);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_out_after_the_limit_then_forgives() {
+        // The one clock read of these tests: an arbitrary origin.
+        #[allow(clippy::disallowed_methods)]
+        let t0 = Instant::now();
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let other: IpAddr = "::ffff:127.0.0.2".parse().expect("ip");
+        let mut throttle = LoginThrottle::new(3, Duration::from_secs(60));
+        for second in 0..2 {
+            throttle.record_failure(ip, t0 + Duration::from_secs(second));
+        }
+        assert!(!throttle.is_locked_out(ip, t0 + Duration::from_secs(2)));
+        throttle.record_failure(ip, t0 + Duration::from_secs(2));
+        assert!(throttle.is_locked_out(ip, t0 + Duration::from_secs(3)));
+        assert!(!throttle.is_locked_out(other, t0 + Duration::from_secs(3)));
+        assert!(!throttle.is_locked_out(ip, t0 + Duration::from_secs(62)));
+        throttle.record_failure(ip, t0 + Duration::from_secs(63));
+        assert!(
+            !throttle.is_locked_out(ip, t0 + Duration::from_secs(63)),
+            "old failures are forgotten"
+        );
+        throttle.record_success(ip);
+        assert!(!throttle.is_locked_out(ip, t0 + Duration::from_secs(64)));
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        #[allow(clippy::disallowed_methods)]
+        let t0 = Instant::now();
+        let mut throttle = LoginThrottle::new(3, Duration::from_secs(60));
+        for i in 0..(MAX_ADDRESSES as u32 + 10) {
+            throttle.record_failure(
+                IpAddr::from(i.to_be_bytes()),
+                t0 + Duration::from_millis(u64::from(i)),
+            );
+        }
+        assert!(throttle.addresses.len() <= MAX_ADDRESSES);
+    }
+}
