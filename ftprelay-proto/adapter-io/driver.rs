@@ -267,7 +267,9 @@ where
                 }
                 Output::RefuseDataConnection => self.just_connected = None,
                 Output::Receive(request) => self.receive(request),
-                Output::Send { transfer, bytes } => match self.data_connection.take() {
+                Output::Send {
+                    transfer, bytes, ..
+                } => match self.data_connection.take() {
                     Some(connection) => {
                         let runtime = &self.shared.runtime;
                         let stall = self.shared.session_config.transfer_stall_timeout;

@@ -222,7 +222,9 @@ impl Driver {
             Output::Send { transfer, .. } if self.hold_transfers => {
                 self.held.push(Held::Transfer(transfer));
             }
-            Output::Send { transfer, bytes } => {
+            Output::Send {
+                transfer, bytes, ..
+            } => {
                 let end = TransferEnd::Complete {
                     bytes: bytes.len() as u64,
                 };

@@ -41,7 +41,13 @@ fn listing(s: &mut Harness, line: &str) -> (Bytes, u16) {
     s.connect_from("127.0.0.1:40001");
     s.send(&format!("{line}\r\n"));
     let outputs = s.take();
-    let [Output::Reply(preliminary), Output::Send { transfer, bytes }] = outputs.as_slice() else {
+    let [
+        Output::Reply(preliminary),
+        Output::Send {
+            transfer, bytes, ..
+        },
+    ] = outputs.as_slice()
+    else {
         panic!("{line}: expected 150 and Send, got {outputs:?}");
     };
     assert_eq!(preliminary.code().as_u16(), 150);

@@ -37,6 +37,15 @@ impl Session {
             }
         };
         tracing::debug!(%command, "->");
+        if self.config.require_tls
+            && !self.tls_active
+            && matches!(command, Command::User(_) | Command::Pass(_))
+        {
+            return self.reply(Reply::new(
+                ReplyCode::NOT_LOGGED_IN,
+                "TLS required: send AUTH TLS first.",
+            ));
+        }
         if !self.is_logged_in() && !allowed_before_login(&command) {
             return self.reply(Reply::new(
                 ReplyCode::NOT_LOGGED_IN,
@@ -64,10 +73,18 @@ impl Session {
             }
             Noop => self.ok("NOOP ok."),
             Syst => self.reply(Reply::new(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8")),
-            Feat => self.reply(Reply::multiline(
-                ReplyCode::SYSTEM_STATUS,
-                ["Features:", "EPRT", "EPSV", "PASV", "UTF8", "End"],
-            )),
+            Feat => {
+                let tls: &[&str] = if self.config.tls_available {
+                    &["AUTH TLS", "PBSZ", "PROT"]
+                } else {
+                    &[]
+                };
+                let lines = ["Features:"]
+                    .into_iter()
+                    .chain(tls.iter().copied())
+                    .chain(["EPRT", "EPSV", "PASV", "UTF8", "End"]);
+                self.reply(Reply::multiline(ReplyCode::SYSTEM_STATUS, lines));
+            }
             Help(None) => self.reply(Reply::multiline(
                 ReplyCode::HELP,
                 std::iter::once("The following commands are recognized:")
@@ -79,13 +96,16 @@ impl Session {
                 "This server accepts uploads only: log in, PASV or EPSV, then STOR.",
             )),
             Opts { command, options } => self.opts(&command, options.as_ref()),
-            Auth(_) => self.reply(Reply::new(
-                ReplyCode::NOT_IMPLEMENTED,
-                "TLS is not configured on this server.",
-            )),
+            Auth(mechanism) => self.auth(&mechanism),
+            Pbsz(_) if self.tls_active => self.ok("PBSZ=0"),
+            Prot(level) if self.tls_active => self.protection(level),
             Pbsz(_) | Prot(_) => self.reply(Reply::new(
                 ReplyCode::BAD_SEQUENCE,
                 "Security data exchange not completed: no AUTH.",
+            )),
+            Ccc if self.config.tls_available => self.reply(Reply::new(
+                ReplyCode::new(534).unwrap_or(ReplyCode::NOT_IMPLEMENTED),
+                "CCC refused: the connection stays encrypted.",
             )),
             Ccc | Adat(_) | Mic(_) | Conf(_) | Enc(_) | Acct(_) | Smnt(_) | Rein => self.reply(
                 Reply::new(ReplyCode::NOT_IMPLEMENTED, "Command not implemented."),
@@ -193,6 +213,63 @@ impl Session {
                 self.ok("Switching to Binary mode.")
             }
             _ => self.not_for_parameter("Type not supported; use TYPE I."),
+        }
+    }
+
+    /// AUTH TLS: `234`, then the handshake. Lines the client sent after
+    /// AUTH in plaintext are dropped unanswered: they could have been
+    /// injected by anyone on the path.
+    fn auth(&mut self, mechanism: &Arg) {
+        if !self.config.tls_available {
+            return self.reply(Reply::new(
+                ReplyCode::NOT_IMPLEMENTED,
+                "TLS is not configured on this server.",
+            ));
+        }
+        if self.tls_active {
+            return self.reply(Reply::new(
+                ReplyCode::BAD_SEQUENCE,
+                "TLS is already active.",
+            ));
+        }
+        let known = ["TLS", "SSL", "TLS-C", "TLS-P"]
+            .iter()
+            .any(|m| mechanism.as_bytes().eq_ignore_ascii_case(m.as_bytes()));
+        if !known {
+            return self.reply(Reply::new(
+                ReplyCode::NOT_IMPLEMENTED_FOR_PARAMETER,
+                "Unsupported security mechanism; use AUTH TLS.",
+            ));
+        }
+        self.reply(Reply::new(
+            ReplyCode::new(234).unwrap_or(ReplyCode::COMMAND_OK),
+            "Proceed with TLS negotiation.",
+        ));
+        self.outputs.push_back(super::Output::StartTls);
+        self.tls_active = true;
+        self.discard_pending_input();
+    }
+
+    /// PROT C or P; S and E are not offered by TLS.
+    fn protection(&mut self, level: crate::command::ProtectionLevel) {
+        use crate::command::ProtectionLevel::*;
+        match level {
+            Clear if self.config.require_protected_data => self.reply(Reply::new(
+                ReplyCode::new(534).unwrap_or(ReplyCode::NOT_IMPLEMENTED_FOR_PARAMETER),
+                "Data connections must be protected here: use PROT P.",
+            )),
+            Clear => {
+                self.data_protected = false;
+                self.ok("Data connections are in clear.");
+            }
+            Private => {
+                self.data_protected = true;
+                self.ok("Data connections are protected.");
+            }
+            _ => self.reply(Reply::new(
+                ReplyCode::new(536).unwrap_or(ReplyCode::NOT_IMPLEMENTED_FOR_PARAMETER),
+                "Only PROT C and PROT P are supported.",
+            )),
         }
     }
 

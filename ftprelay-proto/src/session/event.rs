@@ -161,6 +161,8 @@ pub enum Output {
         transfer: UploadId,
         /// What to send.
         bytes: bytes::Bytes,
+        /// Under TLS (`PROT P`).
+        tls: bool,
     },
     /// Stop receiving this upload and delete its spool file. No
     /// [`DataEvent::TransferEnded`] is expected for it any more.
@@ -175,6 +177,11 @@ pub enum Output {
     /// The processor of this upload ran out of time: cancel it and delete
     /// the spool file. No [`Input::Processed`] is expected for it any more.
     CancelProcessing(UploadId),
+    /// Write the replies so far (the `234`) as they are, then run the TLS
+    /// handshake as the server on the control connection: every byte read
+    /// and written afterwards goes through TLS. A failed handshake is
+    /// [`Input::ControlClosed`].
+    StartTls,
     /// Flush the replies written so far, then close the control connection.
     /// Processing still in flight continues; keep polling.
     CloseControl,
@@ -198,4 +205,6 @@ pub struct ReceiveRequest {
     /// Stop and report [`TransferEnd::Stalled`] when no byte arrives for this
     /// long.
     pub stall_timeout: Duration,
+    /// Run the data connection under TLS (`PROT P`).
+    pub tls: bool,
 }

@@ -101,6 +101,10 @@ pub struct Session {
     started: Instant,
     /// When the line being received began (slow-loris deadline).
     line_started: Option<Instant>,
+    /// The control connection is under TLS.
+    tls_active: bool,
+    /// `PROT P`: data connections under TLS.
+    data_protected: bool,
 }
 
 /// An upload of this session, as the devices profile shows it.
@@ -222,6 +226,8 @@ impl Session {
             wall_clock: None,
             started: now,
             line_started: None,
+            tls_active: false,
+            data_protected: false,
             config,
         };
         let greeting = Reply::new(ReplyCode::SERVICE_READY, session.config.greeting.clone());
@@ -289,6 +295,19 @@ impl Session {
             && self.queued_bytes < self.config.max_pending_input
     }
 
+    /// A session whose control connection is under TLS from the start
+    /// (implicit FTPS, the port 990 style): the adapter did the handshake
+    /// before the greeting.
+    pub fn with_tls_active(mut self) -> Self {
+        self.tls_active = true;
+        self
+    }
+
+    /// Whether the control connection is under TLS.
+    pub fn is_tls_active(&self) -> bool {
+        self.tls_active
+    }
+
     /// Whether a login succeeded on this session.
     pub fn is_logged_in(&self) -> bool {
         matches!(self.login, LoginState::LoggedIn(_))
@@ -329,6 +348,14 @@ impl Session {
             (true, None) => Some(self.now),
             (false, _) => None,
         };
+    }
+
+    /// Forgets every byte received and not yet executed.
+    fn discard_pending_input(&mut self) {
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.framer = LineFramer::new(self.config.max_line_len);
+        self.line_started = None;
     }
 
     /// End of file: a last line without its line end still counts. During a

@@ -85,6 +85,12 @@ impl Session {
         listing: Option<Bytes>,
         text: String,
     ) {
+        if self.config.require_protected_data && !self.data_protected {
+            return self.reply(Reply::new(
+                ReplyCode::new(521).unwrap_or(ReplyCode::CANT_OPEN_DATA),
+                "Data connections must be protected: send PBSZ 0 and PROT P.",
+            ));
+        }
         if self.data == DataChannel::None {
             return self.reply(Reply::new(
                 ReplyCode::CANT_OPEN_DATA,
@@ -226,12 +232,18 @@ impl Session {
         transfer.phase = TransferPhase::Receiving;
         if let Some(listing) = &transfer.listing {
             let (transfer, bytes) = (transfer.record.upload, listing.clone());
-            return self.outputs.push_back(Output::Send { transfer, bytes });
+            let tls = self.data_protected;
+            return self.outputs.push_back(Output::Send {
+                transfer,
+                bytes,
+                tls,
+            });
         }
         self.outputs.push_back(Output::Receive(ReceiveRequest {
             upload: transfer.record.upload,
             max_size: self.config.max_file_size,
             stall_timeout: self.config.transfer_stall_timeout,
+            tls: self.data_protected,
         }));
     }
 
