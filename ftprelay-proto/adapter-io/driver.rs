@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -49,8 +49,8 @@ pub(crate) fn session<A, R>(
     shared: Arc<Shared<A, R>>,
     guard: ConnectionGuard<A, R>,
     control: R::Control,
-    local: SocketAddr,
-    peer: SocketAddr,
+    (local, peer): (SocketAddr, SocketAddr),
+    implicit_tls: bool,
     shutdown: BoxFuture<()>,
 ) -> impl Future<Output = ()> + Send + 'static
 where
@@ -63,7 +63,7 @@ where
         async move {
             let _guard = guard;
             tracing::debug!("connected");
-            serve(shared, control, local, peer, shutdown).await;
+            serve(shared, control, (local, peer), implicit_tls, shutdown).await;
             tracing::debug!("disconnected");
         },
         span,
@@ -75,8 +75,8 @@ where
 async fn serve<A, R>(
     shared: Arc<Shared<A, R>>,
     control: R::Control,
-    local: SocketAddr,
-    peer: SocketAddr,
+    (local, peer): (SocketAddr, SocketAddr),
+    implicit_tls: bool,
     shutdown: BoxFuture<()>,
 ) where
     A: Authenticator,
@@ -85,14 +85,29 @@ async fn serve<A, R>(
 {
     tune_control(&control);
     let now = shared.runtime.now();
-    let session = proto::Session::new(shared.session_config.clone(), now, local, peer)
+    let mut session = proto::Session::new(shared.session_config.clone(), now, local, peer)
         .with_wall_clock(std::time::SystemTime::now());
+    // Implicit FTPS: TLS from the first byte, the greeting included.
+    let tls = match (implicit_tls, &shared.tls) {
+        (true, Some(tls)) => match rustls::ServerConnection::new(tls.current()) {
+            Ok(connection) => {
+                session = session.with_tls_active();
+                Some(connection)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot start TLS");
+                return;
+            }
+        },
+        _ => None,
+    };
     let mut driver = Driver {
         shared,
         session,
         local,
         peer,
         control,
+        tls,
         unwritten: Vec::new(),
         read_buffer: vec![0; READ_BUFFER].into_boxed_slice(),
         reading: true,
@@ -136,6 +151,8 @@ struct Driver<A: Authenticator, R: Runtime> {
     local: SocketAddr,
     peer: SocketAddr,
     control: R::Control,
+    /// TLS on the control connection, once started.
+    tls: Option<rustls::ServerConnection>,
     /// Encoded replies not yet written.
     unwritten: Vec<u8>,
     read_buffer: Box<[u8]>,
@@ -235,7 +252,8 @@ where
     fn drain(&mut self) -> bool {
         loop {
             match self.session.poll_output() {
-                Output::Reply(reply) => reply.encode(&mut self.unwritten),
+                Output::Reply(reply) => self.write(&reply.to_bytes()),
+                Output::StartTls => self.start_tls(),
                 Output::CheckLogin(login) => {
                     let now = self.shared.runtime.now();
                     let locked = self
@@ -268,12 +286,15 @@ where
                 Output::RefuseDataConnection => self.just_connected = None,
                 Output::Receive(request) => self.receive(request),
                 Output::Send {
-                    transfer, bytes, ..
+                    transfer,
+                    bytes,
+                    tls,
                 } => match self.data_connection.take() {
                     Some(connection) => {
+                        let tls = self.data_tls(tls);
                         let runtime = &self.shared.runtime;
                         let stall = self.shared.session_config.transfer_stall_timeout;
-                        let sending = receive::send(runtime, connection, bytes, stall);
+                        let sending = receive::send(runtime, connection, bytes, stall, tls);
                         self.receiving = Some((transfer, sending));
                     }
                     None => {
@@ -300,6 +321,10 @@ where
                     self.processing.retain(|(id, _)| *id != upload);
                 }
                 Output::CloseControl => {
+                    if let Some(tls) = &mut self.tls {
+                        tls.send_close_notify();
+                        self.flush_tls();
+                    }
                     self.reading = false;
                     self.closing_since = Some(self.shared.runtime.now());
                 }
@@ -355,7 +380,8 @@ where
             Ok(spool) => {
                 let runtime = &self.shared.runtime;
                 let (max, stall) = (request.max_size, request.stall_timeout);
-                let transfer = receive::receive(runtime, connection, spool, max, stall);
+                let tls = self.data_tls(request.tls);
+                let transfer = receive::receive(runtime, connection, spool, max, stall, tls);
                 self.receiving = Some((upload, transfer));
             }
             Err(error) => {
@@ -382,6 +408,15 @@ where
             result
         });
         self.processing.push((upload, task));
+    }
+
+    /// The TLS configuration for a data connection under `PROT P`.
+    fn data_tls(&self, protected: bool) -> Option<Arc<rustls::ServerConfig>> {
+        self.shared
+            .tls
+            .as_ref()
+            .filter(|_| protected)
+            .map(|tls| tls.current())
     }
 
     /// Once the session asked to close and its replies are written (or took
@@ -490,6 +525,7 @@ where
                 self.reading = false;
                 self.feed(Input::ControlEof);
             }
+            Event::Read(Ok(read)) if self.tls.is_some() => self.tls_received(read),
             Event::Read(Ok(read)) => {
                 let now = self.shared.runtime.now();
                 let bytes = &self.read_buffer[..read];
@@ -570,6 +606,91 @@ where
                 self.unwritten.clear();
                 self.writer_shut = true;
                 let _ = socket2::SockRef::from(&self.control).shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// Writes control bytes: through TLS once it is on.
+    fn write(&mut self, plaintext: &[u8]) {
+        match &mut self.tls {
+            Some(tls) => {
+                if tls.writer().write_all(plaintext).is_ok() {
+                    self.flush_tls();
+                }
+            }
+            None => self.unwritten.extend_from_slice(plaintext),
+        }
+    }
+
+    /// The session answered AUTH TLS with 234 (already written in
+    /// plaintext): from here on everything goes through TLS.
+    fn start_tls(&mut self) {
+        let started = self
+            .shared
+            .tls
+            .as_ref()
+            .map(|tls| rustls::ServerConnection::new(tls.current()));
+        match started {
+            Some(Ok(connection)) => self.tls = Some(connection),
+            _ => {
+                tracing::warn!("cannot start TLS");
+                self.reading = false;
+                self.feed(Input::ControlClosed);
+            }
+        }
+    }
+
+    /// TLS records arrived: decrypt what can be, hand the plaintext to the
+    /// session, and queue what TLS wants to send (handshake, alerts).
+    fn tls_received(&mut self, read: usize) {
+        let Some(tls) = &mut self.tls else { return };
+        let mut records = &self.read_buffer[..read];
+        let mut plaintext = Vec::new();
+        let mut failed = false;
+        let mut closed = false;
+        while !records.is_empty() && !failed {
+            if tls.read_tls(&mut records).is_err() {
+                failed = true;
+                break;
+            }
+            match tls.process_new_packets() {
+                Ok(state) => {
+                    let available = state.plaintext_bytes_to_read();
+                    let start = plaintext.len();
+                    plaintext.resize(start + available, 0);
+                    if tls.reader().read_exact(&mut plaintext[start..]).is_err() {
+                        plaintext.truncate(start);
+                    }
+                    closed |= state.peer_has_closed();
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "TLS failed on the control connection");
+                    failed = true;
+                }
+            }
+        }
+        // The handshake's answers, or the alert that says why it failed.
+        self.flush_tls();
+        if !plaintext.is_empty() {
+            let now = self.shared.runtime.now();
+            self.session.handle(now, Input::ControlBytes(&plaintext));
+        }
+        if failed {
+            self.reading = false;
+            self.feed(Input::ControlClosed);
+        } else if closed {
+            self.reading = false;
+            self.feed(Input::ControlEof);
+        }
+    }
+
+    /// Moves what TLS has to send into the bytes to write.
+    fn flush_tls(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            while tls.wants_write() {
+                if tls.write_tls(&mut self.unwritten).is_err() {
+                    break;
+                }
             }
         }
     }

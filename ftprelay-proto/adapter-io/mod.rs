@@ -6,3 +6,4 @@ pub(crate) mod receive;
 pub(crate) mod runtime;
 pub(crate) mod spool;
 pub(crate) mod state;
+pub(crate) mod tls;

@@ -2,6 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use proto::{PassivePorts, SpoolFailure, TransferEnd};
@@ -53,6 +54,7 @@ pub(crate) fn receive<R: Runtime>(
     mut spool: SpoolFile,
     max_size: u64,
     stall_timeout: Duration,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
     let prepared = runtime.std_stream(data).and_then(|stream| {
         stream.set_nonblocking(false)?;
@@ -68,7 +70,21 @@ pub(crate) fn receive<R: Runtime>(
             None,
         )));
     };
-    let copied = on_thread(canceller, move || copy_into(stream, file, max_size));
+    let copied = on_thread(canceller, move || match tls {
+        Some(config) => match rustls::ServerConnection::new(config) {
+            Ok(connection) => {
+                let mut tls_stream = rustls::StreamOwned::new(connection, stream);
+                let end = copy_into(&mut tls_stream, file, max_size);
+                // Answer the client's close_notify: some clients (python's
+                // ftplib) wait for it before they read the 226.
+                tls_stream.conn.send_close_notify();
+                let _ = tls_stream.flush();
+                end
+            }
+            Err(_) => TransferEnd::Reset,
+        },
+        None => copy_into(stream, file, max_size),
+    });
     Box::pin(async move {
         match copied.await {
             Some(TransferEnd::Complete { bytes }) => (TransferEnd::Complete { bytes }, Some(spool)),
@@ -85,6 +101,7 @@ pub(crate) fn send<R: Runtime>(
     data: R::Data,
     bytes: bytes::Bytes,
     stall_timeout: Duration,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
     let prepared = runtime.std_stream(data).and_then(|stream| {
         stream.set_nonblocking(false)?;
@@ -96,10 +113,18 @@ pub(crate) fn send<R: Runtime>(
         return Box::pin(std::future::ready((TransferEnd::Reset, None)));
     };
     let sent = on_thread(canceller, move || {
-        let written = stream
-            .write_all(&bytes)
-            .and_then(|()| stream.shutdown(std::net::Shutdown::Write));
-        match written {
+        let written = match tls {
+            Some(config) => rustls::ServerConnection::new(config)
+                .map_err(io::Error::other)
+                .and_then(|connection| {
+                    let mut tls_stream = rustls::StreamOwned::new(connection, stream.try_clone()?);
+                    tls_stream.write_all(&bytes)?;
+                    tls_stream.conn.send_close_notify();
+                    tls_stream.flush()
+                }),
+            None => stream.write_all(&bytes),
+        };
+        match written.and_then(|()| stream.shutdown(std::net::Shutdown::Write)) {
             Ok(()) => TransferEnd::Complete {
                 bytes: bytes.len() as u64,
             },
@@ -156,12 +181,10 @@ impl Drop for ShutdownOnDrop {
     }
 }
 
-/// The blocking copy loop.
-fn copy_into(
-    mut stream: std::net::TcpStream,
-    mut file: std::fs::File,
-    max_size: u64,
-) -> TransferEnd {
+/// The blocking copy loop, over TCP or TLS. Under TLS, a client that
+/// closes TCP without a close_notify has still ended its upload: embedded
+/// clients do, and FTP's stream mode ends uploads by closing.
+fn copy_into(mut stream: impl Read, mut file: std::fs::File, max_size: u64) -> TransferEnd {
     let mut buffer = vec![0; RECEIVE_BUFFER];
     let mut received: u64 = 0;
     loop {
@@ -169,6 +192,7 @@ fn copy_into(
             Ok(0) => break,
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
             Err(e)
                 if matches!(
                     e.kind(),

@@ -8,6 +8,7 @@ use proto::{Authenticator, ConnectionCounter, LoginThrottle, RelayConfig, TooMan
 
 use super::runtime::Runtime;
 use super::spool::Spool;
+use super::tls::Tls;
 
 /// Everything the sessions of one relay share.
 pub(crate) struct Shared<A: Authenticator, R: Runtime> {
@@ -21,11 +22,21 @@ pub(crate) struct Shared<A: Authenticator, R: Runtime> {
     connections: Mutex<ConnectionCounter>,
     /// Failed logins per address, across sessions.
     pub(crate) logins: Mutex<LoginThrottle>,
+    /// The TLS identity, when FTPS is on.
+    pub(crate) tls: Option<Tls>,
 }
 
 impl<A: Authenticator, R: Runtime> Shared<A, R> {
-    pub(crate) fn new(config: RelayConfig, authenticator: A, spool: Spool, runtime: R) -> Self {
+    pub(crate) fn new(
+        mut config: RelayConfig,
+        authenticator: A,
+        spool: Spool,
+        runtime: R,
+        tls: Option<Tls>,
+    ) -> Self {
+        config.session.tls_available = tls.is_some();
         Self {
+            tls,
             authenticator: Arc::new(authenticator),
             session_config: Arc::new(config.session.clone()),
             connections: Mutex::new(ConnectionCounter::new(

@@ -65,6 +65,9 @@ pub struct RelayConfig {
     /// The control listeners. Default: `127.0.0.1:2121`, reachable from
     /// this machine only until you decide otherwise.
     pub listen: Vec<SocketAddr>,
+    /// Listeners for implicit FTPS (the port 990 style: TLS from the first
+    /// byte). They need the adapter's TLS identity. None by default.
+    pub implicit_tls_listen: Vec<SocketAddr>,
     /// Where passive listeners take their ports. `None` lets the operating
     /// system choose any free port (fine without a firewall or NAT).
     pub passive_ports: Option<PassivePorts>,
@@ -99,6 +102,7 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 2121))],
+            implicit_tls_listen: Vec::new(),
             passive_ports: None,
             spool_dir: None,
             max_connections: 512,

@@ -19,3 +19,4 @@ mod shared;
 
 pub use proto;
 pub use relay::Relay;
+pub use shared::tls::Tls;

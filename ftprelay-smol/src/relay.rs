@@ -18,6 +18,7 @@ use crate::runtime::Smol;
 use crate::shared::driver;
 use crate::shared::spool::Spool;
 use crate::shared::state::Shared;
+use crate::shared::tls::Tls;
 
 /// An FTP upload relay on smol (async-io), bound and ready to serve. It
 /// runs under any executor: smol's, async-std's, or a plain `block_on`.
@@ -33,7 +34,8 @@ use crate::shared::state::Shared;
 /// ```
 pub struct Relay<A: Authenticator> {
     shared: Arc<Shared<A, Smol>>,
-    listeners: Vec<Async<TcpListener>>,
+    /// Each listener, and whether it is for implicit TLS.
+    listeners: Vec<(Async<TcpListener>, bool)>,
     /// The only strong handle of the relay's executor.
     executor: Arc<Executor<'static>>,
 }
@@ -44,19 +46,40 @@ impl<A: Authenticator> Relay<A> {
     /// from it. Fails with the address that could not be bound, or the spool
     /// directory that is locked by another relay.
     pub async fn bind(config: RelayConfig, authenticator: A) -> io::Result<Self> {
+        Self::bind_inner(config, authenticator, None)
+    }
+
+    /// [`Relay::bind`] with FTPS: `AUTH TLS` on every listener, and the
+    /// implicit-TLS listeners of [`RelayConfig::implicit_tls_listen`].
+    pub async fn bind_with_tls(
+        config: RelayConfig,
+        authenticator: A,
+        tls: Tls,
+    ) -> io::Result<Self> {
+        Self::bind_inner(config, authenticator, Some(tls))
+    }
+
+    fn bind_inner(config: RelayConfig, authenticator: A, tls: Option<Tls>) -> io::Result<Self> {
+        if tls.is_none() && !config.implicit_tls_listen.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "implicit TLS listeners need a certificate and key",
+            ));
+        }
         // Listen first: a relay that cannot start must not touch the spool.
-        let mut listeners = Vec::with_capacity(config.listen.len());
-        for addr in &config.listen {
+        let mut listeners = Vec::new();
+        let all = config.listen.iter().map(|a| (a, false));
+        for (addr, implicit) in all.chain(config.implicit_tls_listen.iter().map(|a| (a, true))) {
             let listener = Async::<TcpListener>::bind(*addr)
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            listeners.push(listener);
+            listeners.push((listener, implicit));
         }
         let spool = Spool::open(config.spool_dir.as_deref())?;
         let executor = Arc::new(Executor::new());
         let runtime = Smol {
             executor: Arc::downgrade(&executor),
         };
-        let shared = Shared::new(config, authenticator, spool, runtime);
+        let shared = Shared::new(config, authenticator, spool, runtime, tls);
         Ok(Self {
             shared: Arc::new(shared),
             listeners,
@@ -69,7 +92,7 @@ impl<A: Authenticator> Relay<A> {
     pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
         self.listeners
             .iter()
-            .map(|l| l.get_ref().local_addr())
+            .map(|(l, _)| l.get_ref().local_addr())
             .collect()
     }
 
@@ -101,15 +124,15 @@ impl<A: Authenticator> Relay<A> {
 /// Accepting, then shutting down: runs inside the relay's executor.
 async fn serve_sessions<A: Authenticator>(
     shared: Arc<Shared<A, Smol>>,
-    listeners: Vec<Async<TcpListener>>,
+    listeners: Vec<(Async<TcpListener>, bool)>,
     executor: &Executor<'static>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let (accepted_tx, accepted_rx) = smol::channel::bounded(64);
     let mut acceptors = Vec::new();
-    for listener in listeners {
-        tracing::debug!(listen = ?listener.get_ref().local_addr(), "listening");
-        acceptors.push(executor.spawn(accept_loop(listener, accepted_tx.clone())));
+    for (listener, implicit) in listeners {
+        tracing::debug!(listen = ?listener.get_ref().local_addr(), implicit_tls = implicit, "listening");
+        acceptors.push(executor.spawn(accept_loop(listener, implicit, accepted_tx.clone())));
     }
     drop(accepted_tx);
     // Closing the sender tells every session to finish (its receiver ends).
@@ -122,11 +145,12 @@ async fn serve_sessions<A: Authenticator>(
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let next = async { accepted_rx.recv().await.ok() }.or(shutdown.as_mut());
-        let Some((stream, local, peer)) = next.await else {
+        let Some((stream, local, peer, implicit)) = next.await else {
             break;
         };
         sessions.retain(|session| !session.is_finished());
-        if let Some(session) = admit(&shared, executor, stream, local, peer, stop_rx.clone()) {
+        let addrs = (local, peer);
+        if let Some(session) = admit(&shared, executor, stream, addrs, implicit, stop_rx.clone()) {
             sessions.push(session);
         }
     }
@@ -162,17 +186,21 @@ async fn serve_sessions<A: Authenticator>(
     Ok(())
 }
 
-async fn accept_loop(
-    listener: Async<TcpListener>,
-    accepted: Sender<(Async<TcpStream>, SocketAddr, SocketAddr)>,
-) {
+/// A connection, its local and peer addresses, and whether it is implicit TLS.
+type Accepted = (Async<TcpStream>, SocketAddr, SocketAddr, bool);
+
+async fn accept_loop(listener: Async<TcpListener>, implicit: bool, accepted: Sender<Accepted>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let Ok(local) = stream.get_ref().local_addr() else {
                     continue;
                 };
-                if accepted.send((stream, local, peer)).await.is_err() {
+                if accepted
+                    .send((stream, local, peer, implicit))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -191,8 +219,8 @@ fn admit<A: Authenticator>(
     shared: &Arc<Shared<A, Smol>>,
     executor: &Executor<'static>,
     mut stream: Async<TcpStream>,
-    local: SocketAddr,
-    peer: SocketAddr,
+    (local, peer): (SocketAddr, SocketAddr),
+    implicit: bool,
     stop: Receiver<()>,
 ) -> Option<Task<bool>> {
     let guard = match shared.admit(peer.ip()) {
@@ -218,7 +246,14 @@ fn admit<A: Authenticator>(
     let stopped = Box::pin(async move {
         let _ = stop.recv().await;
     });
-    let session = driver::session(shared.clone(), guard, stream, local, peer, stopped);
+    let session = driver::session(
+        shared.clone(),
+        guard,
+        stream,
+        (local, peer),
+        implicit,
+        stopped,
+    );
     // A panic ends this session only: awaiting its task must not re-raise
     // it (async-executor propagates panics to the awaiter).
     Some(executor.spawn(async move {

@@ -24,6 +24,7 @@ mod shared;
 
 pub use proto;
 pub use relay::Relay;
+pub use shared::tls::Tls;
 
 /// The README's code blocks, compiled as doctests so the example there
 /// keeps working.

@@ -17,6 +17,7 @@ use crate::runtime::Tokio;
 use crate::shared::driver;
 use crate::shared::spool::Spool;
 use crate::shared::state::Shared;
+use crate::shared::tls::Tls;
 
 /// An FTP upload relay on tokio, bound and ready to serve.
 ///
@@ -29,7 +30,8 @@ use crate::shared::state::Shared;
 /// ```
 pub struct Relay<A: Authenticator> {
     shared: Arc<Shared<A, Tokio>>,
-    listeners: Vec<TcpListener>,
+    /// Each listener, and whether it is for implicit TLS.
+    listeners: Vec<(TcpListener, bool)>,
 }
 
 impl<A: Authenticator> Relay<A> {
@@ -38,16 +40,41 @@ impl<A: Authenticator> Relay<A> {
     /// from it. Fails with the address that could not be bound, or the spool
     /// directory that is locked by another relay.
     pub async fn bind(config: RelayConfig, authenticator: A) -> io::Result<Self> {
+        Self::bind_inner(config, authenticator, None).await
+    }
+
+    /// [`Relay::bind`] with FTPS: `AUTH TLS` on every listener, and the
+    /// implicit-TLS listeners of [`RelayConfig::implicit_tls_listen`].
+    pub async fn bind_with_tls(
+        config: RelayConfig,
+        authenticator: A,
+        tls: Tls,
+    ) -> io::Result<Self> {
+        Self::bind_inner(config, authenticator, Some(tls)).await
+    }
+
+    async fn bind_inner(
+        config: RelayConfig,
+        authenticator: A,
+        tls: Option<Tls>,
+    ) -> io::Result<Self> {
+        if tls.is_none() && !config.implicit_tls_listen.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "implicit TLS listeners need a certificate and key",
+            ));
+        }
         // Listen first: a relay that cannot start must not touch the spool.
-        let mut listeners = Vec::with_capacity(config.listen.len());
-        for addr in &config.listen {
+        let mut listeners = Vec::new();
+        let all = config.listen.iter().map(|a| (a, false));
+        for (addr, implicit) in all.chain(config.implicit_tls_listen.iter().map(|a| (a, true))) {
             let listener = TcpListener::bind(addr)
                 .await
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            listeners.push(listener);
+            listeners.push((listener, implicit));
         }
         let spool = Spool::open(config.spool_dir.as_deref())?;
-        let shared = Shared::new(config, authenticator, spool, Tokio);
+        let shared = Shared::new(config, authenticator, spool, Tokio, tls);
         Ok(Self {
             shared: Arc::new(shared),
             listeners,
@@ -57,7 +84,7 @@ impl<A: Authenticator> Relay<A> {
     /// The addresses the relay listens on (with the ports the system chose
     /// for port 0).
     pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
-        self.listeners.iter().map(TcpListener::local_addr).collect()
+        self.listeners.iter().map(|(l, _)| l.local_addr()).collect()
     }
 
     /// The spool directory.
@@ -74,10 +101,10 @@ impl<A: Authenticator> Relay<A> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (accepted_tx, mut accepted_rx) = mpsc::channel(64);
         let mut acceptors = JoinSet::new();
-        for listener in listeners {
+        for (listener, implicit) in listeners {
             let local = listener.local_addr()?;
-            tracing::debug!(listen = %local, "listening");
-            acceptors.spawn(accept_loop(listener, accepted_tx.clone()));
+            tracing::debug!(listen = %local, implicit_tls = implicit, "listening");
+            acceptors.spawn(accept_loop(listener, implicit, accepted_tx.clone()));
         }
         drop(accepted_tx);
         let mut sessions = JoinSet::new();
@@ -86,8 +113,8 @@ impl<A: Authenticator> Relay<A> {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = accepted_rx.recv() => {
-                    let Some((stream, local, peer)) = accepted else { break };
-                    admit(&shared, &mut sessions, stream, local, peer, stop_rx.clone());
+                    let Some((stream, local, peer, implicit)) = accepted else { break };
+                    admit(&shared, &mut sessions, stream, (local, peer), implicit, stop_rx.clone());
                 }
                 Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
             }
@@ -113,17 +140,21 @@ impl<A: Authenticator> Relay<A> {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    accepted: mpsc::Sender<(TcpStream, SocketAddr, SocketAddr)>,
-) {
+/// A connection, its local and peer addresses, and whether it is implicit TLS.
+type Accepted = (TcpStream, SocketAddr, SocketAddr, bool);
+
+async fn accept_loop(listener: TcpListener, implicit: bool, accepted: mpsc::Sender<Accepted>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let Ok(local) = stream.local_addr() else {
                     continue;
                 };
-                if accepted.send((stream, local, peer)).await.is_err() {
+                if accepted
+                    .send((stream, local, peer, implicit))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -142,8 +173,8 @@ fn admit<A: Authenticator>(
     shared: &Arc<Shared<A, Tokio>>,
     sessions: &mut JoinSet<()>,
     mut stream: TcpStream,
-    local: SocketAddr,
-    peer: SocketAddr,
+    (local, peer): (SocketAddr, SocketAddr),
+    implicit: bool,
     mut stop: watch::Receiver<bool>,
 ) {
     let guard = match shared.admit(peer.ip()) {
@@ -161,12 +192,13 @@ fn admit<A: Authenticator>(
     let stopped = Box::pin(async move {
         let _ = stop.wait_for(|stop| *stop).await;
     });
+    let addrs = (local, peer);
     sessions.spawn(driver::session(
         shared.clone(),
         guard,
         stream,
-        local,
-        peer,
+        addrs,
+        implicit,
         stopped,
     ));
 }

@@ -9,6 +9,7 @@ pub(crate) async fn launch(
     runtime: &str,
     config: RelayConfig,
     users: Users,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 ) -> std::io::Result<Running> {
     let on_async_std = match runtime {
         "smol" => false,
@@ -20,7 +21,13 @@ pub(crate) async fn launch(
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
     std::thread::spawn(move || {
         let serve = async move {
-            let relay = match ftprelay_smol::Relay::bind(config, users).await {
+            let relay = match match tls {
+                Some((cert, key)) => {
+                    let tls = ftprelay_smol::Tls::from_pem_files(&cert, &key)?;
+                    ftprelay_smol::Relay::bind_with_tls(config, users, tls).await
+                }
+                None => ftprelay_smol::Relay::bind(config, users).await,
+            } {
                 Ok(relay) => relay,
                 Err(error) => {
                     let _ = ready_tx.send(Err(error));
@@ -29,7 +36,7 @@ pub(crate) async fn launch(
             };
             let started = relay
                 .local_addrs()
-                .map(|a| (a[0], relay.spool_dir().to_owned()));
+                .map(|a| (a, relay.spool_dir().to_owned()));
             let _ = ready_tx.send(started);
             relay
                 .serve(async move {
@@ -44,9 +51,10 @@ pub(crate) async fn launch(
         };
         let _ = done_tx.send(served);
     });
-    let (addr, spool) = ready_rx.await.expect("the relay thread reports")?;
+    let (addrs, spool) = ready_rx.await.expect("the relay thread reports")?;
     Ok(Running {
-        addr,
+        addr: addrs[0],
+        implicit_addr: addrs.get(1).copied(),
         spool,
         // Closing the channel resolves the shutdown future.
         stop: Box::new(move || drop(stop_tx)),

@@ -13,6 +13,7 @@ pub mod faults;
 pub mod hostile;
 pub mod logs;
 pub mod support;
+pub mod tls;
 
 /// One `#[tokio::test]` per test of the suite, each run with the relay on
 /// `$runtime` (the test clients always run on tokio).
@@ -78,6 +79,13 @@ macro_rules! conformance_tests {
             hostile::a_line_that_trickles_in_is_cut_off,
             hostile::a_connection_that_never_logs_in_is_closed,
             hostile::an_address_that_fails_too_often_is_locked_out,
+            tls::curl_ssl_reqd,
+            tls::curl_ftp_ssl,
+            tls::curl_implicit_ftps,
+            tls::lftp_with_ssl_force,
+            tls::python_ftp_tls_with_prot_p,
+            tls::a_plain_client_is_refused_when_tls_is_required,
+            tls::a_broken_handshake_on_the_data_channel_is_answered,
         );
     };
     (@each $runtime:expr; $($module:ident :: $name:ident,)*) => {

@@ -137,6 +137,8 @@ async fn work_for(duration: Duration) {
 /// test, serving in the background.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The implicit-TLS listener, when there is one.
+    pub implicit_addr: Option<SocketAddr>,
     pub spool: PathBuf,
     /// Asks the relay to shut down.
     pub stop: Box<dyn FnOnce() + Send>,
@@ -162,12 +164,40 @@ tokio::task_local! {
 
 /// Binds and serves a relay on the runtime under test.
 pub async fn launch(config: RelayConfig, users: Users) -> std::io::Result<Running> {
-    crate::launch(RUNTIME.get(), config, users).await
+    crate::launch(RUNTIME.get(), config, users, None).await
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, in PEM files.
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsFiles {
+    pub fn generate() -> Self {
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let generated = rcgen::generate_simple_self_signed(names).expect("a certificate");
+        let dir = tempfile::tempdir().expect("dir");
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, generated.cert.pem()).expect("write");
+        std::fs::write(&key, generated.key_pair.serialize_pem()).expect("write");
+        Self {
+            cert,
+            key,
+            _dir: dir,
+        }
+    }
 }
 
 /// A relay serving on loopback in the background.
 pub struct TestRelay {
     pub addr: SocketAddr,
+    /// The implicit-TLS listener (of [`TestRelay::with_tls`]).
+    pub implicit_addr: Option<SocketAddr>,
+    /// The certificate (of [`TestRelay::with_tls`]).
+    pub tls: Option<TlsFiles>,
     pub spool: PathBuf,
     pub record: Arc<Record>,
     running: Option<Running>,
@@ -185,7 +215,20 @@ impl TestRelay {
         Self::with_config(config()).await
     }
 
-    pub async fn with_config(mut config: RelayConfig) -> Self {
+    /// A relay with FTPS: `AUTH TLS`, and an implicit-TLS listener.
+    pub async fn with_tls(mut config: RelayConfig) -> Self {
+        let tls = TlsFiles::generate();
+        config.implicit_tls_listen = vec!["127.0.0.1:0".parse().expect("address")];
+        let mut relay = Self::start_with(config, Some(tls)).await;
+        relay.implicit_addr = relay.running.as_ref().and_then(|r| r.implicit_addr);
+        relay
+    }
+
+    pub async fn with_config(config: RelayConfig) -> Self {
+        Self::start_with(config, None).await
+    }
+
+    async fn start_with(mut config: RelayConfig, tls: Option<TlsFiles>) -> Self {
         let spool_dir = tempfile::tempdir().expect("spool dir");
         if config.spool_dir.is_none() {
             config.spool_dir = Some(spool_dir.path().to_owned());
@@ -194,9 +237,14 @@ impl TestRelay {
         let users = Users {
             record: record.clone(),
         };
-        let running = launch(config, users).await.expect("bind");
+        let paths = tls.as_ref().map(|t| (t.cert.clone(), t.key.clone()));
+        let running = crate::launch(RUNTIME.get(), config, users, paths)
+            .await
+            .expect("bind");
         Self {
             addr: running.addr,
+            implicit_addr: None,
+            tls,
             spool: running.spool.clone(),
             record,
             running: Some(running),
