@@ -103,6 +103,20 @@ pub(crate) struct RunArgs {
     /// cameras, scanners and loggers [default: strict].
     #[arg(long, value_enum)]
     pub(crate) profile: Option<ProfileArg>,
+    /// FTPS: the certificate chain (PEM). With --tls-key, AUTH TLS is
+    /// offered; SIGHUP reloads both files.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// FTPS: the private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// A listener for implicit FTPS (TLS from the first byte, port 990
+    /// style), repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) tls_implicit_listen: Vec<SocketAddr>,
+    /// Refuse logins and data connections without TLS.
+    #[arg(long)]
+    pub(crate) tls_required: bool,
     /// A TOML configuration file; flags override it.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,

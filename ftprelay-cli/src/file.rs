@@ -24,6 +24,10 @@ pub(crate) struct FileConfig {
     pub(crate) process_timeout: Option<u64>,
     pub(crate) ack_on_receipt: Option<bool>,
     pub(crate) profile: Option<crate::args::ProfileArg>,
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
+    pub(crate) tls_implicit_listen: Option<Vec<SocketAddr>>,
+    pub(crate) tls_required: Option<bool>,
     // The processor of users without their own: one of these.
     pub(crate) exec: Option<String>,
     pub(crate) dir: Option<PathBuf>,

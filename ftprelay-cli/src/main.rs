@@ -38,10 +38,16 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(error) => {
-            // One line, not clap's usage block: the first line says it all.
+            // One line, not clap's usage block: its first paragraph, joined
+            // (a missing flag's name is on the line after the message).
             let rendered = error.to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("ftprelay: {}", first.trim_start_matches("error: "));
+            let paragraph: Vec<&str> = rendered
+                .lines()
+                .take_while(|line| !line.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let message = paragraph.join(" ");
+            eprintln!("ftprelay: {}", message.trim_start_matches("error: "));
             return ExitCode::from(2);
         }
     };
@@ -61,41 +67,68 @@ fn main() -> ExitCode {
 fn run(args: &RunArgs) -> Result<(), CliError> {
     let settings = Settings::load(args)?;
     init_logging(args.verbose, args.quiet);
+    let paths = settings.tls.clone();
     match args.runtime {
         Runtime::Tokio => {
+            let tls = load_tls(&paths, ftprelay_tokio::Tls::from_pem_files)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?;
             runtime.block_on(async {
                 let shutdown = shutdown_signal();
-                let (relay, log) = bind(settings, ftprelay_tokio::Relay::bind).await?;
+                if let (Some(tls), Some((cert, key))) = (tls.clone(), paths) {
+                    tokio::spawn(reload_on_hangup(move || tls.reload_pem_files(&cert, &key)));
+                }
+                let bind_relay = |config, users| async move {
+                    match tls {
+                        Some(tls) => ftprelay_tokio::Relay::bind_with_tls(config, users, tls).await,
+                        None => ftprelay_tokio::Relay::bind(config, users).await,
+                    }
+                };
+                let (relay, log) = bind(settings, bind_relay).await?;
                 log(&relay.local_addrs(), relay.spool_dir());
                 relay.serve(shutdown).await.map_err(runtime_error)
             })
         }
         Runtime::Smol => {
+            let tls = load_tls(&paths, ftprelay_smol::Tls::from_pem_files)?;
             // Signals arrive through tokio's handler on a thread of its own;
             // closing the channel stops the relay.
             let (signalled, stop) = smol::channel::bounded::<()>(1);
             let (installed, handlers_ready) = std::sync::mpsc::channel::<()>();
+            let reloadable = tls.clone().zip(paths);
             std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build();
-                if let Ok(runtime) = runtime {
-                    runtime.block_on(async {
+                match runtime {
+                    Ok(runtime) => runtime.block_on(async {
                         let shutdown = shutdown_signal();
+                        if let Some((tls, (cert, key))) = reloadable {
+                            tokio::spawn(reload_on_hangup(move || {
+                                tls.reload_pem_files(&cert, &key)
+                            }));
+                        }
                         let _ = installed.send(());
                         shutdown.await;
-                    });
+                    }),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot handle signals; stopping");
+                    }
                 }
                 drop(signalled);
             });
             // Until the handlers are in place, a signal would kill the relay.
             let _ = handlers_ready.recv();
             smol::block_on(async {
-                let (relay, log) = bind(settings, ftprelay_smol::Relay::bind).await?;
+                let bind_relay = |config, users| async move {
+                    match tls {
+                        Some(tls) => ftprelay_smol::Relay::bind_with_tls(config, users, tls).await,
+                        None => ftprelay_smol::Relay::bind(config, users).await,
+                    }
+                };
+                let (relay, log) = bind(settings, bind_relay).await?;
                 log(&relay.local_addrs(), relay.spool_dir());
                 let stopped = async move {
                     let _ = stop.recv().await;
@@ -106,6 +139,39 @@ fn run(args: &RunArgs) -> Result<(), CliError> {
     }?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The certificate and key of `paths`, loaded with the adapter's `Tls`. A
+/// file that cannot be used is bad input (exit 2).
+fn load_tls<T>(
+    paths: &Option<(std::path::PathBuf, std::path::PathBuf)>,
+    load: impl Fn(&std::path::Path, &std::path::Path) -> std::io::Result<T>,
+) -> Result<Option<T>, CliError> {
+    paths
+        .as_ref()
+        .map(|(cert, key)| load(cert, key))
+        .transpose()
+        .map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// SIGHUP reloads the certificate and key: new connections get them,
+/// sessions keep theirs. The handler is installed when this is called.
+fn reload_on_hangup(
+    reload: impl Fn() -> std::io::Result<()> + Send + 'static,
+) -> impl std::future::Future<Output = ()> + Send {
+    use tokio::signal::unix::{SignalKind, signal};
+    let hangup = signal(SignalKind::hangup());
+    async move {
+        let Ok(mut hangup) = hangup else { return };
+        while hangup.recv().await.is_some() {
+            match reload() {
+                Ok(()) => tracing::info!("SIGHUP: certificate and key reloaded"),
+                Err(error) => {
+                    tracing::warn!(%error, "SIGHUP: reload failed; keeping the old certificate")
+                }
+            }
+        }
+    }
 }
 
 /// Binds a relay with `bind_relay` (either adapter's `Relay::bind`); returns
@@ -127,7 +193,13 @@ where
         relay: config,
         users,
         anonymous,
+        tls,
     } = settings;
+    let ftps = match (&tls, config.implicit_tls_listen.as_slice()) {
+        (None, _) => "off".to_owned(),
+        (Some(_), []) => "AUTH TLS".to_owned(),
+        (Some(_), implicit) => format!("AUTH TLS, implicit on {implicit:?}"),
+    };
     let summary = users_summary(&users, anonymous.as_deref());
     let passive = config
         .passive_ports
@@ -138,7 +210,7 @@ where
         .map_err(runtime_error)?;
     let log = move |addrs: &std::io::Result<Vec<std::net::SocketAddr>>, spool: &std::path::Path| {
         for addr in addrs.iter().flatten() {
-            tracing::info!(listen = %addr, passive_ports = %passive, spool = %spool.display(), users = %summary, "ftprelay listening");
+            tracing::info!(listen = %addr, passive_ports = %passive, spool = %spool.display(), ftps = %ftps, users = %summary, "ftprelay listening");
         }
     };
     Ok((relay, log))

@@ -16,6 +16,8 @@ use crate::users::{Credential, User, check_hash};
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) relay: RelayConfig,
+    /// The certificate and key files, when FTPS is on.
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
     pub(crate) users: Vec<User>,
     pub(crate) anonymous: Option<Arc<ProcessorSpec>>,
 }
@@ -28,7 +30,32 @@ impl Settings {
             Some(path) => file::load(path)?,
             None => FileConfig::default(),
         };
-        let relay = relay_config(args, &file)?;
+        let mut relay = relay_config(args, &file)?;
+        let tls = match (
+            args.tls_cert.clone().or_else(|| file.tls_cert.clone()),
+            args.tls_key.clone().or_else(|| file.tls_key.clone()),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(usage(
+                    "FTPS needs both a certificate (tls_cert) and a key (tls_key)",
+                ));
+            }
+        };
+        relay.implicit_tls_listen = if args.tls_implicit_listen.is_empty() {
+            file.tls_implicit_listen.clone().unwrap_or_default()
+        } else {
+            args.tls_implicit_listen.clone()
+        };
+        let required = args.tls_required || file.tls_required.unwrap_or(false);
+        if tls.is_none() && (required || !relay.implicit_tls_listen.is_empty()) {
+            return Err(usage(
+                "--tls-required and --tls-implicit-listen need --tls-cert and --tls-key",
+            ));
+        }
+        relay.session.require_tls = required;
+        relay.session.require_protected_data = required;
         let flag_processor = processor(
             args.exec.clone(),
             args.dir.clone(),
@@ -123,6 +150,7 @@ impl Settings {
         }
         Ok(Self {
             relay,
+            tls,
             users,
             anonymous,
         })

@@ -46,6 +46,8 @@ on_smol_too!(
     sigterm_during_an_upload_lets_it_finish,
     sigterm_when_idle_exits_0,
     the_devices_profile_recreates_folders_under_dir_and_tells_exec_the_path,
+    ftps_explicit_and_implicit_and_a_certificate_reloaded_on_sighup,
+    tls_required_refuses_plain_clients,
 );
 
 /// A running `ftprelay`, its log collected as it is written.
@@ -734,4 +736,128 @@ fn the_devices_profile_recreates_folders_under_dir_and_tells_exec_the_path() {
     let url = format!("ftp://plain:pw@127.0.0.1:{}/a/b/c.jpg", relay.addr.port());
     let output = curl_creating_dirs(&file, &url);
     assert!(!output.status.success(), "the strict user created folders");
+}
+
+/// A self-signed certificate for 127.0.0.1 written to `cert` and `key`.
+fn write_certificate(cert: &Path, key: &Path) {
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let generated = rcgen::generate_simple_self_signed(names).expect("a certificate");
+    std::fs::write(cert, generated.cert.pem()).expect("write");
+    std::fs::write(key, generated.key_pair.serialize_pem()).expect("write");
+}
+
+fn curl_ftps(url: &str, cacert: &Path, file: &Path) -> Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--ssl-reqd", "--cacert"])
+        .arg(cacert)
+        .arg("-T")
+        .arg(file)
+        .arg(url)
+        .output()
+        .expect("curl")
+}
+
+#[test]
+fn ftps_explicit_and_implicit_and_a_certificate_reloaded_on_sighup() {
+    let work = tempfile::tempdir().expect("dir");
+    let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
+    write_certificate(&cert, &key);
+    let first_cert = work.path().join("first.pem");
+    std::fs::copy(&cert, &first_cert).expect("copy");
+    let mut relay = Relay::start(&[
+        "--user",
+        "demo:demo",
+        "--discard",
+        "--tls-cert",
+        &cert.display().to_string(),
+        "--tls-key",
+        &key.display().to_string(),
+        "--tls-implicit-listen",
+        "127.0.0.1:0",
+    ]);
+    let implicit = relay.wait_for_line("ftprelay listening");
+    let implicit_port = implicit
+        .split("listen=127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the implicit listener's line");
+    let file = write(work.path(), "local", b"secret scan");
+    let explicit_url = format!("ftp://demo:demo@127.0.0.1:{}/a.bin", relay.addr.port());
+    let output = curl_ftps(&explicit_url, &first_cert, &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let implicit_url = format!("ftps://demo:demo@127.0.0.1:{implicit_port}/b.bin");
+    let output = curl_ftps(&implicit_url, &first_cert, &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // A new certificate, then SIGHUP: new connections present it.
+    write_certificate(&cert, &key);
+    signal(&relay.child, "HUP");
+    relay.wait_for_line("certificate and key reloaded");
+    let output = curl_ftps(&explicit_url, &cert, &file);
+    assert!(
+        output.status.success(),
+        "the new certificate: {}",
+        stderr(&output)
+    );
+    let output = curl_ftps(&explicit_url, &first_cert, &file);
+    assert!(
+        !output.status.success(),
+        "the old certificate is still served"
+    );
+    assert!(relay.spool_is_empty());
+}
+
+#[test]
+fn tls_required_refuses_plain_clients() {
+    let work = tempfile::tempdir().expect("dir");
+    let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
+    write_certificate(&cert, &key);
+    let relay = Relay::start(&[
+        "--user",
+        "demo:demo",
+        "--discard",
+        "--tls-required",
+        "--tls-cert",
+        &cert.display().to_string(),
+        "--tls-key",
+        &key.display().to_string(),
+    ]);
+    let file = write(work.path(), "local", b"x");
+    let plain = curl_upload(&relay, "demo:demo", "a.bin", &file);
+    assert!(stderr(&plain).contains("530"), "{}", stderr(&plain));
+    let url = format!("ftp://demo:demo@127.0.0.1:{}/a.bin", relay.addr.port());
+    let output = curl_ftps(&url, &cert, &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn bad_tls_input_is_one_line_and_status_2() {
+    let work = tempfile::tempdir().expect("dir");
+    let junk = write(work.path(), "junk.pem", b"not a certificate");
+    let junk = junk.display().to_string();
+    assert_fails(
+        &ftprelay(
+            &[
+                "--user",
+                "a:b",
+                "--discard",
+                "--tls-cert",
+                &junk,
+                "--tls-key",
+                &junk,
+            ],
+            "",
+        ),
+        2,
+        "junk.pem",
+    );
+    assert_fails(
+        &ftprelay(&["--user", "a:b", "--discard", "--tls-cert", &junk], ""),
+        2,
+        "--tls-key",
+    );
+    assert_fails(
+        &ftprelay(&["--user", "a:b", "--discard", "--tls-required"], ""),
+        2,
+        "--tls-cert",
+    );
 }

@@ -40,8 +40,15 @@ const EVENTS_BEFORE_YIELD: u32 = 32;
 type LoginCheck<P> = BoxFuture<Option<Result<P, LoginRejected>>>;
 /// An upload being received: how it ended, and its spool file if complete.
 type Receiving = (UploadId, BoxFuture<(TransferEnd, Option<SpoolFile>)>);
-/// A processor running (`None` if it panicked); dropping it cancels it.
-type Processing = (UploadId, BoxFuture<Option<Result<(), ProcessError>>>);
+/// A processor running (`None` if it panicked; dropping it cancels it), and
+/// the spool file it works on: kept here, not in the processor's task, so
+/// that it is deleted the moment processing ends or is cancelled (a
+/// cancelled task is dropped only later), before any reply.
+type Processing = (
+    UploadId,
+    BoxFuture<Option<Result<(), ProcessError>>>,
+    SpoolFile,
+);
 
 /// The whole life of an admitted connection, in a tracing span of its own
 /// (peer, then user): counted by `guard` until it ends. Spawn it.
@@ -317,8 +324,9 @@ where
                 }
                 Output::Process(request) => self.process(request),
                 Output::CancelProcessing(upload) => {
-                    // Dropping the task's future cancels it.
-                    self.processing.retain(|(id, _)| *id != upload);
+                    // Dropping the task's future cancels it; dropping the spool
+                    // file deletes it, now.
+                    self.processing.retain(|(id, _, _)| *id != upload);
                 }
                 Output::CloseControl => {
                     if let Some(tls) = &mut self.tls {
@@ -400,14 +408,11 @@ where
             return self.feed(Input::Processed { upload, result });
         };
         let upload_for_processor = Upload::new(request, spool.path().to_owned());
-        let task = self.shared.runtime.spawn(async move {
-            let result = processor.process(&upload_for_processor).await;
-            // Deleted before the reply is sent: a client that got its 226
-            // finds the spool empty.
-            drop(spool);
-            result
-        });
-        self.processing.push((upload, task));
+        let task = self
+            .shared
+            .runtime
+            .spawn(async move { processor.process(&upload_for_processor).await });
+        self.processing.push((upload, task, spool));
     }
 
     /// The TLS configuration for a data connection under `PROT P`.
@@ -483,7 +488,9 @@ where
         }
         for index in 0..self.processing.len() {
             if let Poll::Ready(result) = self.processing[index].1.as_mut().poll(cx) {
-                let (upload, _) = self.processing.swap_remove(index);
+                // The spool file goes before the reply: a client that got
+                // its 226 finds the spool empty.
+                let (upload, _, _spool) = self.processing.swap_remove(index);
                 let result = result.unwrap_or_else(|| {
                     tracing::error!("the processor panicked");
                     Err(ProcessError::transient("the processor panicked"))
