@@ -560,9 +560,10 @@ where
                         .logins
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    match &verdict {
-                        Ok(_) => logins.record_success(self.peer.ip()),
-                        Err(_) => logins.record_failure(self.peer.ip(), now),
+                    // A success does not clear the address's failures: a valid
+                    // login between guesses must not reset the count.
+                    if verdict.is_err() {
+                        logins.record_failure(self.peer.ip(), now);
                     }
                 }
                 if let Some(profile) = verdict.as_ref().ok().and_then(|p| p.profile()) {
@@ -655,10 +656,15 @@ where
         let mut plaintext = Vec::new();
         let mut failed = false;
         let mut closed = false;
-        while !records.is_empty() && !failed {
-            if tls.read_tls(&mut records).is_err() {
-                failed = true;
-                break;
+        while !records.is_empty() && !failed && !closed {
+            match tls.read_tls(&mut records) {
+                // rustls takes nothing more after the peer's close_notify.
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
             }
             match tls.process_new_packets() {
                 Ok(state) => {

@@ -58,8 +58,11 @@ pub(crate) fn receive<R: Runtime>(
 ) -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
     let prepared = runtime.std_stream(data).and_then(|stream| {
         stream.set_nonblocking(false)?;
-        // SO_RCVTIMEO: zero would mean "no timeout".
-        stream.set_read_timeout(Some(stall_timeout.max(Duration::from_millis(1))))?;
+        // SO_RCVTIMEO and SO_SNDTIMEO (TLS writes too): zero would mean
+        // "no timeout".
+        let stall = Some(stall_timeout.max(Duration::from_millis(1)));
+        stream.set_read_timeout(stall)?;
+        stream.set_write_timeout(stall)?;
         let canceller = stream.try_clone()?;
         Ok((stream, canceller))
     });
@@ -74,6 +77,11 @@ pub(crate) fn receive<R: Runtime>(
         Some(config) => match rustls::ServerConnection::new(config) {
             Ok(connection) => {
                 let mut tls_stream = rustls::StreamOwned::new(connection, stream);
+                // A connection closed during the handshake is no upload: only
+                // after it may a close without close_notify end one.
+                if tls_stream.conn.complete_io(&mut tls_stream.sock).is_err() {
+                    return TransferEnd::Reset;
+                }
                 let end = copy_into(&mut tls_stream, file, max_size);
                 // Answer the client's close_notify: some clients (python's
                 // ftplib) wait for it before they read the 226.
@@ -105,7 +113,11 @@ pub(crate) fn send<R: Runtime>(
 ) -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
     let prepared = runtime.std_stream(data).and_then(|stream| {
         stream.set_nonblocking(false)?;
-        stream.set_write_timeout(Some(stall_timeout.max(Duration::from_millis(1))))?;
+        // A TLS handshake reads: a client that never sends its hello must
+        // not hold the thread.
+        let stall = Some(stall_timeout.max(Duration::from_millis(1)));
+        stream.set_write_timeout(stall)?;
+        stream.set_read_timeout(stall)?;
         let canceller = stream.try_clone()?;
         Ok((stream, canceller))
     });

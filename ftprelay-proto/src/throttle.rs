@@ -62,8 +62,9 @@ impl LoginThrottle {
         }
     }
 
-    /// A successful login of `ip` clears its failures.
-    pub fn record_success(&mut self, ip: IpAddr) {
+    /// Clears the failures of `ip` (an operator's decision: a successful
+    /// login does not, or a guesser could interleave a known account).
+    pub fn forgive(&mut self, ip: IpAddr) {
         self.addresses.remove(&ip.to_canonical());
     }
 
@@ -102,7 +103,7 @@ mod tests {
             !throttle.is_locked_out(ip, t0 + Duration::from_secs(63)),
             "old failures are forgotten"
         );
-        throttle.record_success(ip);
+        throttle.forgive(ip);
         assert!(!throttle.is_locked_out(ip, t0 + Duration::from_secs(64)));
     }
 

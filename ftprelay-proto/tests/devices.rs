@@ -346,3 +346,54 @@ fn a_listing_without_a_data_channel_is_425() {
     s.send("LIST\r\n");
     s.expect_replies(&[425]);
 }
+
+#[test]
+fn storing_a_held_name_again_drops_the_first_upload() {
+    let mut s = Harness::logged_in(devices());
+    let (first, _) = upload(&mut s, "x.tmp", 5);
+    let (second, outputs) = upload(&mut s, "x.tmp", 6);
+    assert!(outputs.contains(&Output::Discard(first)), "{outputs:?}");
+    s.send("RNFR x.tmp\r\nRNTO x.bin\r\n");
+    let outputs = s.take();
+    let Some(Output::Process(request)) = outputs.last() else {
+        panic!("{outputs:?}");
+    };
+    assert_eq!((request.upload, request.size), (second, 6));
+}
+
+#[test]
+fn a_rename_onto_a_held_upload_replaces_it() {
+    let mut s = Harness::logged_in(devices());
+    let (a, _) = upload(&mut s, "a.tmp", 1);
+    let (b, _) = upload(&mut s, "b.tmp", 2);
+    s.send("RNFR a.tmp\r\nRNTO b.tmp\r\n");
+    let outputs = s.take();
+    assert!(
+        outputs.contains(&Output::Discard(b)),
+        "the replaced upload is dropped: {outputs:?}"
+    );
+    assert!(
+        outputs
+            .iter()
+            .any(|o| matches!(o, Output::Process(r) if r.upload == a))
+    );
+}
+
+#[test]
+fn the_held_timer_waits_for_commands_already_sent() {
+    let mut s = Harness::logged_in(devices());
+    let (held, _) = upload(&mut s, "a.tmp", 1);
+    let (slow, _) = upload(&mut s, "b.jpg", 1);
+    // Sent while b.jpg is being processed, which takes longer than the
+    // held timer.
+    s.send("RNFR a.tmp\r\nRNTO a.jpg\r\n");
+    s.advance(Duration::from_secs(35));
+    s.take();
+    s.processed(slow, Ok(()));
+    let outputs = s.take();
+    let process = outputs.iter().find_map(|o| match o {
+        Output::Process(r) if r.upload == held => Some(r.file_name.clone()),
+        _ => None,
+    });
+    assert_eq!(process.as_deref(), Some(&b"a.jpg"[..]), "{outputs:?}");
+}

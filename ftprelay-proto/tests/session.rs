@@ -931,3 +931,20 @@ fn a_locked_out_address_is_answered_421() {
     assert_eq!(codes(&outputs), vec![421]);
     assert_eq!(outputs.last(), Some(&Output::CloseControl));
 }
+
+#[test]
+fn the_line_deadline_does_not_depend_on_how_reads_are_split() {
+    let mut s = Harness::logged_in(Config::default());
+    s.send("NOOP\r\nNO");
+    s.advance(Duration::from_secs(20));
+    // The first NO completes; a new line begins in the same read.
+    s.send("OP\r\nNO");
+    s.advance(Duration::from_secs(29));
+    assert_eq!(
+        s.replies(),
+        vec![200, 200],
+        "the new line has 30 s of its own"
+    );
+    s.advance(Duration::from_secs(1));
+    assert_eq!(s.replies(), vec![421]);
+}

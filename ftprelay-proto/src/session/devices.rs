@@ -147,17 +147,33 @@ impl Session {
         self.files.iter().find(|file| file.path == resolved)
     }
 
+    /// Removes the session's file at `path`; a held upload there is dropped
+    /// (its spool file deleted), never processed.
+    pub(super) fn forget_file(&mut self, path: &[Bytes], outcome: &str) {
+        let (now, user) = (self.now, self.user().map(<[u8]>::to_vec));
+        let outputs = &mut self.outputs;
+        self.files.retain(|file| {
+            let here = file.path == path;
+            if let (true, Some(record)) = (here, &file.held) {
+                record.finish(now, user.as_deref(), outcome);
+                outputs.push_back(Output::Discard(record.upload));
+            }
+            !here
+        });
+        // Processed files are kept for SIZE and listings, within a bound: a
+        // session that uploads for days must not grow without limit.
+        while self.files.iter().filter(|f| f.held.is_none()).count() > MAX_REMEMBERED_FILES {
+            if let Some(oldest) = self.files.iter().position(|f| f.held.is_none()) {
+                self.files.remove(oldest);
+            }
+        }
+    }
+
     /// DELE: a held upload is dropped (a test upload); anything else has
     /// nothing stored to delete.
     fn delete(&mut self, path: &Arg) {
         let resolved = self.resolve(path);
-        if let Some(index) = self.files.iter().position(|f| f.path == resolved) {
-            let file = self.files.remove(index);
-            if let Some(record) = file.held {
-                record.finish(self.now, self.user(), "deleted before processing");
-                self.outputs.push_back(Output::Discard(record.upload));
-            }
-        }
+        self.forget_file(&resolved, "deleted before processing");
         self.reply(Reply::new(ReplyCode::FILE_ACTION_OK, "File deleted."));
     }
 
@@ -173,6 +189,11 @@ impl Session {
                 ReplyCode::NAME_NOT_ALLOWED,
                 "No file name given.",
             ));
+        }
+        if from != to && self.files.iter().any(|f| f.path == from) {
+            // What was at the new name is replaced (a held upload there is
+            // dropped): one file per path.
+            self.forget_file(&to, "replaced by a rename");
         }
         match self.files.iter().position(|f| f.path == from) {
             Some(index) if self.files[index].held.is_some() => {
@@ -297,6 +318,9 @@ impl Session {
         self
     }
 }
+
+/// Processed uploads a session remembers for SIZE, MDTM and listings.
+const MAX_REMEMBERED_FILES: usize = 1000;
 
 /// The kinds of directory listing.
 #[derive(Debug, Clone, Copy)]

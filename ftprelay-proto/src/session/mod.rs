@@ -339,13 +339,16 @@ impl Session {
         if !self.control_open || self.peer_done_sending {
             return;
         }
+        let queued_before = self.queue.len();
         let queue = &mut self.queue;
         let queued_bytes = &mut self.queued_bytes;
         self.framer
             .push(bytes, |frame| Self::enqueue(queue, queued_bytes, frame));
+        // A line that began in this read starts its clock now.
+        let finished_a_line = self.queue.len() > queued_before;
         self.line_started = match (self.framer.is_mid_line(), self.line_started) {
-            (true, Some(started)) => Some(started),
-            (true, None) => Some(self.now),
+            (true, Some(started)) if !finished_a_line => Some(started),
+            (true, _) => Some(self.now),
             (false, _) => None,
         };
     }
@@ -369,6 +372,7 @@ impl Session {
             return self.control_lost();
         }
         self.peer_done_sending = true;
+        self.line_started = None;
         let queue = &mut self.queue;
         let queued_bytes = &mut self.queued_bytes;
         self.framer
@@ -522,6 +526,7 @@ impl Session {
         }
         if self.control_open
             && self.blocked.is_none()
+            && self.queue.is_empty()
             && self.held_deadline().is_some_and(|deadline| deadline <= now)
         {
             // A held upload waited long enough for its rename.

@@ -324,8 +324,9 @@ impl Session {
         record.size = Some(size);
         let devices = self.profile == crate::config::Profile::Devices;
         if devices {
-            // SIZE, MDTM and listings know this session's uploads.
-            self.files.retain(|file| file.path != transfer.path);
+            // A new upload to a path replaces what the session had there; a
+            // held upload it replaces is dropped, never processed.
+            self.forget_file(&transfer.path, "replaced before processing");
         }
         if devices && self.is_temporary(&transfer.file_name) {
             self.files.push(SessionFile {

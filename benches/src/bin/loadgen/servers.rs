@@ -1,0 +1,228 @@
+//! The servers under load, each in a process of its own so that its CPU
+//! time and memory are its own: the relay on tokio, on smol, vsftpd, and
+//! the baseline sink.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use ftprelay_tokio::proto::{
+    Authenticator, FileProcessor, Login, LoginRejected, ProcessError, RelayConfig, Upload,
+};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::vsftpd;
+
+/// A server the load runs against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A plain TCP-to-file copy.
+    Sink,
+    /// ftprelay-tokio.
+    Tokio,
+    /// ftprelay-smol.
+    Smol,
+    /// vsftpd.
+    Vsftpd,
+}
+
+impl Role {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Role::Sink => "baseline",
+            Role::Tokio => "tokio",
+            Role::Smol => "smol",
+            Role::Vsftpd => "vsftpd",
+        }
+    }
+
+    fn subcommand(self) -> &'static str {
+        match self {
+            Role::Sink => "serve-sink",
+            Role::Tokio => "serve-relay",
+            Role::Smol => "serve-relay-smol",
+            Role::Vsftpd => unreachable!("vsftpd is started directly"),
+        }
+    }
+}
+
+/// A running server.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
+    role: Role,
+}
+
+impl Server {
+    /// Starts `role` spooling (or storing) in `spool`.
+    pub(crate) fn start(role: Role, spool: &Path) -> Self {
+        if role == Role::Vsftpd {
+            let (child, addr) = vsftpd::start(&spool.join("vsftpd"));
+            return Self { child, addr, role };
+        }
+        let mut child = Command::new(std::env::current_exe().expect("own path"))
+            .arg(role.subcommand())
+            .arg(spool)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the server prints its port");
+        let port: u16 = line.trim().parse().expect("a port number");
+        Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            role,
+        }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Our servers stop when their standard input closes; vsftpd is killed.
+        drop(self.child.stdin.take());
+        if self.role == Role::Vsftpd {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Child process: serve until standard input closes.
+pub(crate) fn serve(role: Role, spool: &Path) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let stdin_closed = tokio::task::spawn_blocking(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        });
+        match role {
+            Role::Smol => {
+                // smol's relay runs on a thread of its own, under smol.
+                let spool = spool.to_owned();
+                let relay = std::thread::spawn(move || {
+                    smol::block_on(async {
+                        let relay = ftprelay_smol::Relay::bind(relay_config(&spool), Discard)
+                            .await
+                            .expect("bind");
+                        announce(relay.local_addrs().expect("address")[0].port());
+                        let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+                        std::thread::spawn(move || {
+                            let mut sink = Vec::new();
+                            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+                            drop(stop_tx);
+                        });
+                        relay
+                            .serve(async move {
+                                let _ = stop_rx.recv().await;
+                            })
+                            .await
+                            .expect("serve");
+                    })
+                });
+                let _ = tokio::task::spawn_blocking(move || relay.join()).await;
+            }
+            Role::Tokio => {
+                let relay = ftprelay_tokio::Relay::bind(relay_config(spool), Discard)
+                    .await
+                    .expect("bind");
+                announce(relay.local_addrs().expect("address")[0].port());
+                relay
+                    .serve(async {
+                        let _ = stdin_closed.await;
+                    })
+                    .await
+                    .expect("serve");
+            }
+            Role::Sink => {
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                announce(listener.local_addr().expect("address").port());
+                let spool = spool.to_owned();
+                let accept = async move {
+                    let mut count = 0u64;
+                    loop {
+                        let (stream, _) = listener.accept().await.expect("accept");
+                        count += 1;
+                        let path = spool.join(format!("sink-{count}"));
+                        tokio::spawn(sink_one(stream, path));
+                    }
+                };
+                tokio::select! {
+                    () = accept => {}
+                    _ = stdin_closed => {}
+                }
+            }
+            Role::Vsftpd => unreachable!("vsftpd is not a role of this binary"),
+        }
+    });
+}
+
+/// The relay under load: on loopback, spooling in `spool`, with limits the
+/// load itself does not hit (10,000 idle sessions from one address).
+fn relay_config(spool: &Path) -> RelayConfig {
+    let mut config = RelayConfig::default();
+    config.listen = vec!["127.0.0.1:0".parse().expect("address")];
+    config.spool_dir = Some(spool.to_owned());
+    config.max_connections = 20_000;
+    config.max_connections_per_ip = 20_000;
+    config.session.max_file_size = u64::MAX;
+    config
+}
+
+fn announce(port: u16) {
+    println!("{port}");
+    std::io::stdout().flush().expect("stdout");
+}
+
+/// A raw TCP-to-file copy: what receiving a file costs without FTP. A
+/// blocking thread with plain read/write calls, the simplest fast way.
+async fn sink_one(stream: TcpStream, path: PathBuf) {
+    let stream = stream.into_std().expect("std stream");
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = stream;
+        stream.set_nonblocking(false).expect("blocking");
+        let mut file = std::fs::File::create(&path).expect("create");
+        let mut buffer = vec![0u8; 256 * 1024];
+        loop {
+            let read = stream.read(&mut buffer).expect("read");
+            if read == 0 {
+                break;
+            }
+            file.write_all(&buffer[..read]).expect("write");
+        }
+        drop(file);
+        std::fs::remove_file(&path).expect("remove");
+        stream.write_all(b"k").expect("ack");
+    })
+    .await
+    .expect("sink thread");
+}
+
+/// Accepts everyone; the processor does nothing.
+struct Discard;
+
+impl Authenticator for Discard {
+    type Processor = Discard;
+    async fn authenticate(&self, _login: &Login) -> Result<Discard, LoginRejected> {
+        Ok(Discard)
+    }
+}
+
+impl FileProcessor for Discard {
+    async fn process(&self, _upload: &Upload) -> Result<(), ProcessError> {
+        Ok(())
+    }
+}
