@@ -22,8 +22,9 @@ use super::runtime::{BoxFuture, Runtime};
 use super::spool::SpoolFile;
 use super::state::{ConnectionGuard, Shared};
 
-/// Control bytes read at once.
-const READ_BUFFER: usize = 4096;
+/// Control bytes read at once. The buffer lives on the stack of one poll,
+/// not in the session: an idle session holds no read buffer at all.
+const READ_CHUNK: usize = 4096;
 /// Stop reading commands while this many reply bytes wait to be written:
 /// a client that does not read its replies does not grow our memory.
 const MAX_UNWRITTEN: usize = 64 * 1024;
@@ -116,7 +117,6 @@ async fn serve<A, R>(
         control,
         tls,
         unwritten: Vec::new(),
-        read_buffer: vec![0; READ_BUFFER].into_boxed_slice(),
         reading: true,
         closing_since: None,
         writer_shut: false,
@@ -162,7 +162,6 @@ struct Driver<A: Authenticator, R: Runtime> {
     tls: Option<rustls::ServerConnection>,
     /// Encoded replies not yet written.
     unwritten: Vec<u8>,
-    read_buffer: Box<[u8]>,
     /// Whether the control connection is still read.
     reading: bool,
     /// When the session asked to close the control connection.
@@ -193,7 +192,11 @@ struct Driver<A: Authenticator, R: Runtime> {
 
 /// What woke the connection up.
 enum Event<P, D> {
+    /// Bytes read into the poll's chunk (handled there, see `run`), an EOF
+    /// (`Ok(0)`) or an error.
     Read(io::Result<usize>),
+    /// Control bytes were read and handed on already.
+    ReadHandled,
     Wrote(io::Result<usize>),
     LoginChecked(Result<P, LoginRejected>),
     Accepted(io::Result<(D, SocketAddr)>),
@@ -217,7 +220,17 @@ where
                 break;
             }
             self.close_when_flushed();
-            let event = std::future::poll_fn(|cx| self.poll_event(cx)).await;
+            let event = std::future::poll_fn(|cx| {
+                let mut chunk = [0; READ_CHUNK];
+                self.poll_event(cx, &mut chunk).map(|event| match event {
+                    Event::Read(Ok(read)) if read > 0 => {
+                        self.received(&chunk[..read]);
+                        Event::ReadHandled
+                    }
+                    other => other,
+                })
+            })
+            .await;
             self.handle(event);
             // A client that keeps us busy (pipelining as fast as it reads)
             // must not keep the executor from the other sessions: smol runs
@@ -434,14 +447,18 @@ where
     }
 
     /// Polls everything the connection waits for, in place.
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event<A::Processor, R::Data>> {
+    fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+        chunk: &mut [u8],
+    ) -> Poll<Event<A::Processor, R::Data>> {
         let shared = self.shared.clone();
         let runtime = &shared.runtime;
         let read_enabled = self.reading
             && self.unwritten.len() < MAX_UNWRITTEN
             && self.session.wants_control_bytes();
         if read_enabled
-            && let Poll::Ready(read) = runtime.poll_read(&self.control, cx, &mut self.read_buffer)
+            && let Poll::Ready(read) = runtime.poll_read(&self.control, cx, chunk)
         {
             return Poll::Ready(Event::Read(read));
         }
@@ -532,18 +549,18 @@ where
                 self.reading = false;
                 self.feed(Input::ControlEof);
             }
-            Event::Read(Ok(read)) if self.tls.is_some() => self.tls_received(read),
-            Event::Read(Ok(read)) => {
-                let now = self.shared.runtime.now();
-                let bytes = &self.read_buffer[..read];
-                self.session.handle(now, Input::ControlBytes(bytes));
-            }
+            Event::Read(Ok(_)) | Event::ReadHandled => {}
             Event::Read(Err(_)) => {
                 self.reading = false;
                 self.feed(Input::ControlClosed);
             }
             Event::Wrote(Ok(written)) if written > 0 => {
                 self.unwritten.drain(..written);
+                // A burst of replies (a pipelined batch, a long FEAT) does
+                // not stay allocated in a session that then sits idle.
+                if self.unwritten.is_empty() && self.unwritten.capacity() > READ_CHUNK {
+                    self.unwritten = Vec::new();
+                }
             }
             Event::Wrote(_) => {
                 // The client is gone: nothing more can be written to it.
@@ -648,11 +665,20 @@ where
         }
     }
 
+    /// Control bytes arrived.
+    fn received(&mut self, bytes: &[u8]) {
+        if self.tls.is_some() {
+            self.tls_received(bytes);
+        } else {
+            let now = self.shared.runtime.now();
+            self.session.handle(now, Input::ControlBytes(bytes));
+        }
+    }
+
     /// TLS records arrived: decrypt what can be, hand the plaintext to the
     /// session, and queue what TLS wants to send (handshake, alerts).
-    fn tls_received(&mut self, read: usize) {
+    fn tls_received(&mut self, mut records: &[u8]) {
         let Some(tls) = &mut self.tls else { return };
-        let mut records = &self.read_buffer[..read];
         let mut plaintext = Vec::new();
         let mut failed = false;
         let mut closed = false;
