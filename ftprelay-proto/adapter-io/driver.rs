@@ -457,9 +457,7 @@ where
         let read_enabled = self.reading
             && self.unwritten.len() < MAX_UNWRITTEN
             && self.session.wants_control_bytes();
-        if read_enabled
-            && let Poll::Ready(read) = runtime.poll_read(&self.control, cx, chunk)
-        {
+        if read_enabled && let Poll::Ready(read) = runtime.poll_read(&self.control, cx, chunk) {
             return Poll::Ready(Event::Read(read));
         }
         if !self.unwritten.is_empty()
