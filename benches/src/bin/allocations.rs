@@ -72,7 +72,10 @@ fn main() {
     }
 
     println!();
-    println!("{:<48} {:>14}", "session (line in, reply out)", "allocs/line");
+    println!(
+        "{:<48} {:>14}",
+        "session (line in, reply out)", "allocs/line"
+    );
     let now = Instant::now();
     for line in LINES.iter().take(4) {
         let mut session = logged_in(now);
