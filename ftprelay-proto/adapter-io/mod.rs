@@ -1,6 +1,7 @@
 //! The runtime-agnostic half of an adapter, shared by `ftprelay-tokio` and
 //! `ftprelay-smol` (see `README.md` beside this file).
 
+pub(crate) mod data_threads;
 pub(crate) mod driver;
 pub(crate) mod receive;
 pub(crate) mod runtime;

@@ -7,12 +7,17 @@ use std::time::Duration;
 
 use proto::{PassivePorts, SpoolFailure, TransferEnd};
 
+use super::data_threads;
 use super::runtime::{BoxFuture, Runtime};
 use super::spool::SpoolFile;
 
 /// How much of an upload is read from the socket at once. Large reads mean
 /// few wake-ups and few writes for big files.
 const RECEIVE_BUFFER: usize = 256 * 1024;
+
+/// The first bytes of every upload are read into a buffer this big on the
+/// copying thread's stack.
+const SMALL_UPLOAD_BUFFER: usize = 16 * 1024;
 
 /// Binds a passive listener on `ip`: on a port of `ports` (each tried once,
 /// from a place that moves with `turn`), or on any port when there is no
@@ -41,11 +46,9 @@ pub(crate) fn bind_passive(
 /// something fails. The spool file is returned only when the upload is
 /// complete; otherwise it is dropped, and so deleted.
 ///
-/// The bytes are copied by a thread of its own with plain `read`/`write`
-/// calls: measured against async file writes (a thread hop per write), it
-/// halves the CPU per GiB. Not a runtime's blocking pool: that is shared with
-/// logins and processors, and long uploads must not starve them; one thread
-/// per upload is bounded by the connection limit. Dropping the returned
+/// The bytes are copied by a data thread (see `data_threads`) with plain
+/// `read`/`write` calls: measured against async file writes (a thread hop
+/// per write), it halves the CPU per GiB. Dropping the returned
 /// future (ABOR, a lost control connection) shuts the socket down, which
 /// ends the thread, and unlinks the spool file at once.
 pub(crate) fn receive<R: Runtime>(
@@ -103,7 +106,7 @@ pub(crate) fn receive<R: Runtime>(
 }
 
 /// Writes `bytes` (a directory listing) to `data` and closes it, on a
-/// thread of its own like an upload.
+/// data thread like an upload.
 pub(crate) fn send<R: Runtime>(
     runtime: &R,
     data: R::Data,
@@ -146,7 +149,7 @@ pub(crate) fn send<R: Runtime>(
     Box::pin(async move { (sent.await.unwrap_or(TransferEnd::Reset), None) })
 }
 
-/// Runs `job` on a thread of its own; the future resolves to its result
+/// Runs `job` on a data thread; the future resolves to its result
 /// (`None` if the thread could not start or died). Dropping the future
 /// shuts `socket` down, which ends a job blocked on it.
 fn on_thread<T: Send + 'static>(
@@ -156,14 +159,12 @@ fn on_thread<T: Send + 'static>(
     let (done, finished) = std::sync::mpsc::sync_channel(1);
     let waker_slot = std::sync::Arc::new(std::sync::Mutex::new(None::<std::task::Waker>));
     let wake = waker_slot.clone();
-    let started = std::thread::Builder::new()
-        .name("ftprelay-data".to_owned())
-        .spawn(move || {
-            let _ = done.send(job());
-            if let Some(waker) = wake.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                waker.wake();
-            }
-        });
+    let started = data_threads::run(move || {
+        let _ = done.send(job());
+        if let Some(waker) = wake.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            waker.wake();
+        }
+    });
     if let Err(error) = started {
         tracing::warn!(%error, "cannot start a data thread");
         return Box::pin(std::future::ready(None));
@@ -197,10 +198,22 @@ impl Drop for ShutdownOnDrop {
 /// closes TCP without a close_notify has still ended its upload: embedded
 /// clients do, and FTP's stream mode ends uploads by closing.
 fn copy_into(mut stream: impl Read, mut file: std::fs::File, max_size: u64) -> TransferEnd {
-    let mut buffer = vec![0; RECEIVE_BUFFER];
+    // Small files (most of what devices send) fit in a buffer on the
+    // thread's stack; the large one is allocated only once a file outgrows
+    // it, so a small upload costs no 256 KiB allocation and its page faults.
+    let mut small = [0; SMALL_UPLOAD_BUFFER];
+    let mut large = Vec::new();
     let mut received: u64 = 0;
     loop {
-        let read = match stream.read(&mut buffer) {
+        let buffer: &mut [u8] = if received < SMALL_UPLOAD_BUFFER as u64 {
+            &mut small
+        } else {
+            if large.is_empty() {
+                large = vec![0; RECEIVE_BUFFER];
+            }
+            &mut large
+        };
+        let read = match stream.read(buffer) {
             Ok(0) => break,
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
