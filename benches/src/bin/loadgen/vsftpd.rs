@@ -59,12 +59,15 @@ pub(crate) fn start(root: &Path) -> (Child, SocketAddr) {
         .expect("a free port")
         .port();
     let config = root.with_extension("conf");
+    // Passive ports above the kernel's ephemeral range: vsftpd binds a
+    // random port and gives up ("500 OOPS: vsf_sysutil_bind") after a few
+    // tries, and thousands of the clients' ports sit in TIME_WAIT there.
     std::fs::write(
         &config,
         format!(
             "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
              anonymous_enable=NO\nlocal_enable=YES\nwrite_enable=YES\nlocal_umask=077\n\
-             local_root={}\nchroot_local_user=NO\npasv_enable=YES\nseccomp_sandbox=NO\n\
+             local_root={}\nchroot_local_user=NO\npasv_enable=YES\npasv_min_port=61000\npasv_max_port=65535\nseccomp_sandbox=NO\n\
              pam_service_name=vsftpd\nsecure_chroot_dir=/var/run/vsftpd/empty\nmax_clients=0\n\
              max_per_ip=0\nxferlog_enable=NO\n",
             root.display()
