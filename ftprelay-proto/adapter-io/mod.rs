@@ -5,6 +5,8 @@ pub(crate) mod data_threads;
 pub(crate) mod driver;
 pub(crate) mod receive;
 pub(crate) mod runtime;
+#[cfg(target_os = "linux")]
+pub(crate) mod splice;
 pub(crate) mod spool;
 pub(crate) mod state;
 pub(crate) mod tls;

@@ -85,7 +85,12 @@ pub(crate) fn receive<R: Runtime>(
                 if tls_stream.conn.complete_io(&mut tls_stream.sock).is_err() {
                     return TransferEnd::Reset;
                 }
-                let end = copy_into(&mut tls_stream, file, max_size);
+                let mut file = file;
+                let end = match copy_into(&mut tls_stream, &mut file, 0, max_size, u64::MAX) {
+                    Copied::Ended(end) => end,
+                    // Unreachable: no upload reaches u64::MAX bytes.
+                    Copied::Paused { received } => TransferEnd::Complete { bytes: received },
+                };
                 // Answer the client's close_notify: some clients (python's
                 // ftplib) wait for it before they read the 226.
                 tls_stream.conn.send_close_notify();
@@ -94,7 +99,7 @@ pub(crate) fn receive<R: Runtime>(
             }
             Err(_) => TransferEnd::Reset,
         },
-        None => copy_into(stream, file, max_size),
+        None => receive_plain(stream, file, max_size),
     });
     Box::pin(async move {
         match copied.await {
@@ -194,17 +199,62 @@ impl Drop for ShutdownOnDrop {
     }
 }
 
-/// The blocking copy loop, over TCP or TLS. Under TLS, a client that
-/// closes TCP without a close_notify has still ended its upload: embedded
-/// clients do, and FTP's stream mode ends uploads by closing.
-fn copy_into(mut stream: impl Read, mut file: std::fs::File, max_size: u64) -> TransferEnd {
+/// A plaintext upload. Its first bytes are read and written (a small file
+/// ends there, without the cost of a pipe); the rest is spliced where the
+/// kernel can, else read and written too.
+fn receive_plain(
+    mut stream: std::net::TcpStream,
+    mut file: std::fs::File,
+    max_size: u64,
+) -> TransferEnd {
+    let received = match copy_into(
+        &mut stream,
+        &mut file,
+        0,
+        max_size,
+        SMALL_UPLOAD_BUFFER as u64,
+    ) {
+        Copied::Ended(end) => return end,
+        Copied::Paused { received } => received,
+    };
+    #[cfg(target_os = "linux")]
+    let received = match super::splice::splice_into(&stream, &mut file, received, max_size) {
+        super::splice::Spliced::Ended(end) => return end,
+        super::splice::Spliced::Unsupported { received } => received,
+    };
+    match copy_into(&mut stream, &mut file, received, max_size, u64::MAX) {
+        Copied::Ended(end) => end,
+        // Unreachable: no upload reaches u64::MAX bytes.
+        Copied::Paused { received } => TransferEnd::Complete { bytes: received },
+    }
+}
+
+/// Where `copy_into` stopped.
+enum Copied {
+    /// The upload ended, one way or another.
+    Ended(TransferEnd),
+    /// `pause_at` bytes or more were copied and the upload goes on.
+    Paused { received: u64 },
+}
+
+/// The blocking copy loop, over TCP or TLS, from `received` bytes already
+/// in `file` on, until the upload ends or `pause_at` bytes are in. Under
+/// TLS, a client that closes TCP without a close_notify has still ended its
+/// upload: embedded clients do, and FTP's stream mode ends uploads by
+/// closing.
+fn copy_into(
+    mut stream: impl Read,
+    file: &mut std::fs::File,
+    mut received: u64,
+    max_size: u64,
+    pause_at: u64,
+) -> Copied {
     // Small files (most of what devices send) fit in a buffer on the
     // thread's stack; the large one is allocated only once a file outgrows
     // it, so a small upload costs no 256 KiB allocation and its page faults.
     let mut small = [0; SMALL_UPLOAD_BUFFER];
     let mut large = Vec::new();
-    let mut received: u64 = 0;
-    loop {
+    while received < pause_at {
         let buffer: &mut [u8] = if received < SMALL_UPLOAD_BUFFER as u64 {
             &mut small
         } else {
@@ -224,22 +274,25 @@ fn copy_into(mut stream: impl Read, mut file: std::fs::File, max_size: u64) -> T
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                return TransferEnd::Stalled;
+                return Copied::Ended(TransferEnd::Stalled);
             }
-            Err(_) => return TransferEnd::Reset,
+            Err(_) => return Copied::Ended(TransferEnd::Reset),
         };
         received += read as u64;
         if received > max_size {
-            return TransferEnd::TooLarge;
+            return Copied::Ended(TransferEnd::TooLarge);
         }
         if let Err(error) = file.write_all(&buffer[..read]) {
-            return spool_failed(&error);
+            return Copied::Ended(spool_failed(&error));
+        }
+        if received >= pause_at {
+            return Copied::Paused { received };
         }
     }
-    TransferEnd::Complete { bytes: received }
+    Copied::Ended(TransferEnd::Complete { bytes: received })
 }
 
-fn spool_failed(error: &io::Error) -> TransferEnd {
+pub(super) fn spool_failed(error: &io::Error) -> TransferEnd {
     tracing::warn!(%error, "cannot write the spool file");
     let full = matches!(
         error.kind(),
