@@ -147,6 +147,7 @@ fn throughput(loads: &[Load], roles: &[Role], spool: &Path) {
     );
     for load in loads {
         let mut baseline = None;
+        let mut rates = Vec::new();
         for &role in roles {
             run_against(role, *load, spool);
             let mut runs: Vec<Outcome> =
@@ -157,6 +158,7 @@ fn throughput(loads: &[Load], roles: &[Role], spool: &Path) {
             let total = load.files() as f64 * load.size as f64;
             let rate = load.files() as f64 / seconds;
             let base = *baseline.get_or_insert(rate);
+            rates.push((role, rate));
             println!(
                 "{:<14} {:<9} {:>6} {:>11} {:>8.3} {:>9.0} {:>9.1} {:>10.3} {:>10.3} {:>8.0}%",
                 load.name,
@@ -170,6 +172,18 @@ fn throughput(loads: &[Load], roles: &[Role], spool: &Path) {
                 result.cpu_seconds / (total / (1u64 << 30) as f64),
                 rate / base * 100.0,
             );
+        }
+        if let Some(&(_, vsftpd)) = rates.iter().find(|(role, _)| *role == Role::Vsftpd) {
+            for &(role, rate) in &rates {
+                if matches!(role, Role::Tokio | Role::Smol) {
+                    println!(
+                        "{:<14} {} / vsftpd: {:.2}x",
+                        load.name,
+                        role.label(),
+                        rate / vsftpd
+                    );
+                }
+            }
         }
     }
 }

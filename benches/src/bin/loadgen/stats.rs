@@ -1,22 +1,45 @@
 //! What a server process costs, read from /proc.
 
-/// User plus system CPU seconds of a process and of its children it has
-/// reaped (vsftpd forks a process per session).
+/// User plus system CPU seconds of a process and of all its descendants,
+/// alive or reaped: vsftpd serves each session in processes it forks, and
+/// a session still open when the figure is read has not been reaped yet.
 pub(crate) fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let processes: Vec<(u32, u32, f64)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|id| {
+            let (parent, seconds) = stat_cpu(id)?;
+            Some((id, parent, seconds))
+        })
+        .collect();
+    let mut tree = vec![pid];
+    let mut total = 0.0;
+    while let Some(id) = tree.pop() {
+        for &(child, parent, seconds) in &processes {
+            if child == id {
+                total += seconds;
+            }
+            if parent == id {
+                tree.push(child);
+            }
+        }
+    }
+    total
+}
+
+/// A process's parent and its CPU seconds, with its reaped children's.
+fn stat_cpu(pid: u32) -> Option<(u32, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The fields after the command name (which may hold spaces) start at ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime, stime, cutime, cstime: fields 14 to 17 of the whole line.
-    (ticks(11) + ticks(12) + ticks(13) + ticks(14)) / 100.0
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let number = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // ppid is field 4 of the whole line; utime, stime, cutime, cstime are
+    // fields 14 to 17.
+    let parent = fields.get(1)?.parse().ok()?;
+    let ticks = number(11)? + number(12)? + number(13)? + number(14)?;
+    Some((parent, ticks / 100.0))
 }
 
 /// The resident set size of a process, in bytes.
