@@ -387,6 +387,22 @@ pub(crate) async fn a_stalled_data_connection_is_426() {
     assert_eq!(client.upload("next.jpg", b"ok").await.code, 226);
 }
 
+pub(crate) async fn a_data_connection_stalled_past_its_first_chunk_is_426() {
+    // Past its first 16 KiB an upload is spliced, not read: the stall
+    // timeout must hold there too.
+    let mut config = config();
+    config.session.transfer_stall_timeout = Duration::from_millis(200);
+    let relay = TestRelay::with_config(config).await;
+    let mut client = relay.logged_in().await;
+    let mut data = client.begin_upload("slowpoke.mp4").await;
+    data.write_all(&payload(256 * 1024)).await.expect("write");
+    assert_eq!(client.reply().await.code, 426);
+    assert!(relay.spool_files().is_empty());
+    assert!(relay.record.seen().is_empty());
+    drop(data);
+    assert_eq!(client.upload("next.jpg", b"ok").await.code, 226);
+}
+
 pub(crate) async fn a_client_that_pipelines_and_half_closes_gets_every_reply() {
     // What `printf 'USER…' | nc -N host port` does (yi-hack scripts).
     let relay = TestRelay::start().await;

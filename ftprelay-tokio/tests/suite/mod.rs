@@ -47,6 +47,7 @@ macro_rules! conformance_tests {
             faults::the_advertised_passive_address_is_used,
             faults::the_spool_sweep_removes_only_the_relays_own_leftovers,
             faults::a_stalled_data_connection_is_426,
+            faults::a_data_connection_stalled_past_its_first_chunk_is_426,
             faults::a_client_that_pipelines_and_half_closes_gets_every_reply,
             faults::abor_with_a_telnet_synch_in_urgent_data,
             faults::a_second_relay_on_the_same_spool_is_refused_and_sweeps_nothing,
