@@ -156,4 +156,4 @@ pub use reply::{Reply, ReplyCode};
 pub use session::{
     DataEvent, Input, Output, ReceiveRequest, Session, SpoolFailure, TransferEnd, UploadId,
 };
-pub use throttle::LoginThrottle;
+pub use throttle::{LoginThrottle, MAX_REMEMBERED_ADDRESSES};
