@@ -59,16 +59,7 @@ pub(crate) fn receive<R: Runtime>(
     stall_timeout: Duration,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
-    let prepared = runtime.std_stream(data).and_then(|stream| {
-        stream.set_nonblocking(false)?;
-        // SO_RCVTIMEO and SO_SNDTIMEO (TLS writes too): zero would mean
-        // "no timeout".
-        let stall = Some(stall_timeout.max(Duration::from_millis(1)));
-        stream.set_read_timeout(stall)?;
-        stream.set_write_timeout(stall)?;
-        let canceller = stream.try_clone()?;
-        Ok((stream, canceller))
-    });
+    let prepared = blocking_stream(runtime, data, stall_timeout);
     let (Ok((stream, canceller)), Some(file)) = (prepared, spool.take_file()) else {
         tracing::warn!("cannot prepare the data connection");
         return Box::pin(std::future::ready((
@@ -119,17 +110,7 @@ pub(crate) fn send<R: Runtime>(
     stall_timeout: Duration,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
-    let prepared = runtime.std_stream(data).and_then(|stream| {
-        stream.set_nonblocking(false)?;
-        // A TLS handshake reads: a client that never sends its hello must
-        // not hold the thread.
-        let stall = Some(stall_timeout.max(Duration::from_millis(1)));
-        stream.set_write_timeout(stall)?;
-        stream.set_read_timeout(stall)?;
-        let canceller = stream.try_clone()?;
-        Ok((stream, canceller))
-    });
-    let Ok((mut stream, canceller)) = prepared else {
+    let Ok((mut stream, canceller)) = blocking_stream(runtime, data, stall_timeout) else {
         return Box::pin(std::future::ready((TransferEnd::Reset, None)));
     };
     let sent = on_thread(canceller, move || {
@@ -152,6 +133,25 @@ pub(crate) fn send<R: Runtime>(
         }
     });
     Box::pin(async move { (sent.await.unwrap_or(TransferEnd::Reset), None) })
+}
+
+/// The data connection as a blocking std socket for a data thread, with
+/// `stall_timeout` on reads and writes (SO_RCVTIMEO, SO_SNDTIMEO: both
+/// directions, since a TLS handshake reads while a listing is sent and
+/// writes while an upload is received), and a clone of it that cancels.
+fn blocking_stream<R: Runtime>(
+    runtime: &R,
+    data: R::Data,
+    stall_timeout: Duration,
+) -> io::Result<(std::net::TcpStream, std::net::TcpStream)> {
+    let stream = runtime.std_stream(data)?;
+    stream.set_nonblocking(false)?;
+    // Zero would mean "no timeout".
+    let stall = Some(stall_timeout.max(Duration::from_millis(1)));
+    stream.set_read_timeout(stall)?;
+    stream.set_write_timeout(stall)?;
+    let canceller = stream.try_clone()?;
+    Ok((stream, canceller))
 }
 
 /// Runs `job` on a data thread; the future resolves to its result
