@@ -37,9 +37,7 @@ fn a_full_upload_story() {
     s.processed(upload, Ok(()));
     s.expect_replies(&[226]);
     s.send("QUIT\r\n");
-    let outputs = s.take();
-    assert_eq!(codes(&outputs), vec![221]);
-    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    s.expect_replies_then_close(&[221]);
     assert!(s.driver.finished);
 }
 
@@ -66,12 +64,10 @@ fn failed_logins_are_delayed_then_limited() {
         s.advance(Duration::from_millis(999));
         s.expect_replies(&[]);
         s.advance(Duration::from_millis(1));
-        let outputs = s.take();
         if attempt < 3 {
-            assert_eq!(codes(&outputs), vec![530]);
+            s.expect_replies(&[530]);
         } else {
-            assert_eq!(codes(&outputs), vec![421]);
-            assert_eq!(outputs.last(), Some(&Output::CloseControl));
+            s.expect_replies_then_close(&[421]);
         }
     }
     assert!(s.driver.finished);
@@ -498,9 +494,7 @@ fn quit_after_a_pending_upload_gets_that_uploads_reply_first() {
     s.send("QUIT\r\n");
     s.expect_replies(&[]);
     s.processed(upload, Ok(()));
-    let outputs = s.take();
-    assert_eq!(codes(&outputs), vec![226, 221]);
-    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    s.expect_replies_then_close(&[226, 221]);
 }
 
 #[test]
@@ -603,9 +597,7 @@ fn idle_sessions_are_closed_with_421() {
     s.advance(Duration::from_secs(299));
     s.expect_replies(&[]);
     s.advance(Duration::from_secs(1));
-    let outputs = s.take();
-    assert_eq!(codes(&outputs), vec![421]);
-    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    s.expect_replies_then_close(&[421]);
 }
 
 #[test]
@@ -753,9 +745,7 @@ fn a_file_the_processor_rejects_for_good_is_550() {
 fn shutdown_closes_an_idle_session_with_421() {
     let mut s = Harness::logged_in(Config::default());
     s.input(Input::Shutdown);
-    let outputs = s.take();
-    assert_eq!(codes(&outputs), vec![421]);
-    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    s.expect_replies_then_close(&[421]);
     assert!(s.driver.finished);
 }
 
@@ -772,10 +762,8 @@ fn shutdown_lets_the_upload_in_flight_finish_and_answers_it() {
         [Output::CloseData, Output::Process(_)]
     ));
     s.processed(upload, Ok(()));
-    let outputs = s.take();
     // The upload's 226, then the shutdown's 421 instead of the queued NOOP.
-    assert_eq!(codes(&outputs), vec![226, 421]);
-    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    s.expect_replies_then_close(&[226, 421]);
 }
 
 #[test]
@@ -814,9 +802,7 @@ fn end_of_file_answers_the_commands_received_then_closes() {
     s.input(Input::ControlEof);
     assert!(!s.driver.session.wants_control_bytes());
     s.input(Input::LoginChecked(Ok(())));
-    let outputs = s.take();
-    assert_eq!(codes(&outputs), vec![230, 200]);
-    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    s.expect_replies_then_close(&[230, 200]);
     assert!(s.driver.finished);
 }
 
@@ -826,9 +812,7 @@ fn a_last_line_without_its_line_end_counts_at_end_of_file() {
     s.send("NOOP\r\nQUIT");
     s.expect_replies(&[200]);
     s.input(Input::ControlEof);
-    let outputs = s.take();
-    assert_eq!(codes(&outputs), vec![221]);
-    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    s.expect_replies_then_close(&[221]);
 }
 
 #[test]
@@ -891,9 +875,7 @@ fn a_client_that_never_logs_in_is_sent_away() {
     s.advance(Duration::from_secs(59));
     s.expect_replies(&[]);
     s.advance(Duration::from_secs(1));
-    let outputs = s.take();
-    assert_eq!(codes(&outputs), vec![421]);
-    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    s.expect_replies_then_close(&[421]);
 }
 
 #[test]
@@ -906,9 +888,7 @@ fn a_line_that_trickles_in_is_cut_off() {
     }
     s.expect_replies(&[]);
     s.advance(Duration::from_secs(1));
-    let outputs = s.take();
-    assert_eq!(codes(&outputs), vec![421]);
-    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    s.expect_replies_then_close(&[421]);
 }
 
 #[test]
@@ -927,9 +907,7 @@ fn a_locked_out_address_is_answered_421() {
     s.send("USER bob\r\nPASS guess\r\n");
     s.take();
     s.input(Input::LoginLockedOut);
-    let outputs = s.take();
-    assert_eq!(codes(&outputs), vec![421]);
-    assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    s.expect_replies_then_close(&[421]);
 }
 
 #[test]

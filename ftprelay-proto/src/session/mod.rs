@@ -485,22 +485,13 @@ impl Session {
                     "No data connection came; upload cancelled.",
                 ));
             }
-            Some(Blocked::Processing { deadline, .. }) if *deadline <= now => {
-                let Some(Blocked::Processing {
-                    record,
-                    reply,
-                    then,
-                    ..
-                }) = self.blocked.take()
-                else {
-                    return;
-                };
-                self.unblock();
-                record.finish(now, self.user(), "processing timed out");
+            Some(Blocked::Processing {
+                deadline, record, ..
+            }) if *deadline <= now => {
                 self.outputs
                     .push_back(Output::CancelProcessing(record.upload));
                 let timed_out = crate::app::ProcessError::transient("processing timed out");
-                self.answer_processed(reply, Err(timed_out), then);
+                self.end_processing("processing timed out", Err(timed_out));
             }
             _ => {}
         }

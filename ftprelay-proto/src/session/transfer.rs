@@ -390,18 +390,7 @@ impl Session {
         }
         match &self.blocked {
             Some(Blocked::Processing { record, .. }) if record.upload == upload => {
-                let Some(Blocked::Processing {
-                    record,
-                    reply,
-                    then,
-                    ..
-                }) = self.blocked.take()
-                else {
-                    return;
-                };
-                record.finish(self.now, self.user(), outcome);
-                self.unblock();
-                self.answer_processed(reply, result, then);
+                self.end_processing(outcome, result);
             }
             // Acknowledged on receipt, or timed out: nothing left to answer.
             _ => {
@@ -415,6 +404,23 @@ impl Session {
                 });
             }
         }
+    }
+
+    /// Ends the processing the session waits for: records its `outcome`,
+    /// unblocks, and answers with `result`.
+    pub(super) fn end_processing(&mut self, outcome: &str, result: Result<(), ProcessError>) {
+        let Some(Blocked::Processing {
+            record,
+            reply,
+            then,
+            ..
+        }) = self.blocked.take()
+        else {
+            return;
+        };
+        record.finish(self.now, self.user(), outcome);
+        self.unblock();
+        self.answer_processed(reply, result, then);
     }
 
     /// Replies to the command a processing answers (if any), then runs the

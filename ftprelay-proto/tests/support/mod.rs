@@ -110,6 +110,15 @@ impl Harness {
         assert_eq!(self.replies(), expected);
     }
 
+    /// The outputs since the last call: these replies, and then the
+    /// control connection closed.
+    #[track_caller]
+    pub fn expect_replies_then_close(&mut self, expected: &[u16]) {
+        let outputs = self.take();
+        assert_eq!(codes(&outputs), expected);
+        assert_eq!(outputs.last(), Some(&Output::CloseControl));
+    }
+
     #[track_caller]
     pub fn expect_login_check(&mut self, user: &str) {
         match self.take().as_slice() {

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::support::{FtpClient, TestRelay, config, payload, wait_until};
+use super::support::{FtpClient, TestRelay, config, payload};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -50,10 +50,7 @@ pub(crate) async fn the_control_connection_dropped_mid_upload_leaves_nothing() {
     let mut client = relay.logged_in().await;
     let mut data = client.begin_upload("lost.jpg").await;
     data.write_all(&payload(50_000)).await.expect("write");
-    wait_until("the spool file to appear", || {
-        !relay.spool_files().is_empty()
-    })
-    .await;
+    relay.wait_spool_file().await;
     drop(client);
     relay.wait_spool_empty().await;
     // The data connection is closed by the relay: the rest cannot be sent.
@@ -76,10 +73,7 @@ pub(crate) async fn abor_mid_upload_is_426_then_226() {
     let mut client = relay.logged_in().await;
     let mut data = client.begin_upload("aborted.jpg").await;
     data.write_all(&payload(10_000)).await.expect("write");
-    wait_until("the spool file to appear", || {
-        !relay.spool_files().is_empty()
-    })
-    .await;
+    relay.wait_spool_file().await;
     assert_eq!(client.cmd("ABOR").await.code, 426);
     assert_eq!(client.reply().await.code, 226);
     assert!(relay.spool_files().is_empty());
@@ -252,10 +246,7 @@ pub(crate) async fn shutdown_during_an_upload_still_answers_it() {
     let mut idle = relay.logged_in().await;
     let mut data = client.begin_upload("last.jpg").await;
     data.write_all(b"first half ").await.expect("write");
-    wait_until("the spool file to appear", || {
-        !relay.spool_files().is_empty()
-    })
-    .await;
+    relay.wait_spool_file().await;
     let addr = relay.addr;
     let shut_down = async {
         relay.shut_down().await;
@@ -434,10 +425,7 @@ pub(crate) async fn abor_with_a_telnet_synch_in_urgent_data() {
     let mut client = relay.logged_in().await;
     let mut data = client.begin_upload("aborted.jpg").await;
     data.write_all(&payload(10_000)).await.expect("write");
-    wait_until("the spool file to appear", || {
-        !relay.spool_files().is_empty()
-    })
-    .await;
+    relay.wait_spool_file().await;
     client.send_raw(b"\xFF\xF4\xFF").await;
     client.send_urgent(b"\xF2").await;
     assert_eq!(client.cmd("ABOR").await.code, 426);
@@ -451,10 +439,7 @@ pub(crate) async fn a_second_relay_on_the_same_spool_is_refused_and_sweeps_nothi
     let mut client = relay.logged_in().await;
     let mut data = client.begin_upload("in-flight.jpg").await;
     data.write_all(b"first part").await.expect("write");
-    wait_until("the spool file to appear", || {
-        !relay.spool_files().is_empty()
-    })
-    .await;
+    relay.wait_spool_file().await;
     let mut second = config();
     second.spool_dir = Some(relay.spool.clone());
     let users = super::support::Users {
@@ -507,10 +492,7 @@ pub(crate) async fn sessions_left_after_the_shutdown_grace_period_are_dropped() 
     data.write_all(b"a part, then nothing")
         .await
         .expect("write");
-    wait_until("the spool file to appear", || {
-        !relay.spool_files().is_empty()
-    })
-    .await;
+    relay.wait_spool_file().await;
     // The upload never ends: the relay gives up on it after the grace period.
     relay.shut_down().await;
     assert!(

@@ -261,6 +261,12 @@ impl TestRelay {
         spool_files(&self.spool)
     }
 
+    /// Waits (bounded) until an upload's spool file exists; panics if none
+    /// appears.
+    pub async fn wait_spool_file(&self) {
+        wait_until("a spool file to appear", || !self.spool_files().is_empty()).await;
+    }
+
     /// Waits (bounded) until the spool directory is empty; panics if it
     /// never is.
     pub async fn wait_spool_empty(&self) {
