@@ -25,9 +25,6 @@ use super::state::{ConnectionGuard, Shared};
 /// Control bytes read at once. The buffer lives on the stack of one poll,
 /// not in the session: an idle session holds no read buffer at all.
 const READ_CHUNK: usize = 4096;
-/// Stop reading commands while this many reply bytes wait to be written:
-/// a client that does not read its replies does not grow our memory.
-const MAX_UNWRITTEN: usize = 64 * 1024;
 /// How long the last replies may take to reach a client before the control
 /// connection is dropped anyway.
 const CLOSE_LINGER: Duration = Duration::from_secs(10);
@@ -135,6 +132,8 @@ async fn serve<A, R>(
         processing: Vec::new(),
         shutdown: Some(shutdown),
     };
+    // From here on the session knows how much of its replies waits.
+    driver.feed(Input::Unwritten(0));
     driver.run().await;
 }
 
@@ -455,7 +454,7 @@ where
         let shared = self.shared.clone();
         let runtime = &shared.runtime;
         let read_enabled = self.reading
-            && self.unwritten.len() < MAX_UNWRITTEN
+            && self.unwritten.len() < shared.session_config.max_unwritten_replies
             && self.session.wants_control_bytes();
         if read_enabled && let Poll::Ready(read) = runtime.poll_read(&self.control, cx, chunk) {
             return Poll::Ready(Event::Read(read));
@@ -559,6 +558,8 @@ where
                 if self.unwritten.is_empty() && self.unwritten.capacity() > READ_CHUNK {
                     self.unwritten = Vec::new();
                 }
+                // The session runs no more commands while too much waits.
+                self.feed(Input::Unwritten(self.unwritten.len()));
             }
             Event::Wrote(_) => {
                 // The client is gone: nothing more can be written to it.

@@ -116,10 +116,12 @@ pub struct ProcessRequest {
     pub upload: UploadId,
     /// The name as the client sent it in STOR (bytes, any encoding).
     pub name: Bytes,
-    /// The file name alone: the last component of [`ProcessRequest::path`].
+    /// The file name alone, made safe: the last component of
+    /// [`ProcessRequest::path`].
     pub file_name: Bytes,
-    /// The virtual absolute path, `/` separated (`/NVR01/ch1/x.jpg` in the
-    /// devices profile; `/x.jpg` in the strict one).
+    /// The virtual absolute path, `/` separated, each component made safe by
+    /// [`crate::path`] (`/NVR01/ch1/x.jpg` in the devices profile; `/x.jpg`
+    /// in the strict one).
     pub path: Bytes,
     /// The logged-in user.
     pub user: Bytes,
@@ -153,11 +155,26 @@ impl Upload {
         &self.request.name
     }
 
-    /// The last component of [`Upload::name`]: never empty, never `.` or
-    /// `..`, never holding a `/`. Still client text: any other byte may be
-    /// in it.
+    /// The file's name, made safe by [`crate::path`]: never empty, never
+    /// starting with a dot or a blank, never holding a separator or NUL, so
+    /// it is one name on any file system. Still client bytes: not
+    /// necessarily UTF-8, and control characters other than NUL may be in it.
     pub fn file_name(&self) -> &[u8] {
         &self.request.file_name
+    }
+
+    /// The folders of [`Upload::remote_path`], outermost first, each made
+    /// safe like [`Upload::file_name`]: what a processor that recreates the
+    /// device's folders creates (the devices profile; none in the strict one).
+    pub fn folders(&self) -> impl Iterator<Item = &[u8]> {
+        let mut parts: Vec<&[u8]> = self
+            .request
+            .path
+            .split(|b| *b == b'/')
+            .filter(|part| !part.is_empty())
+            .collect();
+        parts.pop();
+        parts.into_iter()
     }
 
     /// [`Upload::file_name`] decoded lossily as UTF-8, for display.

@@ -25,6 +25,10 @@ pub struct Config {
     /// and TCP flow control holds the client. 16 KiB holds hundreds of
     /// pipelined commands, far more than the scripts that pipeline send.
     pub max_pending_input: usize,
+    /// How many bytes of replies may wait to be written before the session
+    /// runs no more commands (see [`crate::Input::Unwritten`]). 64 KiB: far
+    /// more than any client that reads its replies leaves unread.
+    pub max_unwritten_replies: usize,
     /// How long a failed login waits before its `530`. One second makes
     /// guessing slow and costs a real user nothing.
     pub failed_login_delay: Duration,
@@ -99,6 +103,36 @@ pub struct Config {
     /// processed under the name it has. 30 seconds: renames follow uploads
     /// at once.
     pub held_upload_timeout: Duration,
+    /// In the devices profile, the most folders a path may have (the file
+    /// name counted), for CWD, MKD and uploads; deeper gets `550`/`553`.
+    /// 32: dated camera folders go six deep.
+    pub max_path_depth: usize,
+    /// In the devices profile, the longest path (`/a/b/x.jpg`, in bytes)
+    /// a session keeps or shows; longer gets `550`/`553`. 1024 bytes bounds
+    /// what a working folder costs and every `PWD` reply.
+    pub max_path_length: usize,
+    /// In the devices profile, how many processed uploads a session
+    /// remembers for SIZE, MDTM and listings; the oldest are forgotten.
+    /// 100 covers a device checking its last uploads.
+    pub max_remembered_files: usize,
+    /// In the devices profile, how many uploads one session may hold for a
+    /// rename at once; one more temporary upload is refused `452` before its
+    /// data connection opens. Devices rename each upload at once: 8.
+    pub max_held_uploads: usize,
+    /// In the devices profile, how many bytes one session's held uploads may
+    /// take in the spool together: an upload that would pass it gets `552`.
+    /// 1 GiB, the default file size limit.
+    pub max_held_bytes: u64,
+}
+
+impl Config {
+    /// The bounds of a devices-profile path.
+    pub(crate) fn path_limits(&self) -> crate::path::PathLimits {
+        crate::path::PathLimits {
+            max_depth: self.max_path_depth.max(1),
+            max_length: self.max_path_length.max(1),
+        }
+    }
 }
 
 /// What the relay answers to everything that is not an upload.
@@ -122,6 +156,7 @@ impl Default for Config {
             greeting: Cow::Borrowed("ftprelay ready."),
             max_line_len: 4096,
             max_pending_input: 16 * 1024,
+            max_unwritten_replies: 64 * 1024,
             failed_login_delay: Duration::from_secs(1),
             max_failed_logins: 3,
             login_check_timeout: Duration::from_secs(30),
@@ -144,6 +179,11 @@ impl Default for Config {
                 .map(str::to_owned)
                 .to_vec(),
             held_upload_timeout: Duration::from_secs(30),
+            max_path_depth: 32,
+            max_path_length: 1024,
+            max_remembered_files: 100,
+            max_held_uploads: 8,
+            max_held_bytes: 1 << 30,
         }
     }
 }

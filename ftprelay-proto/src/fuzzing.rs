@@ -395,3 +395,63 @@ pub fn session(data: &[u8], origin: Instant) {
         }
     }
 }
+
+/// Paths: whatever bytes a client sends as a path, from whatever working
+/// folder, every resolved component is a safe name (see [`crate::path`]),
+/// so that the path joined beneath any directory stays strictly beneath it.
+pub fn path_stays_beneath(cwd: &[u8], path: &[u8]) {
+    let limits = crate::path::PathLimits {
+        max_depth: 64,
+        max_length: 8192,
+    };
+    let cwd = crate::path::resolve(&[], &Bytes::copy_from_slice(cwd), limits).unwrap_or_default();
+    assert_safe_components(&cwd);
+    let Ok(resolved) = crate::path::resolve(&cwd, &Bytes::copy_from_slice(path), limits) else {
+        return;
+    };
+    assert_safe_components(&resolved);
+    // As a local path: every component a normal one, beneath the base.
+    let base = std::path::Path::new("/base");
+    let mut joined = base.to_path_buf();
+    for component in &resolved {
+        use std::os::unix::ffi::OsStrExt;
+        joined.push(std::ffi::OsStr::from_bytes(component));
+    }
+    assert!(joined.starts_with(base));
+    let normal = joined
+        .strip_prefix(base)
+        .map(|rest| rest.components().count())
+        .unwrap_or(usize::MAX);
+    assert_eq!(normal, resolved.len(), "{joined:?}");
+    assert!(
+        joined.components().all(|c| matches!(
+            c,
+            std::path::Component::RootDir | std::path::Component::Normal(_)
+        )),
+        "{joined:?}"
+    );
+}
+
+fn assert_safe_components(components: &[Bytes]) {
+    for component in components {
+        let text = String::from_utf8_lossy(component);
+        assert!(!component.is_empty());
+        assert!(!component.contains(&0), "{text:?}");
+        assert!(
+            !component.contains(&b'/') && !component.contains(&b'\\'),
+            "{text:?}"
+        );
+        assert!(!text.contains(['\u{FF0F}', '\u{FF3C}']), "{text:?}");
+        let first = text.chars().next().unwrap_or('.');
+        let last = text.chars().last().unwrap_or(' ');
+        assert!(
+            !matches!(
+                first,
+                '.' | '\u{2024}' | '\u{2025}' | '\u{2026}' | '\u{FE52}' | '\u{FF0E}'
+            ),
+            "{text:?}"
+        );
+        assert!(!first.is_whitespace() && !first.is_control(), "{text:?}");
+        assert!(!last.is_whitespace() && !last.is_control(), "{text:?}");
+    }
+}

@@ -308,3 +308,28 @@ proptest! {
         fuzzing::framer(&data);
     }
 }
+
+/// Path bytes a hostile client would try: separators and their full-width
+/// forms, dots and their look-alikes, blanks of every kind, NUL, and any
+/// byte at all.
+fn path_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let pieces = prop::sample::select(vec![
+        "/", "\\", ".", "..", " ", "\t", "\u{3000}", "\u{A0}", "\u{200B}", "\u{FEFF}", "\u{FF0E}",
+        "\u{2024}", "\u{2025}", "\u{2026}", "\u{FE52}", "\u{FF0F}", "\u{FF3C}", "a", "x.txt", "\0",
+        "\u{1}",
+    ]);
+    let piece = prop_oneof![
+        4 => pieces.prop_map(|p| p.as_bytes().to_vec()),
+        1 => prop::collection::vec(any::<u8>(), 0..4),
+    ];
+    prop::collection::vec(piece, 0..24).prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    #[test]
+    fn resolved_paths_stay_strictly_beneath(cwd in path_bytes(), path in path_bytes()) {
+        fuzzing::path_stays_beneath(&cwd, &path);
+    }
+}

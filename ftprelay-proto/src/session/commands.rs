@@ -13,7 +13,7 @@ use crate::command::{
 };
 use crate::config::Profile;
 use crate::error::CommandError;
-use crate::name;
+use crate::path;
 use crate::reply::{Reply, ReplyCode};
 
 /// The verbs this server implements, for HELP.
@@ -112,7 +112,7 @@ impl Session {
             ),
             Pwd | Xpwd => self.reply(Reply::quoted_path(b"/", "is the current directory.")),
             Cwd(path) | Xcwd(path) => {
-                if name::is_root(path.as_bytes()) {
+                if path::is_root(&path.to_bytes()) {
                     self.reply(Reply::new(
                         ReplyCode::FILE_ACTION_OK,
                         "Directory successfully changed.",
@@ -154,16 +154,24 @@ impl Session {
             Port(addr) => self.active(addr.into()),
             Eprt(addr) => self.active(addr),
             Abor => self.abort_idle(),
-            Stor(path) => match name::root_file_name(&path.to_bytes()) {
-                Some(file_name) => self.start_upload(path.to_bytes(), vec![file_name], None),
-                None => self.reply(Reply::new(
+            Stor(path) => match path::root_file_name(&path.to_bytes()) {
+                Ok(Some(file_name)) => {
+                    self.start_upload(path.to_bytes(), vec![file_name], None, false);
+                }
+                Err(error) => self.reply(error.reply(false)),
+                Ok(None) => self.reply(Reply::new(
                     ReplyCode::NAME_NOT_ALLOWED,
                     "File name not allowed: upload into the root directory.",
                 )),
             },
             Stou(_) => {
                 let generated = Bytes::from(format!("upload-{}", self.uploads_started + 1));
-                self.start_upload(generated.clone(), vec![generated.clone()], Some(generated));
+                self.start_upload(
+                    generated.clone(),
+                    vec![generated.clone()],
+                    Some(generated),
+                    false,
+                );
             }
             Stat(None) => self.status(),
             Retr(_)

@@ -13,7 +13,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::{Blocked, OnProcessed, Output, Session, SessionFile};
 use crate::app::ProcessRequest;
 use crate::command::{Arg, Command, FileStructure};
-use crate::namespace::{display, matches, resolve};
+use crate::path::{PathError, display, resolve};
+use crate::pattern::matches;
 use crate::reply::{Reply, ReplyCode};
 
 impl Session {
@@ -22,13 +23,16 @@ impl Session {
     pub(super) fn devices_command(&mut self, command: Command) -> Option<Command> {
         use Command::*;
         match command {
-            Cwd(path) | Xcwd(path) => {
-                self.cwd = self.resolve(&path);
-                self.reply(Reply::new(
-                    ReplyCode::FILE_ACTION_OK,
-                    "Directory successfully changed.",
-                ));
-            }
+            Cwd(path) | Xcwd(path) => match self.resolve(&path) {
+                Ok(folder) => {
+                    self.cwd = folder;
+                    self.reply(Reply::new(
+                        ReplyCode::FILE_ACTION_OK,
+                        "Directory successfully changed.",
+                    ));
+                }
+                Err(error) => self.reply(error.reply(true)),
+            },
             Cdup | Xcup => {
                 self.cwd.pop();
                 self.reply(Reply::new(
@@ -40,30 +44,31 @@ impl Session {
                 let cwd = display(&self.cwd);
                 self.reply(Reply::quoted_path(&cwd, "is the current directory."));
             }
-            Mkd(path) | Xmkd(path) => {
-                // Every folder "exists" and is empty: what a device checks.
-                let made = display(&self.resolve(&path));
-                self.reply(Reply::quoted_path(&made, "created."));
-            }
+            // Every folder "exists" and is empty: what a device checks.
+            Mkd(path) | Xmkd(path) => match self.resolve(&path) {
+                Ok(made) => self.reply(Reply::quoted_path(&display(&made), "created.")),
+                Err(error) => self.reply(error.reply(true)),
+            },
             Rmd(_) | Xrmd(_) => {
                 self.reply(Reply::new(ReplyCode::FILE_ACTION_OK, "Directory removed."));
             }
-            Stor(path) | Appe(path) => {
-                let resolved = self.resolve(&path);
-                if resolved.is_empty() {
-                    self.reply(Reply::new(
-                        ReplyCode::NAME_NOT_ALLOWED,
-                        "No file name given.",
-                    ));
-                } else {
-                    self.start_upload(path.to_bytes(), resolved, None);
+            Stor(path) | Appe(path) => match self.resolve(&path) {
+                Ok(resolved) if resolved.is_empty() => self.reply(Reply::new(
+                    ReplyCode::NAME_NOT_ALLOWED,
+                    "No file name given.",
+                )),
+                Ok(resolved) => {
+                    let held = self.is_temporary(crate::path::last_segment(path.as_bytes()));
+                    self.start_upload(path.to_bytes(), resolved, None, held);
                 }
-            }
+                Err(error) => self.reply(error.reply(false)),
+            },
             Stou(_) => {
                 let generated = Bytes::from(format!("upload-{}", self.uploads_started + 1));
-                let mut path = self.cwd.clone();
-                path.push(generated.clone());
-                self.start_upload(generated.clone(), path, Some(generated));
+                match resolve(&self.cwd, &generated, self.config.path_limits()) {
+                    Ok(path) => self.start_upload(generated.clone(), path, Some(generated), false),
+                    Err(error) => self.reply(error.reply(false)),
+                }
             }
             Size(path) => match self.session_file(&path) {
                 Some(file) => {
@@ -99,13 +104,16 @@ impl Session {
             Nlst(argument) => self.list(argument, Listing::Names),
             Mlsd(argument) => self.list(argument, Listing::Facts),
             Dele(path) => self.delete(&path),
-            Rnfr(path) => {
-                self.rename_from = Some(self.resolve(&path));
-                self.reply(Reply::new(
-                    ReplyCode::PENDING_FURTHER_INFORMATION,
-                    "Ready for RNTO.",
-                ));
-            }
+            Rnfr(path) => match self.resolve(&path) {
+                Ok(from) => {
+                    self.rename_from = Some(from);
+                    self.reply(Reply::new(
+                        ReplyCode::PENDING_FURTHER_INFORMATION,
+                        "Ready for RNTO.",
+                    ));
+                }
+                Err(error) => self.reply(error.reply(false)),
+            },
             Rnto(path) => self.rename_to(&path),
             Site(argument) => {
                 let text = argument.as_bytes();
@@ -122,14 +130,17 @@ impl Session {
                     ));
                 }
             }
-            Mfmt { time, path } => {
-                let text = format!(
-                    "Modify={}; {}",
-                    time.escaped(),
-                    display(&self.resolve(&path)).escape_ascii()
-                );
-                self.reply(Reply::new(ReplyCode::FILE_STATUS, text));
-            }
+            Mfmt { time, path } => match self.resolve(&path) {
+                Ok(resolved) => {
+                    let text = format!(
+                        "Modify={}; {}",
+                        time.escaped(),
+                        display(&resolved).escape_ascii()
+                    );
+                    self.reply(Reply::new(ReplyCode::FILE_STATUS, text));
+                }
+                Err(error) => self.reply(error.reply(false)),
+            },
             Stru(FileStructure::Record) => self.ok("Structure set to R."),
             // Stored as sent in every type: devices use them all.
             Type(_) => self.ok("Type set."),
@@ -138,12 +149,12 @@ impl Session {
         None
     }
 
-    fn resolve(&self, path: &Arg) -> Vec<Bytes> {
-        resolve(&self.cwd, &path.to_bytes())
+    fn resolve(&self, path: &Arg) -> Result<Vec<Bytes>, PathError> {
+        resolve(&self.cwd, &path.to_bytes(), self.config.path_limits())
     }
 
     fn session_file(&self, path: &Arg) -> Option<&SessionFile> {
-        let resolved = self.resolve(path);
+        let resolved = self.resolve(path).ok()?;
         self.files.iter().find(|file| file.path == resolved)
     }
 
@@ -160,19 +171,31 @@ impl Session {
             }
             !here
         });
-        // Processed files are kept for SIZE and listings, within a bound: a
-        // session that uploads for days must not grow without limit.
-        while self.files.iter().filter(|f| f.held.is_none()).count() > MAX_REMEMBERED_FILES {
+    }
+
+    /// Keeps `file` for SIZE, MDTM and listings. Processed files are kept
+    /// within a bound, the oldest forgotten first: a session that uploads
+    /// for days must not grow without limit. (Held ones are bounded by
+    /// [`crate::Config::max_held_uploads`].)
+    pub(super) fn remember(&mut self, file: SessionFile) {
+        self.files.push(file);
+        let most = self.config.max_remembered_files;
+        let mut processed = self.files.iter().filter(|f| f.held.is_none()).count();
+        while processed > most {
             if let Some(oldest) = self.files.iter().position(|f| f.held.is_none()) {
                 self.files.remove(oldest);
             }
+            processed -= 1;
         }
     }
 
     /// DELE: a held upload is dropped (a test upload); anything else has
     /// nothing stored to delete.
     fn delete(&mut self, path: &Arg) {
-        let resolved = self.resolve(path);
+        let resolved = match self.resolve(path) {
+            Ok(resolved) => resolved,
+            Err(error) => return self.reply(error.reply(false)),
+        };
         self.forget_file(&resolved, "deleted before processing");
         self.reply(Reply::new(ReplyCode::FILE_ACTION_OK, "File deleted."));
     }
@@ -183,7 +206,10 @@ impl Session {
         let Some(from) = self.rename_from.take() else {
             return self.reply(Reply::new(ReplyCode::BAD_SEQUENCE, "Send RNFR first."));
         };
-        let to = self.resolve(path);
+        let to = match self.resolve(path) {
+            Ok(to) => to,
+            Err(error) => return self.reply(error.reply(false)),
+        };
         if to.is_empty() {
             return self.reply(Reply::new(
                 ReplyCode::NAME_NOT_ALLOWED,
@@ -266,6 +292,14 @@ impl Session {
         }
     }
 
+    /// How many uploads are held for a rename, and their bytes.
+    pub(super) fn held_uploads(&self) -> (usize, u64) {
+        self.files
+            .iter()
+            .filter(|f| f.held.is_some())
+            .fold((0, 0), |(count, bytes), f| (count + 1, bytes + f.size))
+    }
+
     /// Whether an upload named `file_name` is held for a rename.
     pub(super) fn is_temporary(&self, file_name: &[u8]) -> bool {
         self.config
@@ -284,8 +318,13 @@ impl Session {
             .unwrap_or_default()
             .split(|b| *b == b' ')
             .rfind(|part| !part.is_empty() && !part.starts_with(b"-"))
-            .map(|part| resolve(&self.cwd, &Bytes::copy_from_slice(part)))
-            .unwrap_or_else(|| self.cwd.clone());
+            .map(|part| {
+                let limits = self.config.path_limits();
+                resolve(&self.cwd, &Bytes::copy_from_slice(part), limits)
+            })
+            .unwrap_or_else(|| Ok(self.cwd.clone()));
+        // A folder that cannot exist holds nothing.
+        let folder = folder.unwrap_or_default();
         let mut listing = BytesMut::new();
         for file in &self.files {
             let Some((name, parent)) = file.path.split_last() else {
@@ -318,9 +357,6 @@ impl Session {
         self
     }
 }
-
-/// Processed uploads a session remembers for SIZE, MDTM and listings.
-const MAX_REMEMBERED_FILES: usize = 1000;
 
 /// The kinds of directory listing.
 #[derive(Debug, Clone, Copy)]

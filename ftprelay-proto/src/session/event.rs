@@ -60,6 +60,14 @@ pub enum Input<'a> {
     /// The application chose this session's profile (before its
     /// [`Input::LoginChecked`], for a per-user profile).
     ProfileChosen(crate::Profile),
+    /// How many bytes of replies are still waiting to be written to the
+    /// control connection, reported by the adapter after each write. Once an
+    /// adapter reports it, the session stops running commands while more
+    /// than [`crate::Config::max_unwritten_replies`] wait (the pipelined
+    /// lines stay queued, within [`crate::Config::max_pending_input`]), so a
+    /// client that sends and never reads holds a bounded amount of memory.
+    /// An adapter that never reports it gets no such bound.
+    Unwritten(usize),
     /// The relay is shutting down. The command in progress (an upload being
     /// received or processed, a login check) finishes and is answered; then
     /// the session answers `421` and closes instead of running anything

@@ -67,6 +67,9 @@ pub struct Session {
     queue: VecDeque<(Result<Command, CommandError>, usize)>,
     queued_bytes: usize,
     outputs: VecDeque<Output>,
+    /// Reply bytes not yet written, once the adapter reports them
+    /// ([`Input::Unwritten`]): the replies of this session since then added.
+    reply_backlog: Option<usize>,
     login: LoginState,
     failed_logins: u32,
     /// The command in progress, waiting for an input or a deadline.
@@ -159,6 +162,10 @@ struct Transfer {
     path: Vec<Bytes>,
     /// Set for a directory listing: sent, not received.
     listing: Option<Bytes>,
+    /// A temporary name (devices profile): held for its rename once received.
+    held: bool,
+    /// The most bytes this upload may have.
+    max_size: u64,
     phase: TransferPhase,
 }
 
@@ -208,6 +215,7 @@ impl Session {
             queue: VecDeque::new(),
             queued_bytes: 0,
             outputs: VecDeque::new(),
+            reply_backlog: None,
             login: LoginState::NeedUser,
             failed_logins: 0,
             blocked: None,
@@ -263,6 +271,7 @@ impl Session {
             Input::Data(event) => self.data_event(event),
             Input::Processed { upload, result } => self.processed(upload, result),
             Input::Timeout => {}
+            Input::Unwritten(bytes) => self.reply_backlog = Some(bytes),
             Input::Shutdown => self.shutting_down = true,
             Input::ProfileChosen(profile) => {
                 if !self.is_logged_in() {
@@ -422,6 +431,8 @@ impl Session {
             // ABOR is the one command that interrupts the one in progress.
             let abort = match (&self.blocked, front) {
                 (Some(Blocked::Transfer(_)), Some(Ok(Command::Abor))) => true,
+                // The client does not read its replies: wait until it does.
+                (_, Some(_)) if self.is_reply_backlog_full() => return,
                 (Some(_), _) | (None, None) => return,
                 (None, Some(Ok(Command::Stor(_) | Command::Stou(_)))) if self.background_full() => {
                     return;
@@ -589,11 +600,12 @@ impl Session {
         .min()
     }
 
-    /// When the client counts as idle: only while nothing is in progress or
-    /// queued for it.
+    /// When the client counts as idle: while nothing is in progress or
+    /// queued for it, and while it does not read its replies.
     fn idle_deadline(&self) -> Option<Instant> {
-        let waiting_for_client =
-            self.control_open && self.blocked.is_none() && self.queue.is_empty();
+        let waiting_for_client = self.control_open
+            && self.blocked.is_none()
+            && (self.queue.is_empty() || self.is_reply_backlog_full());
         waiting_for_client.then(|| later(self.last_activity, self.config.idle_timeout))
     }
 
@@ -614,8 +626,19 @@ impl Session {
         later(self.now, wait)
     }
 
+    /// Whether so many reply bytes wait to be written that no further
+    /// command runs.
+    fn is_reply_backlog_full(&self) -> bool {
+        self.reply_backlog
+            .is_some_and(|bytes| bytes >= self.config.max_unwritten_replies)
+    }
+
     fn reply(&mut self, reply: Reply) {
         if self.control_open {
+            if let Some(backlog) = &mut self.reply_backlog {
+                // The code, separators and line ends: about 8 bytes a line.
+                *backlog += reply.text().len() + 8 * (reply.text().matches('\n').count() + 1);
+            }
             tracing::debug!(reply = %reply, "<-");
             self.outputs.push_back(Output::Reply(reply));
         }

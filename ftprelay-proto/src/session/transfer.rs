@@ -60,22 +60,40 @@ impl Session {
 
     /// STOR or STOU: `150`, then the data connection, the spool, the
     /// processor. `name` is the argument as sent, `path` the file's virtual
-    /// path, `announce` STOU's generated name.
-    pub(super) fn start_upload(&mut self, name: Bytes, path: Vec<Bytes>, announce: Option<Bytes>) {
+    /// path, `announce` STOU's generated name; a `held` upload (devices
+    /// profile, a temporary name) waits for its rename once received.
+    pub(super) fn start_upload(
+        &mut self,
+        name: Bytes,
+        path: Vec<Bytes>,
+        announce: Option<Bytes>,
+        held: bool,
+    ) {
+        let mut max_size = self.config.max_file_size;
+        if held {
+            let (count, bytes) = self.held_uploads();
+            if count >= self.config.max_held_uploads {
+                return self.reply(Reply::new(
+                    ReplyCode::INSUFFICIENT_STORAGE,
+                    "Too many uploads wait for their rename; rename or delete one first.",
+                ));
+            }
+            max_size = max_size.min(self.config.max_held_bytes.saturating_sub(bytes));
+        }
         let upload = UploadId(self.uploads_started + 1);
         let text = match announce {
             Some(name) => format!("FILE: {}", name.escape_ascii()),
             None => "Ok to send data.".to_owned(),
         };
         let record = UploadRecord::new(upload, name, self.now);
-        self.start_transfer(record, path, None, text);
+        self.start_transfer(record, path, None, text, (held, max_size));
     }
 
     /// LIST, NLST, MLSD: `150`, then `listing` over the data connection.
     pub(super) fn start_listing(&mut self, listing: Bytes) {
         let record = UploadRecord::listing(UploadId(self.uploads_started + 1), self.now);
         let text = "Here comes the directory listing.".to_owned();
-        self.start_transfer(record, Vec::new(), Some(listing), text);
+        self.start_transfer(record, Vec::new(), Some(listing), text, (false, 0));
     }
 
     fn start_transfer(
@@ -84,6 +102,7 @@ impl Session {
         path: Vec<Bytes>,
         listing: Option<Bytes>,
         text: String,
+        (held, max_size): (bool, u64),
     ) {
         if self.config.require_protected_data && !self.data_protected {
             return self.reply(Reply::new(
@@ -105,6 +124,8 @@ impl Session {
             file_name: path.last().cloned().unwrap_or_default(),
             path,
             listing,
+            held,
+            max_size,
             phase: TransferPhase::AwaitingConnection { deadline },
         };
         match self.data {
@@ -241,7 +262,7 @@ impl Session {
         }
         self.outputs.push_back(Output::Receive(ReceiveRequest {
             upload: transfer.record.upload,
-            max_size: self.config.max_file_size,
+            max_size: transfer.max_size,
             stall_timeout: self.config.transfer_stall_timeout,
             tls: self.data_protected,
         }));
@@ -270,17 +291,14 @@ impl Session {
             });
         }
         let (outcome, failure) = match end {
-            TransferEnd::Complete { bytes } if bytes <= self.config.max_file_size => {
+            TransferEnd::Complete { bytes } if bytes <= transfer.max_size => {
                 return self.spooled(transfer, bytes);
             }
             TransferEnd::Complete { .. } | TransferEnd::TooLarge => (
                 "too large",
                 Reply::new(
                     ReplyCode::EXCEEDED_STORAGE,
-                    format!(
-                        "File too large: the limit is {} bytes.",
-                        self.config.max_file_size
-                    ),
+                    format!("File too large: the limit is {} bytes.", transfer.max_size),
                 ),
             ),
             TransferEnd::Reset => (
@@ -328,8 +346,8 @@ impl Session {
             // held upload it replaces is dropped, never processed.
             self.forget_file(&transfer.path, "replaced before processing");
         }
-        if devices && self.is_temporary(&transfer.file_name) {
-            self.files.push(SessionFile {
+        if devices && transfer.held {
+            self.remember(SessionFile {
                 path: transfer.path,
                 size,
                 received: self.now,
@@ -341,7 +359,7 @@ impl Session {
             ));
         }
         if devices {
-            self.files.push(SessionFile {
+            self.remember(SessionFile {
                 path: transfer.path.clone(),
                 size,
                 received: self.now,
@@ -352,7 +370,7 @@ impl Session {
             upload: record.upload,
             name: record.name.clone(),
             file_name: transfer.file_name,
-            path: crate::namespace::display(&transfer.path),
+            path: crate::path::display(&transfer.path),
             user: self.user().map(Bytes::copy_from_slice).unwrap_or_default(),
             peer: self.peer,
             size,

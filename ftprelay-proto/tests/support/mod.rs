@@ -73,6 +73,10 @@ impl Harness {
         self.expect_replies(&[230]);
     }
 
+    pub fn wants_control_bytes(&self) -> bool {
+        self.driver.session.wants_control_bytes()
+    }
+
     pub fn send(&mut self, text: &str) {
         self.send_bytes(text.as_bytes());
     }
