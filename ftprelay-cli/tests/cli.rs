@@ -48,6 +48,8 @@ on_smol_too!(
     the_devices_profile_recreates_folders_under_dir_and_tells_exec_the_path,
     ftps_explicit_and_implicit_and_a_certificate_reloaded_on_sighup,
     tls_required_refuses_plain_clients,
+    dir_names_never_escape_the_directory,
+    dir_never_follows_a_planted_link,
 );
 
 /// A running `ftprelay`, its log collected as it is written.
@@ -860,4 +862,134 @@ fn bad_tls_input_is_one_line_and_status_2() {
         2,
         "--tls-cert",
     );
+}
+
+/// Stores each of `names` (bytes, sent as Latin-1 so that every byte
+/// passes as it is) with python's ftplib; returns each STOR's reply code.
+fn python_stor_each(relay: &Relay, user: &str, names: &[&[u8]]) -> Vec<String> {
+    let hex: Vec<String> = names
+        .iter()
+        .map(|name| name.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    let script = format!(
+        r#"
+import ftplib, io, sys
+ftp = ftplib.FTP(encoding="latin-1")
+ftp.connect("127.0.0.1", {port}, timeout=20)
+ftp.login("{user}", "pw")
+for name in sys.argv[1:]:
+    name = bytes.fromhex(name).decode("latin-1")
+    try:
+        print(ftp.storbinary("STOR " + name, io.BytesIO(b"payload"))[:3])
+    except ftplib.Error as e:
+        print(str(e)[:3])
+ftp.quit()
+"#,
+        port = relay.addr.port()
+    );
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(hex)
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "{}", stderr(&output));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every file under `dir`, relative to it, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).expect("read_dir").flatten() {
+            let path = entry.path();
+            if entry.file_type().expect("type").is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).expect("beneath");
+                found.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn dir_names_never_escape_the_directory() {
+    let work = tempfile::tempdir().expect("dir");
+    let target = work.path().join("a").join("b").join("store");
+    std::fs::create_dir_all(&target).expect("dir");
+    let relay = Relay::start(&[
+        "--profile",
+        "devices",
+        "--user",
+        "cam:pw",
+        "--dir",
+        &target.display().to_string(),
+    ]);
+    let long = format!("{}.jpeg", "x".repeat(300));
+    let replies = python_stor_each(
+        &relay,
+        "cam",
+        &[
+            b"/. ../. ../x.txt",
+            "/\u{3000}../\u{3000}../y.txt".as_bytes(),
+            b". .htaccess",
+            b"caf\xe9.jpg",
+            b"caf\xe8.jpg",
+            long.as_bytes(),
+        ],
+    );
+    assert!(replies.iter().all(|code| code == "226"), "{replies:?}");
+    // Nothing above the directory: only `a/b/store` was ever there.
+    assert_eq!(
+        tree(work.path())
+            .iter()
+            .filter(|path| !path.starts_with("a/b/store/"))
+            .count(),
+        0,
+        "{:?}",
+        tree(work.path())
+    );
+    let stored = tree(&target);
+    let shortened = format!("{}.jpeg", "x".repeat(250));
+    let mut expected = [
+        "caf%E8.jpg",
+        "caf%E9.jpg",
+        "htaccess",
+        shortened.as_str(),
+        "x.txt",
+        "y.txt",
+    ];
+    expected.sort();
+    assert_eq!(stored, expected);
+    assert_eq!(std::fs::read(target.join("x.txt")).expect("x"), b"payload");
+}
+
+#[test]
+fn dir_never_follows_a_planted_link() {
+    let work = tempfile::tempdir().expect("dir");
+    let (target, outside) = (work.path().join("store"), work.path().join("outside"));
+    std::fs::create_dir_all(&target).expect("dir");
+    std::fs::create_dir_all(&outside).expect("dir");
+    std::os::unix::fs::symlink(&outside, target.join("NVR01")).expect("link");
+    let relay = Relay::start(&[
+        "--profile",
+        "devices",
+        "--user",
+        "cam:pw",
+        "--dir",
+        &target.display().to_string(),
+    ]);
+    let replies = python_stor_each(&relay, "cam", &[b"/NVR01/snap.jpg", b"/NVR02/snap.jpg"]);
+    assert_eq!(replies, ["451", "226"]);
+    assert_eq!(tree(&outside), Vec::<String>::new());
+    // The link is left as it was (listed as the file it is).
+    assert_eq!(tree(&target), ["NVR01", "NVR02/snap.jpg"]);
+    assert!(relay.spool_is_empty());
 }

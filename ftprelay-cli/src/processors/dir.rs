@@ -1,126 +1,196 @@
-//! `--dir`: move each upload into a directory.
+//! `--dir`: move each upload into a directory, beneath it and nowhere
+//! else.
+//!
+//! The folders of a devices-profile upload are created beneath the
+//! directory one at a time, each opened relative to its parent without
+//! following a symbolic link (`openat` with `O_NOFOLLOW`): a link planted
+//! inside the directory, to `/etc` say, is refused, never followed. The
+//! directory itself is the operator's and may be a link.
 
-use std::io;
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use ftprelay_tokio::proto::{ProcessError, Upload};
+use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+use rustix::io::Errno;
 
-/// Moves the upload into `dir` under its name made safe, never overwriting:
-/// `name.jpg`, then `name-1.jpg`, `name-2.jpg`, … A hard link is atomic and
-/// keeps the spool file for the relay to delete; across file systems the
-/// file is copied into a file created exclusively.
+use super::local_name::LocalName;
+
+/// How many names are tried before giving up: `name.jpg`, `name-1.jpg`, …
+const MAX_ATTEMPTS: u32 = 10_000;
+
+/// Moves the upload into `dir` under its name spelled for this machine,
+/// never overwriting: `name.jpg`, then `name-1.jpg`, `name-2.jpg`, … A hard
+/// link is atomic and keeps the spool file for the relay to delete; across
+/// file systems the file is copied into a file created exclusively.
 pub(super) async fn move_into(dir: &Path, upload: &Upload) -> Result<(), ProcessError> {
-    // The virtual folders (devices profile) become folders here, each made
-    // safe like a file name: `/NVR01/ch1/x.jpg` goes to `DIR/NVR01/ch1/`.
-    let mut dir = dir.to_owned();
-    let remote = upload.remote_path();
-    let folders = remote.split(|b| *b == b'/').filter(|part| !part.is_empty());
-    let folder_count = folders.clone().count().saturating_sub(1);
-    for folder in folders.take(folder_count) {
-        dir.push(safe_file_name(folder));
-    }
-    let source = upload.path().to_owned();
-    let name = safe_file_name(upload.file_name());
-    match smol::unblock(move || place(&dir, &source, &name)).await {
+    // The virtual folders (devices profile) become folders here:
+    // `/NVR01/ch1/x.jpg` goes to `DIR/NVR01/ch1/`.
+    let folders: Vec<String> = upload
+        .folders()
+        .map(|folder| LocalName::new(folder).spelled(""))
+        .collect();
+    let name = LocalName::new(upload.file_name());
+    let (dir, source) = (dir.to_owned(), upload.path().to_owned());
+    match smol::unblock(move || place(&dir, &folders, &source, &name)).await {
         Ok(target) => {
             tracing::info!(target = %target.display(), "stored");
             Ok(())
         }
-        Err(e) => Err(ProcessError::transient(format!("moving the file: {e}"))),
+        Err(e) => Err(ProcessError::transient(format!("storing the file: {e}"))),
     }
 }
 
-fn place(dir: &Path, source: &Path, name: &str) -> io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let (stem, extension) = match name.rfind('.') {
-        Some(dot) if dot > 0 => name.split_at(dot),
-        _ => (name, ""),
-    };
-    for attempt in 0..10_000u32 {
-        let candidate = if attempt == 0 {
-            dir.join(name)
+/// Links (or copies) `source` into `base/folders…/` under the first free
+/// spelling of `name`; returns the path it got.
+fn place(base: &Path, folders: &[String], source: &Path, name: &LocalName) -> io::Result<PathBuf> {
+    let dir = open_beneath(base, folders)?;
+    let mut shown = base.to_owned();
+    shown.extend(folders);
+    for attempt in 0..MAX_ATTEMPTS {
+        let suffix = if attempt == 0 {
+            String::new()
         } else {
-            dir.join(format!("{stem}-{attempt}{extension}"))
+            format!("-{attempt}")
         };
-        match std::fs::hard_link(source, &candidate) {
-            Ok(()) => return Ok(candidate),
+        let candidate = name.spelled(&suffix);
+        match link_or_copy(&dir, source, &candidate) {
+            Ok(()) => return Ok(shown.join(candidate)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            // Another file system (EXDEV), or one without hard links.
-            Err(_) => match copy_exclusive(source, &candidate) {
-                Ok(()) => return Ok(candidate),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            },
+            Err(e) => return Err(e),
         }
     }
     Err(io::Error::new(
         io::ErrorKind::AlreadyExists,
-        format!("no free name for {name} in {}", dir.display()),
+        format!(
+            "no free name for {} in {}",
+            name.spelled(""),
+            shown.display()
+        ),
     ))
 }
 
-fn copy_exclusive(source: &Path, target: &Path) -> io::Result<()> {
-    let mut output = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(target)?;
+/// `base/folders…`, each folder created if missing and opened without
+/// following a symbolic link.
+fn open_beneath(base: &Path, folders: &[String]) -> io::Result<OwnedFd> {
+    // The operator's directory is made if missing, as `mkdir -p` would.
+    std::fs::create_dir_all(base)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", base.display())))?;
+    let directory = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+    let mut dir = rustix::fs::open(base, directory, Mode::empty())
+        .map_err(|e| with_path(e, base.to_owned()))?;
+    let mut at = base.to_owned();
+    for folder in folders {
+        at.push(folder);
+        let beneath = directory | OFlags::NOFOLLOW;
+        dir = match rustix::fs::openat(&dir, folder, beneath, Mode::empty()) {
+            Ok(next) => next,
+            Err(Errno::NOENT) => {
+                match rustix::fs::mkdirat(&dir, folder, Mode::from_raw_mode(0o777)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(with_path(e, at)),
+                }
+                rustix::fs::openat(&dir, folder, beneath, Mode::empty())
+                    .map_err(|e| with_path(e, at.clone()))?
+            }
+            Err(Errno::LOOP | Errno::NOTDIR) => {
+                return Err(io::Error::other(format!(
+                    "{} is not a folder (a symbolic link is never followed)",
+                    at.display()
+                )));
+            }
+            Err(e) => return Err(with_path(e, at)),
+        };
+    }
+    Ok(dir)
+}
+
+/// A hard link to `source` named `name` in `dir`, else an exclusive copy.
+fn link_or_copy(dir: &OwnedFd, source: &Path, name: &str) -> io::Result<()> {
+    match rustix::fs::linkat(CWD, source, dir, name, AtFlags::empty()) {
+        Ok(()) => Ok(()),
+        Err(Errno::EXIST) => Err(io::ErrorKind::AlreadyExists.into()),
+        // Another file system (EXDEV), or one without hard links.
+        Err(_) => copy_exclusive(dir, source, name),
+    }
+}
+
+fn copy_exclusive(dir: &OwnedFd, source: &Path, name: &str) -> io::Result<()> {
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let created = match rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o666)) {
+        Ok(fd) => fd,
+        Err(Errno::EXIST) => return Err(io::ErrorKind::AlreadyExists.into()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut output = std::fs::File::from(created);
     let copied =
         std::fs::File::open(source).and_then(|mut input| io::copy(&mut input, &mut output));
-    if let Err(e) = copied.and_then(|_| output.sync_all()) {
-        let _ = std::fs::remove_file(target);
+    if let Err(e) = copied
+        .and_then(|_| output.flush())
+        .and_then(|()| output.sync_all())
+    {
+        let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
         return Err(e);
     }
     Ok(())
 }
 
-/// The client's file name, safe as one file name here: no separators or
-/// control characters, no leading dots, never empty.
-pub(super) fn safe_file_name(name: &[u8]) -> String {
-    let lossy = String::from_utf8_lossy(name);
-    let cleaned: String = lossy
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    let trimmed = cleaned.trim_start_matches('.').trim();
-    if trimmed.is_empty() {
-        "upload".to_owned()
-    } else {
-        trimmed.to_owned()
-    }
+fn with_path(errno: Errno, path: PathBuf) -> io::Error {
+    let error = io::Error::from(errno);
+    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn safe_names() {
-        assert_eq!(safe_file_name(b"scan.pdf"), "scan.pdf");
-        assert_eq!(safe_file_name(b"..\\..\\evil"), "_.._evil");
-        assert_eq!(safe_file_name(b".hidden"), "hidden");
-        assert_eq!(safe_file_name(b"..."), "upload");
-        assert_eq!(safe_file_name(b"a\r\nb"), "a__b");
-        assert_eq!(safe_file_name(b"\xC4\xE3.jpg"), "\u{FFFD}\u{FFFD}.jpg");
+    fn spool_file(dir: &tempfile::TempDir) -> PathBuf {
+        let source = dir.path().join("upload");
+        std::fs::write(&source, b"one").expect("write");
+        source
     }
 
     #[test]
     fn placing_never_overwrites() {
         let spool = tempfile::tempdir().expect("dir");
         let target = tempfile::tempdir().expect("dir");
-        let source = spool.path().join("upload");
-        std::fs::write(&source, b"one").expect("write");
-        let first = place(target.path(), &source, "scan.pdf").expect("place");
-        let second = place(target.path(), &source, "scan.pdf").expect("place");
-        assert_eq!(first.file_name().and_then(|n| n.to_str()), Some("scan.pdf"));
-        assert_eq!(
-            second.file_name().and_then(|n| n.to_str()),
-            Some("scan-1.pdf")
-        );
+        let source = spool_file(&spool);
+        let name = LocalName::new(b"scan.pdf");
+        let first = place(target.path(), &[], &source, &name).expect("place");
+        let second = place(target.path(), &[], &source, &name).expect("place");
+        assert_eq!(first, target.path().join("scan.pdf"));
+        assert_eq!(second, target.path().join("scan-1.pdf"));
+    }
+
+    #[test]
+    fn folders_are_made_beneath_and_links_never_followed() {
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let outside = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        let name = LocalName::new(b"x.jpg");
+        let folders = ["NVR01".to_owned(), "ch1".to_owned()];
+        let placed = place(target.path(), &folders, &source, &name).expect("place");
+        assert_eq!(placed, target.path().join("NVR01/ch1/x.jpg"));
+        std::os::unix::fs::symlink(outside.path(), target.path().join("planted")).expect("link");
+        let error = place(target.path(), &["planted".to_owned()], &source, &name)
+            .expect_err("a planted link is refused");
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert_eq!(std::fs::read_dir(outside.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn a_link_at_the_file_name_is_never_written_through() {
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let outside = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, b"keep").expect("write");
+        std::os::unix::fs::symlink(&victim, target.path().join("x.jpg")).expect("link");
+        let placed = place(target.path(), &[], &source, &LocalName::new(b"x.jpg")).expect("place");
+        assert_eq!(placed, target.path().join("x-1.jpg"));
+        assert_eq!(std::fs::read(&victim).expect("read"), b"keep");
     }
 }

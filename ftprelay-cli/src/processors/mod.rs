@@ -5,6 +5,7 @@
 mod dir;
 mod exec;
 mod http;
+mod local_name;
 
 use std::fmt;
 use std::path::PathBuf;
