@@ -92,6 +92,10 @@ pub(crate) struct RunArgs {
     /// Give up on a processor after this long (the upload is answered 451) [default: 60].
     #[arg(long, value_name = "SECS")]
     pub(crate) process_timeout: Option<u64>,
+    /// Password hashes checked at once (each costs 19 MiB while it runs);
+    /// other logins wait their turn [default: 2].
+    #[arg(long, value_name = "N")]
+    pub(crate) password_checks: Option<usize>,
     /// Answer 226 as soon as a file is received, and process it afterwards.
     #[arg(long)]
     pub(crate) ack_on_receipt: bool,

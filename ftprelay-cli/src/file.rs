@@ -23,6 +23,7 @@ pub(crate) struct FileConfig {
     pub(crate) idle_timeout: Option<u64>,
     pub(crate) process_timeout: Option<u64>,
     pub(crate) ack_on_receipt: Option<bool>,
+    pub(crate) password_checks: Option<usize>,
     pub(crate) profile: Option<crate::args::ProfileArg>,
     pub(crate) tls_cert: Option<PathBuf>,
     pub(crate) tls_key: Option<PathBuf>,

@@ -12,6 +12,7 @@ mod hash;
 mod processors;
 mod settings;
 mod users;
+mod verifier;
 
 use std::process::ExitCode;
 
@@ -194,6 +195,7 @@ where
         users,
         anonymous,
         tls,
+        password_checks,
     } = settings;
     let ftps = match (&tls, config.implicit_tls_listen.as_slice()) {
         (None, _) => "off".to_owned(),
@@ -204,7 +206,9 @@ where
     let passive = config
         .passive_ports
         .map_or("any".to_owned(), |p| format!("{}-{}", p.first(), p.last()));
-    let authenticator = Users::new(users, anonymous, config.session.process_timeout);
+    let verifier = verifier::Verifier::new(password_checks)
+        .map_err(|e| CliError::Runtime(format!("cannot start the password checks: {e}")))?;
+    let authenticator = Users::new(users, anonymous, config.session.process_timeout, verifier);
     let relay = bind_relay(config, authenticator)
         .await
         .map_err(runtime_error)?;

@@ -20,6 +20,8 @@ pub(crate) struct Settings {
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
     pub(crate) users: Vec<User>,
     pub(crate) anonymous: Option<Arc<ProcessorSpec>>,
+    /// Password hashes checked at once.
+    pub(crate) password_checks: usize,
 }
 
 impl Settings {
@@ -88,7 +90,7 @@ impl Settings {
                 (Some(password), None) => Credential::Password(password.clone()),
                 (None, Some(hash)) => {
                     check_hash(hash).map_err(|e| usage(format!("user {}: {e}", entry.name)))?;
-                    Credential::Hash(hash.clone())
+                    Credential::Hash(hash.as_str().into())
                 }
                 _ => {
                     return Err(usage(format!(
@@ -119,7 +121,7 @@ impl Settings {
             for (name, hash) in read_users_file(path)? {
                 add(User {
                     name,
-                    credential: Credential::Hash(hash),
+                    credential: Credential::Hash(hash.into()),
                     processor: needs_default()?,
                     profile: None,
                 });
@@ -148,11 +150,16 @@ impl Settings {
                 "no users: give --user NAME:PASSWORD, --users FILE, --anonymous, or [[users]] in --config",
             ));
         }
+        let password_checks = args.password_checks.or(file.password_checks).unwrap_or(2);
+        if password_checks == 0 {
+            return Err(usage("password_checks must be at least 1"));
+        }
         Ok(Self {
             relay,
             tls,
             users,
             anonymous,
+            password_checks,
         })
     }
 }

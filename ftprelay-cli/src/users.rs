@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use argon2::password_hash::PasswordHash;
 use ftprelay_tokio::proto::{Authenticator, Login, LoginRejected};
 
 use crate::processors::{Processor, ProcessorSpec};
+use crate::verifier::Verifier;
 
 /// How a user proves who they are.
 #[derive(Debug, Clone)]
@@ -16,7 +16,7 @@ pub(crate) enum Credential {
     /// A plain password (from `--user`, or `password` in the config file).
     Password(String),
     /// An argon2id PHC string (from `--users`, or `password_hash`).
-    Hash(String),
+    Hash(Arc<str>),
 }
 
 /// One configured user.
@@ -36,6 +36,11 @@ pub(crate) struct Users {
     /// `anonymous` and `ftp` with any password, if enabled.
     anonymous: Option<Arc<ProcessorSpec>>,
     process_timeout: Duration,
+    verifier: Verifier,
+    /// Whether any user has a hash: only then is an unknown name checked
+    /// against [`DUMMY_HASH`] (with plain passwords alone, a wrong name and
+    /// a wrong password cost the same: nothing).
+    has_hashes: bool,
 }
 
 /// Verified against when the user name is unknown, so that an unknown name
@@ -47,7 +52,11 @@ impl Users {
         users: Vec<User>,
         anonymous: Option<Arc<ProcessorSpec>>,
         process_timeout: Duration,
+        verifier: Verifier,
     ) -> Self {
+        let has_hashes = users
+            .iter()
+            .any(|user| matches!(user.credential, Credential::Hash(_)));
         let by_name = users
             .into_iter()
             .map(|user| (user.name.as_bytes().to_vec(), user))
@@ -56,6 +65,8 @@ impl Users {
             by_name,
             anonymous,
             process_timeout,
+            verifier,
+            has_hashes,
         }
     }
 
@@ -78,11 +89,12 @@ impl Authenticator for Users {
             Some(Credential::Password(expected)) => {
                 constant_time_eq(expected.as_bytes(), &password)
             }
-            Some(Credential::Hash(phc)) => verify_hash(phc, password).await,
-            None => {
-                verify_hash(DUMMY_HASH.to_owned(), password).await;
+            Some(Credential::Hash(phc)) => self.verifier.verify(phc, password).await,
+            None if self.has_hashes => {
+                self.verifier.verify(DUMMY_HASH.into(), password).await;
                 false
             }
+            None => false,
         };
         match user {
             Some(user) if accepted => Ok(Processor::new(
@@ -93,17 +105,6 @@ impl Authenticator for Users {
             _ => Err(LoginRejected),
         }
     }
-}
-
-/// argon2 costs tens of milliseconds of CPU by design: off the async
-/// threads.
-async fn verify_hash(phc: String, password: Vec<u8>) -> bool {
-    smol::unblock(move || {
-        PasswordHash::new(&phc)
-            .map(|hash| Argon2::default().verify_password(&password, &hash).is_ok())
-            .unwrap_or(false)
-    })
-    .await
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

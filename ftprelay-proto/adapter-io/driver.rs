@@ -275,13 +275,15 @@ where
                 Output::StartTls => self.start_tls(),
                 Output::CheckLogin(login) => {
                     let now = self.shared.runtime.now();
-                    let locked = self
+                    // Counted as a failure from now on, until it succeeds: a
+                    // burst of guesses is stopped at the limit.
+                    let let_through = self
                         .shared
                         .logins
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .is_locked_out(self.peer.ip(), now);
-                    if locked {
+                        .begin_attempt(self.peer.ip(), now);
+                    if !let_through {
                         tracing::warn!("login refused: the address is locked out");
                         self.feed(Input::LoginLockedOut);
                         continue;
@@ -569,18 +571,14 @@ where
                 self.feed(Input::ControlClosed);
             }
             Event::LoginChecked(verdict) => {
-                {
-                    let now = self.shared.runtime.now();
-                    let mut logins = self
-                        .shared
+                if verdict.is_ok() {
+                    // Only this attempt is taken back: a valid login between
+                    // guesses must not reset the count.
+                    self.shared
                         .logins
                         .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    // A success does not clear the address's failures: a valid
-                    // login between guesses must not reset the count.
-                    if verdict.is_err() {
-                        logins.record_failure(self.peer.ip(), now);
-                    }
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .attempt_succeeded(self.peer.ip());
                 }
                 if let Some(profile) = verdict.as_ref().ok().and_then(|p| p.profile()) {
                     self.feed(Input::ProfileChosen(profile));

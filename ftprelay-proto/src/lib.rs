@@ -150,7 +150,7 @@ pub use command::{
 pub use config::{Config, Profile};
 pub use error::CommandError;
 pub use framer::{Frame, LineFramer};
-pub use limits::{ConnectionCounter, TooManyConnections};
+pub use limits::{ConnectionCounter, TooManyConnections, client_group};
 pub use relay::{PassivePorts, RelayConfig, SPOOL_FILE_PREFIX, is_spool_file_name};
 pub use reply::{Reply, ReplyCode};
 pub use session::{

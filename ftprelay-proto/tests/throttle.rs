@@ -44,3 +44,61 @@ fn memory_stays_bounded() {
     assert!(throttle.remembered_addresses() <= MAX_REMEMBERED_ADDRESSES);
     assert!(throttle.remembered_addresses() > 0);
 }
+
+#[test]
+fn attempts_count_when_they_start_and_a_success_takes_its_own_back() {
+    let t0 = origin();
+    let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut throttle = LoginThrottle::new(3, Duration::from_secs(60));
+    // A burst of ten checks begun at once: only three are let through.
+    let let_through = (0..10).filter(|_| throttle.begin_attempt(ip, t0)).count();
+    assert_eq!(let_through, 3);
+    // A client that logs in right, again and again, is never locked out.
+    let device: IpAddr = "127.0.0.2".parse().expect("ip");
+    for n in 0..100 {
+        assert!(throttle.begin_attempt(device, t0 + Duration::from_secs(n)));
+        throttle.attempt_succeeded(device);
+    }
+}
+
+#[test]
+fn a_flood_of_other_addresses_does_not_forgive_a_locked_out_one() {
+    let t0 = origin();
+    let guesser: IpAddr = "192.0.2.1".parse().expect("ip");
+    let mut throttle = LoginThrottle::new(3, Duration::from_secs(600));
+    for _ in 0..3 {
+        throttle.record_failure(guesser, t0);
+    }
+    for i in 0..(3 * MAX_REMEMBERED_ADDRESSES as u32) {
+        let ip = IpAddr::from((0x0A00_0000 + i).to_be_bytes());
+        throttle.record_failure(ip, t0 + Duration::from_millis(1 + u64::from(i) % 500));
+    }
+    assert!(throttle.remembered_addresses() <= MAX_REMEMBERED_ADDRESSES);
+    assert!(throttle.is_locked_out(guesser, t0 + Duration::from_secs(1)));
+}
+
+#[test]
+fn ipv6_clients_are_counted_per_64() {
+    let t0 = origin();
+    let mut throttle = LoginThrottle::new(3, Duration::from_secs(600));
+    for host in 1..=3u16 {
+        let ip = IpAddr::from([0x2001, 0xdb8, 0, 7, host, 0, 0, 1]);
+        throttle.record_failure(ip, t0);
+    }
+    let sibling = IpAddr::from([0x2001, 0xdb8, 0, 7, 0xffff, 0, 0, 9]);
+    let neighbour = IpAddr::from([0x2001, 0xdb8, 0, 8, 0, 0, 0, 1]);
+    assert!(throttle.is_locked_out(sibling, t0));
+    assert!(!throttle.is_locked_out(neighbour, t0));
+}
+
+#[test]
+fn a_table_full_of_lock_outs_stays_bounded_and_keeps_them() {
+    let t0 = origin();
+    let mut throttle = LoginThrottle::new(1, Duration::from_secs(600));
+    let ip = |i: u32| IpAddr::from((0x0A00_0000 + i).to_be_bytes());
+    for i in 0..(MAX_REMEMBERED_ADDRESSES as u32 + 100) {
+        throttle.record_failure(ip(i), t0);
+    }
+    assert_eq!(throttle.remembered_addresses(), MAX_REMEMBERED_ADDRESSES);
+    assert!(throttle.is_locked_out(ip(0), t0));
+}

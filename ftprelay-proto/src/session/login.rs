@@ -42,18 +42,22 @@ impl Session {
         )));
         self.blocked = Some(Blocked::LoginCheck {
             user,
+            started: self.now,
             deadline: self.deadline_after(self.config.login_check_timeout),
         });
     }
 
-    /// The application's verdict. A failure is answered after the configured
-    /// delay; the last allowed failure is answered `421` and closes.
+    /// The application's verdict. A failure is answered once the configured
+    /// delay has passed since the PASS arrived, however long the check took
+    /// within it: an unknown user (checked against a dummy hash, or not at
+    /// all) and a wrong password take the same time, so the reply's timing
+    /// tells nothing. The last allowed failure is answered `421` and closes.
     pub(super) fn login_checked(&mut self, result: Result<(), LoginRejected>) {
-        let Some(Blocked::LoginCheck { user, .. }) = &self.blocked else {
+        let Some(Blocked::LoginCheck { user, started, .. }) = &self.blocked else {
             // No check is pending (it timed out, or the client left): stale.
             return;
         };
-        let user = user.clone();
+        let (user, started) = (user.clone(), *started);
         match result {
             Ok(()) => {
                 self.login = LoginState::LoggedIn(user);
@@ -73,7 +77,7 @@ impl Session {
                     Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect.")
                 };
                 self.blocked = Some(Blocked::LoginDelay {
-                    until: self.deadline_after(self.config.failed_login_delay),
+                    until: super::later(started, self.config.failed_login_delay).max(self.now),
                     reply,
                     close,
                 });

@@ -131,7 +131,12 @@ enum LoginState {
 #[derive(Debug)]
 enum Blocked {
     /// The application checks a login.
-    LoginCheck { user: Arg, deadline: Instant },
+    LoginCheck {
+        user: Arg,
+        /// When the PASS arrived: a failure's delay counts from here.
+        started: Instant,
+        deadline: Instant,
+    },
     /// A failed login waits out its delay before this reply.
     LoginDelay {
         until: Instant,
