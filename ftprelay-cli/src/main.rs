@@ -194,6 +194,7 @@ where
         users,
         anonymous,
         tls,
+        exec_log_limit,
     } = settings;
     let ftps = match (&tls, config.implicit_tls_listen.as_slice()) {
         (None, _) => "off".to_owned(),
@@ -204,7 +205,11 @@ where
     let passive = config
         .passive_ports
         .map_or("any".to_owned(), |p| format!("{}-{}", p.first(), p.last()));
-    let authenticator = Users::new(users, anonymous, config.session.process_timeout);
+    let limits = processors::Limits {
+        process_timeout: config.session.process_timeout,
+        exec_log_limit,
+    };
+    let authenticator = Users::new(users, anonymous, limits);
     let relay = bind_relay(config, authenticator)
         .await
         .map_err(runtime_error)?;

@@ -2,13 +2,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use ftprelay_tokio::proto::{Authenticator, Login, LoginRejected};
 
-use crate::processors::{Processor, ProcessorSpec};
+use crate::processors::{Limits, Processor, ProcessorSpec};
 
 /// How a user proves who they are.
 #[derive(Debug, Clone)]
@@ -35,7 +34,7 @@ pub(crate) struct Users {
     by_name: HashMap<Vec<u8>, User>,
     /// `anonymous` and `ftp` with any password, if enabled.
     anonymous: Option<Arc<ProcessorSpec>>,
-    process_timeout: Duration,
+    limits: Limits,
 }
 
 /// Verified against when the user name is unknown, so that an unknown name
@@ -46,7 +45,7 @@ impl Users {
     pub(crate) fn new(
         users: Vec<User>,
         anonymous: Option<Arc<ProcessorSpec>>,
-        process_timeout: Duration,
+        limits: Limits,
     ) -> Self {
         let by_name = users
             .into_iter()
@@ -55,12 +54,12 @@ impl Users {
         Self {
             by_name,
             anonymous,
-            process_timeout,
+            limits,
         }
     }
 
     fn processor(&self, spec: &Arc<ProcessorSpec>) -> Processor {
-        Processor::new(spec.clone(), self.process_timeout, None)
+        Processor::new(spec.clone(), self.limits, None)
     }
 }
 
@@ -87,7 +86,7 @@ impl Authenticator for Users {
         match user {
             Some(user) if accepted => Ok(Processor::new(
                 user.processor.clone(),
-                self.process_timeout,
+                self.limits,
                 user.profile,
             )),
             _ => Err(LoginRejected),
