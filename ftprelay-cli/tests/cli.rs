@@ -1252,3 +1252,36 @@ fn http_a_request_given_up_on_never_completes_its_body() {
     );
     let _ = server.wait();
 }
+
+#[test]
+fn the_exec_log_limit_from_the_file_and_the_flag() {
+    let work = tempfile::tempdir().expect("dir");
+    let config = write(
+        work.path(),
+        "ftprelay.toml",
+        b"exec_log_limit = 640\nexec = \"seq 1 100\"\n[[users]]\nname = \"demo\"\npassword = \"demo\"\n",
+    );
+    let config = config.display().to_string();
+    let file = write(work.path(), "local", b"x");
+    // Each line counts at least 64 bytes: 10 lines fit in 640, 16 in 1K.
+    for (args, limit, lines) in [
+        (vec!["--config", &config], "at most 640 bytes a run", 10),
+        (
+            vec!["--config", &config, "--exec-log-limit", "1K"],
+            "at most 1024 bytes a run",
+            16,
+        ),
+    ] {
+        let mut relay = Relay::start(&args);
+        let output = curl_upload(&relay, "demo:demo", "a.bin", &file);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let line = relay.wait_for_line("not logged");
+        assert!(line.contains(limit), "{line}");
+        let log = relay.log();
+        let logged = log
+            .lines()
+            .filter(|l| l.contains(" INFO ftprelay::exec: "))
+            .count();
+        assert_eq!(logged, lines, "{log}");
+    }
+}
