@@ -133,6 +133,10 @@ pub(crate) struct RunArgs {
     /// Processor: run `/bin/sh -c CMD` with the file as $1 (exit 0 means success).
     #[arg(long, value_name = "CMD", group = "processor")]
     pub(crate) exec: Option<String>,
+    /// The most of an --exec command's output logged per upload; the rest is
+    /// read, counted and dropped (lines are cut at 4 KiB) [default: 64K].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub(crate) exec_log_limit: Option<u64>,
     /// Processor: move the file into DIR under its (safe) name, never overwriting.
     #[arg(long, value_name = "DIR", group = "processor")]
     pub(crate) dir: Option<PathBuf>,

@@ -29,6 +29,7 @@ pub(crate) struct FileConfig {
     pub(crate) tls_key: Option<PathBuf>,
     pub(crate) tls_implicit_listen: Option<Vec<SocketAddr>>,
     pub(crate) tls_required: Option<bool>,
+    pub(crate) exec_log_limit: Option<Size>,
     // The processor of users without their own: one of these.
     pub(crate) exec: Option<String>,
     pub(crate) dir: Option<PathBuf>,

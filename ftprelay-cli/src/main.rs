@@ -196,6 +196,7 @@ where
         anonymous,
         tls,
         password_checks,
+        exec_log_limit,
     } = settings;
     let ftps = match (&tls, config.implicit_tls_listen.as_slice()) {
         (None, _) => "off".to_owned(),
@@ -208,7 +209,11 @@ where
         .map_or("any".to_owned(), |p| format!("{}-{}", p.first(), p.last()));
     let verifier = verifier::Verifier::new(password_checks)
         .map_err(|e| CliError::Runtime(format!("cannot start the password checks: {e}")))?;
-    let authenticator = Users::new(users, anonymous, config.session.process_timeout, verifier);
+    let limits = processors::Limits {
+        process_timeout: config.session.process_timeout,
+        exec_log_limit,
+    };
+    let authenticator = Users::new(users, anonymous, limits, verifier);
     let relay = bind_relay(config, authenticator)
         .await
         .map_err(runtime_error)?;

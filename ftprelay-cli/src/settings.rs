@@ -9,7 +9,7 @@ use ftprelay_tokio::proto::RelayConfig;
 use crate::args::{RunArgs, parse_port_range, parse_size};
 use crate::error::CliError;
 use crate::file::{self, FileConfig, Size};
-use crate::processors::ProcessorSpec;
+use crate::processors::{DEFAULT_EXEC_LOG_LIMIT, ProcessorSpec};
 use crate::users::{Credential, User, check_hash};
 
 /// Everything a run needs.
@@ -22,6 +22,8 @@ pub(crate) struct Settings {
     pub(crate) anonymous: Option<Arc<ProcessorSpec>>,
     /// Password hashes checked at once.
     pub(crate) password_checks: usize,
+    /// The most of an `--exec` command's output logged per run.
+    pub(crate) exec_log_limit: usize,
 }
 
 impl Settings {
@@ -154,12 +156,18 @@ impl Settings {
         if password_checks == 0 {
             return Err(usage("password_checks must be at least 1"));
         }
+        let exec_log_limit = match (args.exec_log_limit, &file.exec_log_limit) {
+            (Some(bytes), _) => bytes,
+            (None, Some(size)) => size_in_bytes(size, "exec_log_limit")?,
+            (None, None) => DEFAULT_EXEC_LOG_LIMIT as u64,
+        };
         Ok(Self {
             relay,
             tls,
             users,
             anonymous,
             password_checks,
+            exec_log_limit: usize::try_from(exec_log_limit).unwrap_or(usize::MAX),
         })
     }
 }
@@ -190,12 +198,7 @@ fn relay_config(args: &RunArgs, file: &FileConfig) -> Result<RelayConfig, CliErr
     if let Some(size) = args.max_file_size {
         relay.session.max_file_size = size;
     } else if let Some(size) = &file.max_file_size {
-        relay.session.max_file_size = match size {
-            Size::Bytes(bytes) => *bytes,
-            Size::Text(text) => {
-                parse_size(text).map_err(|e| usage(format!("max_file_size: {e}")))?
-            }
-        };
+        relay.session.max_file_size = size_in_bytes(size, "max_file_size")?;
     }
     if let Some(max) = args.max_connections.or(file.max_connections) {
         relay.max_connections = max;
@@ -218,6 +221,14 @@ fn relay_config(args: &RunArgs, file: &FileConfig) -> Result<RelayConfig, CliErr
         relay.session.profile = profile.profile();
     }
     Ok(relay)
+}
+
+/// A size from the configuration file, in bytes; `key` names it in errors.
+fn size_in_bytes(size: &Size, key: &str) -> Result<u64, CliError> {
+    match size {
+        Size::Bytes(bytes) => Ok(*bytes),
+        Size::Text(text) => parse_size(text).map_err(|e| usage(format!("{key}: {e}"))),
+    }
 }
 
 fn seconds(secs: u64, what: &str) -> Result<Duration, CliError> {

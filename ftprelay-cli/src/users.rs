@@ -2,12 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use argon2::password_hash::PasswordHash;
 use ftprelay_tokio::proto::{Authenticator, Login, LoginRejected};
 
-use crate::processors::{Processor, ProcessorSpec};
+use crate::processors::{Limits, Processor, ProcessorSpec};
 use crate::verifier::Verifier;
 
 /// How a user proves who they are.
@@ -35,12 +34,12 @@ pub(crate) struct Users {
     by_name: HashMap<Vec<u8>, User>,
     /// `anonymous` and `ftp` with any password, if enabled.
     anonymous: Option<Arc<ProcessorSpec>>,
-    process_timeout: Duration,
     verifier: Verifier,
     /// Whether any user has a hash: only then is an unknown name checked
     /// against [`DUMMY_HASH`] (with plain passwords alone, a wrong name and
     /// a wrong password cost the same: nothing).
     has_hashes: bool,
+    limits: Limits,
 }
 
 /// Verified against when the user name is unknown, so that an unknown name
@@ -51,7 +50,7 @@ impl Users {
     pub(crate) fn new(
         users: Vec<User>,
         anonymous: Option<Arc<ProcessorSpec>>,
-        process_timeout: Duration,
+        limits: Limits,
         verifier: Verifier,
     ) -> Self {
         let has_hashes = users
@@ -64,14 +63,14 @@ impl Users {
         Self {
             by_name,
             anonymous,
-            process_timeout,
             verifier,
             has_hashes,
+            limits,
         }
     }
 
     fn processor(&self, spec: &Arc<ProcessorSpec>) -> Processor {
-        Processor::new(spec.clone(), self.process_timeout, None)
+        Processor::new(spec.clone(), self.limits, None)
     }
 }
 
@@ -99,7 +98,7 @@ impl Authenticator for Users {
         match user {
             Some(user) if accepted => Ok(Processor::new(
                 user.processor.clone(),
-                self.process_timeout,
+                self.limits,
                 user.profile,
             )),
             _ => Err(LoginRejected),

@@ -51,6 +51,10 @@ on_smol_too!(
     dir_names_never_escape_the_directory,
     dir_never_follows_a_planted_link,
     a_burst_of_failed_logins_costs_bounded_memory,
+    exec_timeouts_leave_no_process_and_no_open_spool_file,
+    exec_a_background_child_does_not_hold_up_success,
+    exec_non_utf8_output_does_not_kill_the_command,
+    http_a_request_given_up_on_never_completes_its_body,
 );
 
 /// A running `ftprelay`, its log collected as it is written.
@@ -66,9 +70,16 @@ impl Relay {
     /// Starts `ftprelay ARGS --listen 127.0.0.1:0 --spool-dir TMP` and waits
     /// for its "listening" line.
     fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`Relay::start`] with `env` added to the relay's environment (which
+    /// its `--exec` commands inherit).
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let spool = tempfile::tempdir().expect("spool");
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .args(["--runtime", RUNTIME.with(|runtime| runtime.get())])
             .args(["--listen", "127.0.0.1:0", "--spool-dir"])
             .arg(spool.path())
@@ -1079,4 +1090,417 @@ asyncio.run(main())
         grown_mib <= 64,
         "RSS grew by {grown_mib} MiB over idle ({idle} KiB)"
     );
+}
+
+/// Waits (at most 10 s) until `condition` holds; `describe` says what was
+/// seen instead.
+#[track_caller]
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool, describe: impl Fn() -> String) {
+    for _ in 0..1000 {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {what}: {}", describe());
+}
+
+/// A string no other test's processes carry.
+fn unique_marker() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("marker-{}-{nanos}", std::process::id())
+}
+
+/// Live processes (zombies hold nothing) with `marker` in their environment,
+/// but `except`.
+fn processes_marked(marker: &str, except: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == except {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        if status
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+        {
+            continue;
+        }
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        if environ
+            .split(|b| *b == 0)
+            .any(|var| var.ends_with(marker.as_bytes()))
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// The bytes of deleted files of `dir` that some process still holds open
+/// (their disk space is not freed), from every /proc/*/fd.
+fn deleted_but_open_bytes(dir: &Path) -> u64 {
+    let prefix = dir.display().to_string();
+    let mut bytes = 0;
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    for process in processes.flatten() {
+        let Ok(fds) = std::fs::read_dir(process.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let target = target.display().to_string();
+            if target.starts_with(&prefix) && target.ends_with(" (deleted)") {
+                bytes += std::fs::metadata(fd.path()).map_or(0, |m| m.len());
+            }
+        }
+    }
+    bytes
+}
+
+/// The relay's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(relay: &Relay) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", relay.child.id())).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn exec_timeouts_leave_no_process_and_no_open_spool_file() {
+    // Each command leaves a child holding the spool file open, and times
+    // out: the relay must end the child too, and so free the file's space.
+    let marker = unique_marker();
+    let relay = Relay::start_with_env(
+        &[
+            "--user",
+            "demo:demo",
+            "--process-timeout",
+            "1",
+            "--exec",
+            "sleep 300 < \"$1\" & sleep 301",
+        ],
+        &[("FTPRELAY_TEST_MARKER", &marker)],
+    );
+    let work = tempfile::tempdir().expect("dir");
+    let file = write(work.path(), "local", &vec![b'x'; 1 << 20]);
+    let uploads: Vec<Child> = (0..10)
+        .map(|i| {
+            Command::new("curl")
+                .args(["-sS", "--max-time", "30", "-T"])
+                .arg(&file)
+                .arg(relay.url("demo:demo", &format!("slow{i}.bin")))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("curl")
+        })
+        .collect();
+    for upload in uploads {
+        let output = upload.wait_with_output().expect("curl");
+        assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+    }
+    let relay_pid = relay.child.id();
+    wait_until(
+        "no process and no open spool file left",
+        || {
+            processes_marked(&marker, relay_pid).is_empty()
+                && deleted_but_open_bytes(relay.spool.path()) == 0
+        },
+        || {
+            format!(
+                "processes {:?}, {} bytes of deleted spool files open",
+                processes_marked(&marker, relay_pid),
+                deleted_but_open_bytes(relay.spool.path())
+            )
+        },
+    );
+    assert!(relay.spool_is_empty());
+}
+
+#[test]
+fn exec_a_background_child_does_not_hold_up_success() {
+    // The command succeeds at once; its background child keeps the output
+    // pipes open for longer than the processing timeout.
+    let marker = unique_marker();
+    let relay = Relay::start_with_env(
+        &[
+            "--user",
+            "demo:demo",
+            "--process-timeout",
+            "3",
+            "--exec",
+            "sleep 30 & exit 0",
+        ],
+        &[("FTPRELAY_TEST_MARKER", &marker)],
+    );
+    let work = tempfile::tempdir().expect("dir");
+    let file = write(work.path(), "local", b"x");
+    let output = curl_upload(&relay, "demo:demo", "a.bin", &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // And the child was ended with the command's group.
+    let relay_pid = relay.child.id();
+    wait_until(
+        "the background child to be ended",
+        || processes_marked(&marker, relay_pid).is_empty(),
+        || format!("{:?}", processes_marked(&marker, relay_pid)),
+    );
+}
+
+#[test]
+fn exec_non_utf8_output_does_not_kill_the_command() {
+    // Invalid UTF-8, then more than a pipe holds: if the relay stopped
+    // reading, the command would die of SIGPIPE.
+    let work = tempfile::tempdir().expect("dir");
+    let done = work.path().join("done");
+    let command = format!(
+        "printf 'caf\\351\\n' >&2 && head -c 300000 /dev/zero | tr '\\0' x >&2 && echo ok > {}",
+        done.display()
+    );
+    let mut relay = Relay::start(&["--user", "demo:demo", "--exec", &command]);
+    let file = write(work.path(), "local", b"x");
+    let output = curl_upload(&relay, "demo:demo", "a.bin", &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(done.exists(), "the command did not finish");
+    relay.wait_for_line("caf\u{FFFD}");
+}
+
+#[test]
+fn exec_output_is_bounded_in_memory_and_in_the_log() {
+    let mut relay = Relay::start(&[
+        "--user",
+        "demo:demo",
+        "--exec",
+        "head -c 100000000 /dev/zero | tr '\\0' a",
+    ]);
+    let work = tempfile::tempdir().expect("dir");
+    let file = write(work.path(), "local", b"x");
+    let output = curl_upload(&relay, "demo:demo", "a.bin", &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // 100 MB went through; the relay's memory did not grow with it.
+    let peak = peak_rss_kib(&relay);
+    assert!(peak < 64 * 1024, "the relay's peak RSS was {peak} KiB");
+    relay.wait_for_line("not logged");
+    let log = relay.log();
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 4096 + 256, "a log line of {longest} bytes");
+    assert!(log.len() < 256 * 1024, "{} bytes of log", log.len());
+}
+
+#[test]
+fn the_readme_quick_start_logs_the_commands_output() {
+    // The README's command, at the default log level.
+    let mut relay = Relay::start(&["--user", "demo:demo", "--exec", "ls -l \"$1\""]);
+    let work = tempfile::tempdir().expect("dir");
+    let file = write(work.path(), "somefile", b"hello");
+    let output = curl_upload(&relay, "demo:demo", "somefile", &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let line = relay.wait_for_line(".ftprelay-spool-");
+    assert!(line.contains("-rw------- "), "not ls -l output: {line}");
+}
+
+#[test]
+fn exec_gets_the_exact_bytes_of_a_name() {
+    let work = tempfile::tempdir().expect("dir");
+    let out = work.path().join("name");
+    let command = format!("printf %s \"$FTPRELAY_FILE_NAME\" > {}", out.display());
+    let relay = Relay::start(&["--user", "demo:demo", "--exec", &command]);
+    let script = r#"
+import ftplib, io, sys
+ftp = ftplib.FTP(encoding="latin-1")
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+ftp.login("demo", "demo")
+reply = ftp.storbinary("STOR caf\xe9.jpg", io.BytesIO(b"x"))
+assert reply.startswith("226"), reply
+ftp.quit()
+"#;
+    let output = Command::new("python3")
+        .args(["-c", script, &relay.port()])
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(std::fs::read(&out).expect("the name"), b"caf\xe9.jpg");
+}
+
+/// A start-up that must fail: the binary's output, or a failure if it is
+/// still running after 10 s (then killed).
+fn ftprelay_bounded(args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ftprelay");
+    for _ in 0..1000 {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("output");
+    panic!("ftprelay hung at start-up: {}", stderr(&output));
+}
+
+#[test]
+fn a_planted_spool_lock_fails_the_start_clearly() {
+    let spool = tempfile::tempdir().expect("dir");
+    let elsewhere = tempfile::tempdir().expect("dir");
+    let target = elsewhere.path().join("created-through-the-link");
+    let lock = spool.path().join(".ftprelay-spool.lock");
+    std::os::unix::fs::symlink(&target, &lock).expect("symlink");
+    let spool_arg = spool.path().display().to_string();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--user",
+        "a:b",
+        "--discard",
+        "--spool-dir",
+        &spool_arg,
+    ];
+    assert_fails(&ftprelay_bounded(&args), 1, "not a regular file");
+    assert!(!target.exists(), "the link's target was created");
+    std::fs::remove_file(&lock).expect("remove");
+    let made = Command::new("mkfifo").arg(&lock).status().expect("mkfifo");
+    assert!(made.success());
+    assert_fails(&ftprelay_bounded(&args), 1, "not a regular file");
+}
+
+/// A python3 HTTP server that reads request bodies slowly, until a line on
+/// its standard input says to read the rest at full speed; it prints
+/// `PORT n` when listening and `RECEIVED got OF length` when the body
+/// ended (complete, or the connection closed).
+const SLOW_HTTP_SERVER: &str = r#"
+import http.server, sys, threading, time
+fast = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.readline(), fast.set()), daemon=True).start()
+class Slow(http.server.BaseHTTPRequestHandler):
+    timeout = 20
+    def do_POST(self):
+        length = int(self.headers["Content-Length"])
+        got = 0
+        while got < length:
+            chunk = self.rfile.read(min(65536, length - got))
+            if not chunk:
+                break
+            got += len(chunk)
+            if not fast.is_set():
+                time.sleep(0.05)
+        print(f"RECEIVED {got} OF {length}", flush=True)
+        if got == length:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Slow)
+print(f"PORT {server.server_address[1]}", flush=True)
+server.handle_request()
+"#;
+
+#[test]
+fn http_a_request_given_up_on_never_completes_its_body() {
+    let mut server = Command::new("python3")
+        .args(["-c", SLOW_HTTP_SERVER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3");
+    let mut out = BufReader::new(server.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("PORT");
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .expect("PORT n")
+        .to_owned();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let relay = Relay::start(&[
+        "--user",
+        "demo:demo",
+        "--process-timeout",
+        "2",
+        "--http",
+        &url,
+    ]);
+    let work = tempfile::tempdir().expect("dir");
+    // Far more than socket buffers hold: the body is still being sent when
+    // the relay gives up.
+    let file = write(work.path(), "local", &vec![b'x'; 32 << 20]);
+    let output = curl_upload(&relay, "demo:demo", "big.bin", &file);
+    assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+    // The device was told 451: now the server reads all it can get.
+    server
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"fast\n")
+        .expect("fast");
+    line.clear();
+    out.read_line(&mut line).expect("RECEIVED");
+    let counts: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    assert_eq!(counts.len(), 2, "{line}");
+    assert!(
+        counts[0] < counts[1],
+        "the server got the whole body after the device was told 451: {line}"
+    );
+    let _ = server.wait();
+}
+
+#[test]
+fn the_exec_log_limit_from_the_file_and_the_flag() {
+    let work = tempfile::tempdir().expect("dir");
+    let config = write(
+        work.path(),
+        "ftprelay.toml",
+        b"exec_log_limit = 640\nexec = \"seq 1 100\"\n[[users]]\nname = \"demo\"\npassword = \"demo\"\n",
+    );
+    let config = config.display().to_string();
+    let file = write(work.path(), "local", b"x");
+    // Each line counts at least 64 bytes: 10 lines fit in 640, 16 in 1K.
+    for (args, limit, lines) in [
+        (vec!["--config", &config], "at most 640 bytes a run", 10),
+        (
+            vec!["--config", &config, "--exec-log-limit", "1K"],
+            "at most 1024 bytes a run",
+            16,
+        ),
+    ] {
+        let mut relay = Relay::start(&args);
+        let output = curl_upload(&relay, "demo:demo", "a.bin", &file);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let line = relay.wait_for_line("not logged");
+        assert!(line.contains(limit), "{line}");
+        let log = relay.log();
+        let logged = log
+            .lines()
+            .filter(|l| l.contains(" INFO ftprelay::exec: "))
+            .count();
+        assert_eq!(logged, lines, "{log}");
+    }
 }

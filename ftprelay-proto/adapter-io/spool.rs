@@ -8,7 +8,10 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
 use std::time::{Duration, SystemTime};
 
 use proto::{SPOOL_FILE_PREFIX, is_spool_file_name};
@@ -40,7 +43,12 @@ impl Spool {
     pub(crate) fn open(dir: Option<&Path>) -> io::Result<Self> {
         match dir {
             Some(dir) => {
-                fs::create_dir_all(dir)
+                // Made private if the relay makes it; an existing directory
+                // keeps the mode its operator gave it.
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
                     .map_err(|e| with_path(e, "cannot create spool directory", dir))?;
                 let lock = lock(dir)?;
                 let swept = sweep(dir);
@@ -57,6 +65,7 @@ impl Spool {
                 sweep_abandoned(&std::env::temp_dir());
                 let owned = tempfile::Builder::new()
                     .prefix(DEFAULT_DIR_PREFIX)
+                    .permissions(fs::Permissions::from_mode(0o700))
                     .tempdir()?;
                 let lock = lock(owned.path())?;
                 Ok(Self {
@@ -88,12 +97,7 @@ impl Spool {
 /// Takes the directory's lock, or says who has it.
 fn lock(dir: &Path) -> io::Result<fs::File> {
     let path = dir.join(LOCK_FILE);
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| with_path(e, "cannot create the spool lock", &path))?;
+    let file = open_lock(&path, OFlags::CREATE)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
@@ -107,16 +111,52 @@ fn lock(dir: &Path) -> io::Result<fs::File> {
     }
 }
 
-/// Removes the relay's own spool files from `dir`; returns how many. A file
-/// that cannot be removed is reported, not fatal.
+/// Opens (with `create`, creates) the lock file at `path`: never through a
+/// symbolic link (the link's target would be created, as root perhaps),
+/// never blocking (a FIFO), and only if it is a regular file of one link.
+fn open_lock(path: &Path, create: OFlags) -> io::Result<fs::File> {
+    let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | create;
+    let not_a_file = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the spool lock {} is not a regular file (a symbolic link, FIFO, device or hard link?); remove it",
+                path.display()
+            ),
+        )
+    };
+    let fd = match rustix::fs::open(path, flags, Mode::from_raw_mode(0o600)) {
+        Ok(fd) => fd,
+        // ELOOP: a symbolic link; ENXIO: a FIFO without a reader, a device.
+        Err(rustix::io::Errno::LOOP | rustix::io::Errno::NXIO) => return Err(not_a_file()),
+        Err(e) => {
+            return Err(with_path(e.into(), "cannot create the spool lock", path));
+        }
+    };
+    let file = fs::File::from(fd);
+    let metadata = file
+        .metadata()
+        .map_err(|e| with_path(e, "cannot inspect the spool lock", path))?;
+    if !metadata.file_type().is_file() || metadata.nlink() != 1 {
+        return Err(not_a_file());
+    }
+    Ok(file)
+}
+
+/// Removes the relay's own spool files from `dir`; returns how many. A
+/// symbolic link or other non-directory with a spool file's name is
+/// unlinked too, never followed or opened; a directory, or anything named
+/// otherwise, is left alone. A file that cannot be removed is reported, not
+/// fatal.
 fn sweep(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
     let mut removed = 0;
     for entry in entries.flatten() {
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-        if !is_file || !is_spool_file_name(&entry.file_name()) {
+        // The entry's own type (lstat), not its target's.
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir || !is_spool_file_name(&entry.file_name()) {
             continue;
         }
         match fs::remove_file(entry.path()) {
@@ -141,12 +181,19 @@ fn sweep_abandoned(temp: &Path) {
             .file_name()
             .to_str()
             .is_some_and(|name| name.starts_with(DEFAULT_DIR_PREFIX));
-        if !named_like_ours || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+        // A real directory (not a link to one) of this user: another
+        // user's is none of this relay's business.
+        let ours = entry.metadata().is_ok_and(|m| {
+            m.file_type().is_dir() && m.uid() == rustix::process::geteuid().as_raw()
+        });
+        if !named_like_ours || !ours {
             continue;
         }
         let dir = entry.path();
         let lock_path = dir.join(LOCK_FILE);
-        let Ok(lock_file) = fs::OpenOptions::new().write(true).open(&lock_path) else {
+        // Not a regular file of ours (a link, a FIFO someone planted): not
+        // a relay's spool, left alone.
+        let Ok(lock_file) = open_lock(&lock_path, OFlags::empty()) else {
             continue;
         };
         let settled = lock_file

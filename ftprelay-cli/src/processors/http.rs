@@ -1,11 +1,20 @@
 //! `--http`: POST each upload to a URL.
 
-use std::io;
-use std::time::Duration;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use ftprelay_tokio::proto::{ProcessError, Upload};
 
 /// POSTs the file as the request body; a 2xx answer is success.
+///
+/// The request is blocking (ureq) on a thread of its own, which outlives
+/// this future if it is dropped (the relay gave up on it, the session went
+/// away). So that a request given up on can never complete its body after
+/// the device was told `451`, the body is read through [`Body`], which fails
+/// once this future is gone or the request's deadline has passed; and the
+/// deadline is before the relay's.
 pub(super) async fn post(
     url: &str,
     upload: &Upload,
@@ -20,19 +29,23 @@ pub(super) async fn post(
         ("Content-Length", upload.size().to_string()),
         ("Content-Type", "application/octet-stream".to_owned()),
     ];
-    // Give up before the relay does: a blocking request cannot be cancelled.
-    let request_timeout = timeout
-        .saturating_sub(Duration::from_secs(1))
-        .max(Duration::from_secs(1));
+    let request_timeout = request_timeout(timeout);
+    let cancelled = Cancelled::default();
+    let flag = cancelled.0.clone();
     let sent = smol::unblock(move || {
-        let file = std::fs::File::open(&path)?;
+        let body = Body {
+            file: std::fs::File::open(&path)?,
+            cancelled: flag,
+            deadline: Instant::now() + request_timeout,
+        };
         let mut request = ureq::post(&url).timeout(request_timeout);
         for (name, value) in &headers {
             request = request.set(name, value);
         }
-        request.send(file).map_err(io::Error::other)
+        request.send(body).map_err(io::Error::other)
     })
     .await;
+    drop(cancelled);
     match sent {
         Ok(response) if (200..300).contains(&response.status()) => Ok(()),
         Ok(response) => Err(ProcessError::transient(format!(
@@ -40,6 +53,51 @@ pub(super) async fn post(
             response.status()
         ))),
         Err(e) => Err(ProcessError::transient(format!("posting the file: {e}"))),
+    }
+}
+
+/// The request's own timeout: before the relay's processing timeout (a
+/// second before it, or half of it when that is shorter), so that the
+/// request fails, and says why, before the relay gives up on it.
+fn request_timeout(process_timeout: Duration) -> Duration {
+    process_timeout
+        .saturating_sub(Duration::from_secs(1))
+        .max(process_timeout / 2)
+}
+
+/// Set when the processor's future is dropped, finished or not.
+#[derive(Debug, Default)]
+struct Cancelled(Arc<AtomicBool>);
+
+impl Drop for Cancelled {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The request body: the spool file, read in chunks of at most 64 KiB, each
+/// read failing once the processor is gone or the deadline has passed
+/// (ureq's own timeout bounds each socket write, not the whole body: a
+/// server that keeps reading slowly would get all of it, late).
+struct Body {
+    file: std::fs::File,
+    cancelled: Arc<AtomicBool>,
+    deadline: Instant,
+}
+
+impl Read for Body {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Err(io::Error::other("the relay gave up on this upload"));
+        }
+        if Instant::now() >= self.deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the request took too long",
+            ));
+        }
+        let len = buf.len().min(64 * 1024);
+        self.file.read(&mut buf[..len])
     }
 }
 
@@ -60,6 +118,35 @@ fn header_value(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_gives_up_before_the_relay() {
+        for secs in [1, 2, 60] {
+            let relay = Duration::from_secs(secs);
+            assert!(request_timeout(relay) < relay, "{secs} s");
+        }
+        assert_eq!(
+            request_timeout(Duration::from_secs(60)),
+            Duration::from_secs(59)
+        );
+    }
+
+    #[test]
+    fn a_cancelled_body_reads_no_more() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("body");
+        std::fs::write(&path, b"abc").expect("write");
+        let cancelled = Cancelled::default();
+        let mut body = Body {
+            file: std::fs::File::open(&path).expect("open"),
+            cancelled: cancelled.0.clone(),
+            deadline: Instant::now() + Duration::from_secs(60),
+        };
+        let mut first = [0; 1];
+        assert_eq!(body.read(&mut first).expect("read"), 1);
+        drop(cancelled);
+        assert!(body.read(&mut first).is_err());
+    }
 
     #[test]
     fn header_values() {

@@ -6,6 +6,7 @@ mod dir;
 mod exec;
 mod http;
 mod local_name;
+mod output;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -38,27 +39,37 @@ impl fmt::Display for ProcessorSpec {
     }
 }
 
+/// The bytes of a command's output logged per run, by default.
+pub(crate) const DEFAULT_EXEC_LOG_LIMIT: usize = 64 * 1024;
+
+/// The relay-wide bounds the processors work within.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// The relay's processing timeout: HTTP requests give up before it.
+    pub(crate) process_timeout: Duration,
+    /// The bytes of an `--exec` command's output logged per run.
+    pub(crate) exec_log_limit: usize,
+}
+
 /// A user's processor for one session.
 #[derive(Debug, Clone)]
 pub(crate) struct Processor {
     spec: Arc<ProcessorSpec>,
     /// The user's own profile, if any.
     profile: Option<ftprelay_tokio::proto::Profile>,
-    /// The relay's processing timeout: HTTP requests give up a little before
-    /// it, since a blocking request cannot be cancelled.
-    timeout: Duration,
+    limits: Limits,
 }
 
 impl Processor {
     pub(crate) fn new(
         spec: Arc<ProcessorSpec>,
-        timeout: Duration,
+        limits: Limits,
         profile: Option<ftprelay_tokio::proto::Profile>,
     ) -> Self {
         Self {
             spec,
             profile,
-            timeout,
+            limits,
         }
     }
 }
@@ -70,9 +81,11 @@ impl FileProcessor for Processor {
 
     async fn process(&self, upload: &Upload) -> Result<(), ProcessError> {
         match &*self.spec {
-            ProcessorSpec::Exec(command) => exec::exec(command, upload).await,
+            ProcessorSpec::Exec(command) => {
+                exec::exec(command, upload, self.limits.exec_log_limit).await
+            }
             ProcessorSpec::Dir(dir) => dir::move_into(dir, upload).await,
-            ProcessorSpec::Http(url) => http::post(url, upload, self.timeout).await,
+            ProcessorSpec::Http(url) => http::post(url, upload, self.limits.process_timeout).await,
             ProcessorSpec::Discard => {
                 tracing::info!(
                     name = %upload.file_name_lossy(),

@@ -12,6 +12,7 @@ pub mod devices;
 pub mod faults;
 pub mod hostile;
 pub mod logs;
+pub mod spool;
 pub mod support;
 pub mod tls;
 
@@ -80,6 +81,11 @@ macro_rules! conformance_tests {
             hostile::a_line_that_trickles_in_is_cut_off,
             hostile::a_connection_that_never_logs_in_is_closed,
             hostile::an_address_that_fails_too_often_is_locked_out,
+            spool::a_symbolic_link_at_the_lock_path_is_refused_and_creates_nothing,
+            spool::a_fifo_at_the_lock_path_is_refused_without_hanging,
+            spool::the_sweep_unlinks_a_planted_link_named_like_a_spool_file_and_never_follows_it,
+            spool::the_private_spool_directory_is_0700,
+            spool::a_planted_fifo_lock_in_the_temp_dir_does_not_hang_the_start,
             tls::curl_ssl_reqd,
             tls::curl_ftp_ssl,
             tls::curl_implicit_ftps,
