@@ -14,6 +14,7 @@ pub mod hostile;
 pub mod logs;
 pub mod support;
 pub mod tls;
+pub mod tls_uploads;
 
 /// One `#[tokio::test]` per test of the suite, each run with the relay on
 /// `$runtime` (the test clients always run on tokio).
@@ -87,6 +88,14 @@ macro_rules! conformance_tests {
             tls::python_ftp_tls_with_prot_p,
             tls::a_plain_client_is_refused_when_tls_is_required,
             tls::a_broken_handshake_on_the_data_channel_is_answered,
+            tls_uploads::curl_fifty_uploads_tls13,
+            tls_uploads::curl_fifty_uploads_tls12,
+            tls_uploads::lftp_fifty_uploads_tls13,
+            tls_uploads::lftp_fifty_uploads_tls12,
+            tls_uploads::python_ftplib_fifty_uploads_tls13,
+            tls_uploads::python_ftplib_fifty_uploads_tls12,
+            tls_uploads::a_client_that_closes_at_once_fifty_uploads_tls13,
+            tls_uploads::a_client_that_closes_at_once_fifty_uploads_tls12,
         );
     };
     (@each $runtime:expr; $($module:ident :: $name:ident,)*) => {
