@@ -14,6 +14,7 @@ pub mod hostile;
 pub mod logs;
 pub mod support;
 pub mod tls;
+pub mod tls_data;
 pub mod tls_uploads;
 
 /// One `#[tokio::test]` per test of the suite, each run with the relay on
@@ -81,6 +82,7 @@ macro_rules! conformance_tests {
             hostile::a_line_that_trickles_in_is_cut_off,
             hostile::a_connection_that_never_logs_in_is_closed,
             hostile::an_address_that_fails_too_often_is_locked_out,
+            hostile::a_trickled_upload_is_cut_off_by_the_minimum_rate,
             tls::curl_ssl_reqd,
             tls::curl_ftp_ssl,
             tls::curl_implicit_ftps,
@@ -88,6 +90,11 @@ macro_rules! conformance_tests {
             tls::python_ftp_tls_with_prot_p,
             tls::a_plain_client_is_refused_when_tls_is_required,
             tls::a_broken_handshake_on_the_data_channel_is_answered,
+            tls_data::empty_listings_over_tls_succeed,
+            tls_data::implicit_ftps_without_prot_protects_data,
+            tls_data::a_client_that_handshakes_before_stor_uploads,
+            tls_data::required_session_reuse_refuses_data_connections_that_do_not_resume,
+            tls_data::without_the_switch_data_connections_need_not_resume,
             tls_uploads::curl_fifty_uploads_tls13,
             tls_uploads::curl_fifty_uploads_tls12,
             tls_uploads::lftp_fifty_uploads_tls13,
