@@ -307,10 +307,9 @@ where
                 }
                 Output::AcceptDataConnection => {
                     let protected = self.session.is_data_protected();
-                    self.data_connection = self
-                        .just_connected
-                        .take()
-                        .map(|connection| self.prepare(DataConnection::Clear(connection), protected));
+                    self.data_connection = self.just_connected.take().map(|connection| {
+                        self.prepare(DataConnection::Clear(connection), protected)
+                    });
                     // One connection per listener: the port is free again.
                     self.listener = None;
                 }
@@ -684,7 +683,11 @@ where
     /// plaintext): from here on everything goes through TLS.
     fn start_tls(&mut self) {
         let require = self.shared.config.tls_require_session_reuse;
-        let started = self.shared.tls.as_ref().map(|tls| session_tls(tls, require));
+        let started = self
+            .shared
+            .tls
+            .as_ref()
+            .map(|tls| session_tls(tls, require));
         match started {
             Some(Ok((connection, configs))) => {
                 self.tls = Some(connection);

@@ -114,7 +114,11 @@ fn spool_unusable() -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
 
 /// An upload under TLS, its handshake done. A client that closes TCP
 /// without close_notify has still ended its upload (see `copy_into`).
-fn receive_protected(mut stream: TlsStream, mut file: std::fs::File, limits: Limits) -> TransferEnd {
+fn receive_protected(
+    mut stream: TlsStream,
+    mut file: std::fs::File,
+    limits: Limits,
+) -> TransferEnd {
     let pace = Pace::start(limits.min_rate);
     let end = match copy_into(&mut stream, &mut file, 0, limits.max_size, u64::MAX, &pace) {
         Copied::Ended(end) => end,
@@ -148,7 +152,9 @@ pub(crate) fn send<R: Runtime>(
                 stream
                     .write_all(&bytes)
                     .and_then(|()| stream.shutdown(std::net::Shutdown::Write))
-                    .map_or(TransferEnd::Reset, |()| TransferEnd::Complete { bytes: len })
+                    .map_or(TransferEnd::Reset, |()| TransferEnd::Complete {
+                        bytes: len,
+                    })
             })
         }
         DataConnection::Protected(handshake) => Box::pin(async move {
@@ -163,7 +169,9 @@ pub(crate) fn send<R: Runtime>(
                     stream.flush()?;
                     stream.sock.shutdown(std::net::Shutdown::Write)
                 });
-                written.map_or(TransferEnd::Reset, |()| TransferEnd::Complete { bytes: len })
+                written.map_or(TransferEnd::Reset, |()| TransferEnd::Complete {
+                    bytes: len,
+                })
             })
             .await
         }),
@@ -249,7 +257,11 @@ impl Drop for ShutdownOnDrop {
 /// A plaintext upload. Its first bytes are read and written (a small file
 /// ends there, without the cost of a pipe); the rest is spliced where the
 /// kernel can, else read and written too.
-fn receive_plain(mut stream: std::net::TcpStream, mut file: std::fs::File, limits: Limits) -> TransferEnd {
+fn receive_plain(
+    mut stream: std::net::TcpStream,
+    mut file: std::fs::File,
+    limits: Limits,
+) -> TransferEnd {
     let (max_size, pace) = (limits.max_size, Pace::start(limits.min_rate));
     let small = SMALL_UPLOAD_BUFFER as u64;
     let received = match copy_into(&mut stream, &mut file, 0, max_size, small, &pace) {

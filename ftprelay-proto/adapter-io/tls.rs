@@ -76,7 +76,8 @@ impl SessionTls {
             own.ticketer = rustls::crypto::ring::Ticketer::new()?;
             // TLS 1.2 clients without tickets resume by session id; a
             // session makes few entries.
-            own.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSIONS_PER_CONTROL);
+            own.session_storage =
+                rustls::server::ServerSessionMemoryCache::new(SESSIONS_PER_CONTROL);
             control = Arc::new(own);
         }
         let mut data = (*control).clone();

@@ -333,7 +333,10 @@ pub(crate) async fn a_trickled_upload_is_cut_off_by_the_minimum_rate() {
         });
         let reply = client.reply().await;
         assert_eq!(reply.code, 426, "{reply:?}");
-        assert!(reply.text.contains("slower than 8192 bytes per second"), "{reply:?}");
+        assert!(
+            reply.text.contains("slower than 8192 bytes per second"),
+            "{reply:?}"
+        );
         trickle.abort();
         assert!(relay.spool_files().is_empty());
         assert!(relay.record.seen().is_empty());

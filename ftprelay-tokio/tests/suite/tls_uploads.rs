@@ -55,10 +55,7 @@ async fn run(command: &mut Command) -> std::process::Output {
 fn assert_all_arrived(relay: &TestRelay, files: &Files, output: &std::process::Output) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "client failed: {stderr}\n{stdout}"
-    );
+    assert!(output.status.success(), "client failed: {stderr}\n{stdout}");
     assert!(
         !stdout.contains("426") && !stderr.contains("426"),
         "an upload got 426: {stderr}\n{stdout}"
@@ -83,7 +80,14 @@ async fn curl(version: Version) {
     let files = Files::new();
     let mut command = Command::new("curl");
     command
-        .args(["-sS", "--max-time", "100", "--ssl-reqd", "--user", "bob:secret"])
+        .args([
+            "-sS",
+            "--max-time",
+            "100",
+            "--ssl-reqd",
+            "--user",
+            "bob:secret",
+        ])
         .arg("--cacert")
         .arg(&cert);
     command.args(match version {
