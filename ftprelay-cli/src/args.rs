@@ -96,6 +96,14 @@ pub(crate) struct RunArgs {
     /// other logins wait their turn [default: 2].
     #[arg(long, value_name = "N")]
     pub(crate) password_checks: Option<usize>,
+    /// Abort uploads (426) whose average rate, after --upload-rate-grace,
+    /// is below this many bytes per second; K and M suffixes; 0 is off
+    /// [default: 1K].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub(crate) min_upload_rate: Option<u64>,
+    /// How long an upload may take before --min-upload-rate applies [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub(crate) upload_rate_grace: Option<u64>,
     /// Answer 226 as soon as a file is received, and process it afterwards.
     #[arg(long)]
     pub(crate) ack_on_receipt: bool,
@@ -121,6 +129,10 @@ pub(crate) struct RunArgs {
     /// Refuse logins and data connections without TLS.
     #[arg(long)]
     pub(crate) tls_required: bool,
+    /// Refuse (522) protected data connections that do not resume the
+    /// control connection's TLS session; some clients never resume.
+    #[arg(long)]
+    pub(crate) tls_require_session_reuse: bool,
     /// A TOML configuration file; flags override it.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,

@@ -22,6 +22,8 @@ pub(crate) struct FileConfig {
     pub(crate) max_connections_per_ip: Option<usize>,
     pub(crate) idle_timeout: Option<u64>,
     pub(crate) process_timeout: Option<u64>,
+    pub(crate) min_upload_rate: Option<Size>,
+    pub(crate) upload_rate_grace: Option<u64>,
     pub(crate) ack_on_receipt: Option<bool>,
     pub(crate) password_checks: Option<usize>,
     pub(crate) profile: Option<crate::args::ProfileArg>,
@@ -30,6 +32,7 @@ pub(crate) struct FileConfig {
     pub(crate) tls_implicit_listen: Option<Vec<SocketAddr>>,
     pub(crate) tls_required: Option<bool>,
     pub(crate) exec_log_limit: Option<Size>,
+    pub(crate) tls_require_session_reuse: Option<bool>,
     // The processor of users without their own: one of these.
     pub(crate) exec: Option<String>,
     pub(crate) dir: Option<PathBuf>,

@@ -53,11 +53,15 @@ impl Settings {
             args.tls_implicit_listen.clone()
         };
         let required = args.tls_required || file.tls_required.unwrap_or(false);
-        if tls.is_none() && (required || !relay.implicit_tls_listen.is_empty()) {
+        let reuse =
+            args.tls_require_session_reuse || file.tls_require_session_reuse.unwrap_or(false);
+        if tls.is_none() && (required || reuse || !relay.implicit_tls_listen.is_empty()) {
             return Err(usage(
-                "--tls-required and --tls-implicit-listen need --tls-cert and --tls-key",
+                "--tls-required, --tls-require-session-reuse and --tls-implicit-listen need \
+                 --tls-cert and --tls-key",
             ));
         }
+        relay.tls_require_session_reuse = reuse;
         relay.session.require_tls = required;
         relay.session.require_protected_data = required;
         let flag_processor = processor(
@@ -215,6 +219,19 @@ fn relay_config(args: &RunArgs, file: &FileConfig) -> Result<RelayConfig, CliErr
         relay.shutdown_grace = relay
             .shutdown_grace
             .max(relay.session.process_timeout + Duration::from_secs(30));
+    }
+    if let Some(rate) = args.min_upload_rate {
+        relay.session.min_upload_rate.bytes_per_second = rate;
+    } else if let Some(rate) = &file.min_upload_rate {
+        relay.session.min_upload_rate.bytes_per_second = match rate {
+            Size::Bytes(bytes) => *bytes,
+            Size::Text(text) => {
+                parse_size(text).map_err(|e| usage(format!("min_upload_rate: {e}")))?
+            }
+        };
+    }
+    if let Some(secs) = args.upload_rate_grace.or(file.upload_rate_grace) {
+        relay.session.min_upload_rate.grace = seconds(secs, "upload rate grace")?;
     }
     relay.session.ack_on_receipt = args.ack_on_receipt || file.ack_on_receipt.unwrap_or(false);
     if let Some(profile) = args.profile.or(file.profile) {

@@ -55,6 +55,8 @@ on_smol_too!(
     exec_a_background_child_does_not_hold_up_success,
     exec_non_utf8_output_does_not_kill_the_command,
     http_a_request_given_up_on_never_completes_its_body,
+    tls_session_reuse_required_by_flag_or_config_file,
+    a_minimum_upload_rate_from_flags_or_config_file,
 );
 
 /// A running `ftprelay`, its log collected as it is written.
@@ -1503,4 +1505,169 @@ fn the_exec_log_limit_from_the_file_and_the_flag() {
             .count();
         assert_eq!(logged, lines, "{log}");
     }
+}
+
+/// One FTPS upload by python's ftplib, whose data connections never resume
+/// the control connection's TLS session: the STOR reply it got.
+fn ftplib_tls_upload(port: u16, cacert: &Path) -> String {
+    let script = r#"
+import ftplib, io, ssl, sys
+ftp = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=sys.argv[2]), timeout=15)
+ftp.connect("127.0.0.1", int(sys.argv[1]))
+ftp.login("demo", "demo")
+ftp.prot_p()
+try:
+    data = ftp.transfercmd("STOR py.bin")
+    try:
+        # A refused connection may be closed before all is sent.
+        data.sendall(b"python bytes")
+        data.unwrap()
+    except OSError:
+        pass
+    data.close()
+    print(ftp.voidresp())
+except ftplib.all_errors as refused:
+    print(refused)
+"#;
+    let output = Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .arg(cacert)
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "{}", stderr(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn tls_session_reuse_required_by_flag_or_config_file() {
+    let work = tempfile::tempdir().expect("dir");
+    let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
+    write_certificate(&cert, &key);
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let file = write(work.path(), "local", b"x");
+    // Off by default: a client that does not resume uploads.
+    let relay = Relay::start(&[
+        "--user",
+        "demo:demo",
+        "--discard",
+        "--tls-cert",
+        &cert_arg,
+        "--tls-key",
+        &key_arg,
+    ]);
+    let reply = ftplib_tls_upload(relay.addr.port(), &cert);
+    assert!(reply.starts_with("226"), "{reply}");
+    drop(relay);
+    let config = write(
+        work.path(),
+        "ftprelay.toml",
+        b"tls_require_session_reuse = true\n",
+    );
+    let config = config.display().to_string();
+    let flag = ["--tls-require-session-reuse"];
+    let from_file = ["--config", config.as_str()];
+    for switch in [&flag[..], &from_file[..]] {
+        let mut args = vec![
+            "--user",
+            "demo:demo",
+            "--discard",
+            "--tls-cert",
+            &cert_arg,
+            "--tls-key",
+            &key_arg,
+        ];
+        args.extend_from_slice(switch);
+        let relay = Relay::start(&args);
+        let reply = ftplib_tls_upload(relay.addr.port(), &cert);
+        assert!(reply.starts_with("522"), "{switch:?}: {reply}");
+        assert!(relay.spool_is_empty());
+        // curl resumes the session on its data connections.
+        let url = format!("ftp://demo:demo@127.0.0.1:{}/a.bin", relay.addr.port());
+        let output = curl_ftps(&url, &cert, &file);
+        assert!(output.status.success(), "{switch:?}: {}", stderr(&output));
+    }
+}
+
+/// A passive upload that sends `head` bytes, then one byte every 200 ms
+/// (for 30 s at most): the reply it got.
+fn trickled_upload(port: u16, head: usize) -> String {
+    let script = r#"
+import ftplib, sys, threading, time
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+ftp.login("demo", "demo")
+data = ftp.transfercmd("STOR trickle.bin")
+data.sendall(b"h" * int(sys.argv[2]))
+def trickle():
+    for _ in range(150):
+        try:
+            data.send(b"x")
+        except OSError:
+            return
+        time.sleep(0.2)
+threading.Thread(target=trickle, daemon=True).start()
+try:
+    print(ftp.getresp())
+except ftplib.all_errors as ended:
+    print(ended)
+"#;
+    let output = Command::new("python3")
+        .args(["-c", script, &port.to_string(), &head.to_string()])
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "{}", stderr(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_minimum_upload_rate_from_flags_or_config_file() {
+    let work = tempfile::tempdir().expect("dir");
+    let config = write(
+        work.path(),
+        "ftprelay.toml",
+        b"min_upload_rate = \"8K\"\nupload_rate_grace = 1\n",
+    );
+    let config = config.display().to_string();
+    let flags = ["--min-upload-rate", "8K", "--upload-rate-grace", "1"];
+    let from_file = ["--config", config.as_str()];
+    for setting in [&flags[..], &from_file[..]] {
+        let mut args = vec!["--user", "demo:demo", "--discard"];
+        args.extend_from_slice(setting);
+        let relay = Relay::start(&args);
+        let reply = trickled_upload(relay.addr.port(), 0);
+        assert!(reply.starts_with("426"), "{setting:?}: {reply}");
+        assert!(reply.contains("8192 bytes per second"), "{reply}");
+        assert!(relay.spool_is_empty());
+        // A normal upload is far faster.
+        let file = write(work.path(), "local", &vec![7; 100_000]);
+        assert!(
+            curl_upload(&relay, "demo:demo", "fast.bin", &file)
+                .status
+                .success()
+        );
+    }
+    assert_fails(
+        &ftprelay(
+            &["--user", "a:b", "--discard", "--upload-rate-grace", "0"],
+            "",
+        ),
+        2,
+        "upload rate grace",
+    );
+    assert_fails(
+        &ftprelay(
+            &["--user", "a:b", "--discard", "--min-upload-rate", "fast"],
+            "",
+        ),
+        2,
+        "fast",
+    );
+    assert_fails(
+        &ftprelay(
+            &["--user", "a:b", "--discard", "--tls-require-session-reuse"],
+            "",
+        ),
+        2,
+        "--tls-cert",
+    );
 }

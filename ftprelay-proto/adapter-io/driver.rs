@@ -17,10 +17,12 @@ use proto::{
     ProcessRequest, ReceiveRequest, TransferEnd, Upload, UploadId,
 };
 
-use super::receive;
+use super::data_tls;
+use super::receive::{self, DataConnection};
 use super::runtime::{BoxFuture, Runtime};
 use super::spool::SpoolFile;
 use super::state::{ConnectionGuard, Shared};
+use super::tls::{SessionTls, Tls};
 
 /// Control bytes read at once. The buffer lives on the stack of one poll,
 /// not in the session: an idle session holds no read buffer at all.
@@ -93,18 +95,18 @@ async fn serve<A, R>(
     let mut session = proto::Session::new(shared.session_config.clone(), now, local, peer)
         .with_wall_clock(std::time::SystemTime::now());
     // Implicit FTPS: TLS from the first byte, the greeting included.
-    let tls = match (implicit_tls, &shared.tls) {
-        (true, Some(tls)) => match rustls::ServerConnection::new(tls.current()) {
-            Ok(connection) => {
+    let (tls, tls_session) = match (implicit_tls, &shared.tls) {
+        (true, Some(tls)) => match session_tls(tls, shared.config.tls_require_session_reuse) {
+            Ok((connection, configs)) => {
                 session = session.with_tls_active();
-                Some(connection)
+                (Some(connection), Some(configs))
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot start TLS");
                 return;
             }
         },
-        _ => None,
+        _ => (None, None),
     };
     let mut driver = Driver {
         shared,
@@ -113,6 +115,7 @@ async fn serve<A, R>(
         peer,
         control,
         tls,
+        tls_session,
         unwritten: Vec::new(),
         reading: true,
         closing_since: None,
@@ -159,6 +162,9 @@ struct Driver<A: Authenticator, R: Runtime> {
     control: R::Control,
     /// TLS on the control connection, once started.
     tls: Option<rustls::ServerConnection>,
+    /// The TLS configurations of this control connection and its data
+    /// connections, once TLS started.
+    tls_session: Option<SessionTls>,
     /// Encoded replies not yet written.
     unwritten: Vec<u8>,
     /// Whether the control connection is still read.
@@ -175,8 +181,9 @@ struct Driver<A: Authenticator, R: Runtime> {
     listener: Option<R::Listener>,
     /// Accepting data connections failed: wait for this before trying again.
     accept_paused: Option<BoxFuture<()>>,
-    /// The accepted (or connected) data connection, until it is received.
-    data_connection: Option<R::Data>,
+    /// The accepted (or connected) data connection, until it is received;
+    /// a protected one is handshaking already.
+    data_connection: Option<DataConnection<R::Data>>,
     /// A data connection reported to the session and awaiting its verdict.
     just_connected: Option<R::Data>,
     connecting: Option<(SocketAddr, BoxFuture<io::Result<R::Data>>)>,
@@ -300,7 +307,10 @@ where
                     self.connecting = Some((target, self.shared.runtime.connect(target)));
                 }
                 Output::AcceptDataConnection => {
-                    self.data_connection = self.just_connected.take();
+                    let protected = self.session.is_data_protected();
+                    self.data_connection = self.just_connected.take().map(|connection| {
+                        self.prepare(DataConnection::Clear(connection), protected)
+                    });
                     // One connection per listener: the port is free again.
                     self.listener = None;
                 }
@@ -312,10 +322,10 @@ where
                     tls,
                 } => match self.data_connection.take() {
                     Some(connection) => {
-                        let tls = self.data_tls(tls);
+                        let connection = self.prepare(connection, tls);
                         let runtime = &self.shared.runtime;
                         let stall = self.shared.session_config.transfer_stall_timeout;
-                        let sending = receive::send(runtime, connection, bytes, stall, tls);
+                        let sending = receive::send(runtime, connection, bytes, stall);
                         self.receiving = Some((transfer, sending));
                     }
                     None => {
@@ -400,10 +410,14 @@ where
         };
         match self.shared.spool.create() {
             Ok(spool) => {
+                let connection = self.prepare(connection, request.tls);
+                let limits = receive::Limits {
+                    max_size: request.max_size,
+                    stall_timeout: request.stall_timeout,
+                    min_rate: request.min_rate,
+                };
                 let runtime = &self.shared.runtime;
-                let (max, stall) = (request.max_size, request.stall_timeout);
-                let tls = self.data_tls(request.tls);
-                let transfer = receive::receive(runtime, connection, spool, max, stall, tls);
+                let transfer = receive::receive(runtime, connection, spool, limits);
                 self.receiving = Some((upload, transfer));
             }
             Err(error) => {
@@ -429,13 +443,33 @@ where
         self.processing.push((upload, task, spool));
     }
 
-    /// The TLS configuration for a data connection under `PROT P`.
-    fn data_tls(&self, protected: bool) -> Option<Arc<rustls::ServerConfig>> {
-        self.shared
-            .tls
-            .as_ref()
-            .filter(|_| protected)
-            .map(|tls| tls.current())
+    /// A data connection as the protection level wants it: a protected one
+    /// starts its handshake (at once when accepted, so that clients that
+    /// handshake before STOR are served). A connection whose protection
+    /// changed after it was accepted (PROT C after the handshake began) is
+    /// no use: it fails as reset.
+    fn prepare(
+        &self,
+        connection: DataConnection<R::Data>,
+        protected: bool,
+    ) -> DataConnection<R::Data> {
+        match (connection, protected, &self.tls_session) {
+            (DataConnection::Clear(data), true, Some(tls)) => {
+                let stall = self.shared.session_config.transfer_stall_timeout;
+                let (config, require) = (tls.data.clone(), tls.require_resumption);
+                let runtime = &self.shared.runtime;
+                DataConnection::Protected(data_tls::start(runtime, data, stall, config, require))
+            }
+            (DataConnection::Protected(_), false, _) => {
+                DataConnection::Protected(data_tls::failed(TransferEnd::Reset))
+            }
+            // Protection without TLS on the control connection cannot be
+            // (PROT is refused before AUTH), but fail safe.
+            (DataConnection::Clear(_), true, None) => {
+                DataConnection::Protected(data_tls::failed(TransferEnd::TlsHandshakeFailed))
+            }
+            (connection, _, _) => connection,
+        }
     }
 
     /// Once the session asked to close and its replies are written (or took
@@ -647,13 +681,17 @@ where
     /// The session answered AUTH TLS with 234 (already written in
     /// plaintext): from here on everything goes through TLS.
     fn start_tls(&mut self) {
+        let require = self.shared.config.tls_require_session_reuse;
         let started = self
             .shared
             .tls
             .as_ref()
-            .map(|tls| rustls::ServerConnection::new(tls.current()));
+            .map(|tls| session_tls(tls, require));
         match started {
-            Some(Ok(connection)) => self.tls = Some(connection),
+            Some(Ok((connection, configs))) => {
+                self.tls = Some(connection);
+                self.tls_session = Some(configs);
+            }
             _ => {
                 tracing::warn!("cannot start TLS");
                 self.reading = false;
@@ -735,6 +773,17 @@ where
         let now = self.shared.runtime.now();
         self.session.handle(now, input);
     }
+}
+
+/// TLS for a new control connection: its connection, and the
+/// configurations of its data connections.
+fn session_tls(
+    tls: &Tls,
+    require_resumption: bool,
+) -> Result<(rustls::ServerConnection, SessionTls), rustls::Error> {
+    let configs = SessionTls::new(tls, require_resumption)?;
+    let connection = rustls::ServerConnection::new(configs.control.clone())?;
+    Ok((connection, configs))
 }
 
 /// Returns `Pending` once (after asking to be woken), so that the executor

@@ -2,6 +2,7 @@
 //! `ftprelay-smol` (see `README.md` beside this file).
 
 pub(crate) mod data_threads;
+pub(crate) mod data_tls;
 pub(crate) mod driver;
 pub(crate) mod receive;
 pub(crate) mod runtime;

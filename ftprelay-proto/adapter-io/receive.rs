@@ -2,12 +2,12 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use proto::{PassivePorts, SpoolFailure, TransferEnd};
+use proto::{MinimumRate, PassivePorts, SpoolFailure, TransferEnd};
 
 use super::data_threads;
+use super::data_tls::{Handshake, TlsStream};
 use super::runtime::{BoxFuture, Runtime};
 use super::spool::SpoolFile;
 
@@ -41,10 +41,28 @@ pub(crate) fn bind_passive(
     Ok(None)
 }
 
+/// A data connection handed to a transfer: clear, or protected by TLS
+/// (its handshake started when it was accepted).
+pub(crate) enum DataConnection<D> {
+    /// `PROT C`: the bytes as they come.
+    Clear(D),
+    /// `PROT P` (or implicit FTPS): TLS.
+    Protected(Handshake),
+}
+
+/// How one upload is received: [`proto::ReceiveRequest`]'s limits.
+#[derive(Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_size: u64,
+    pub(crate) stall_timeout: Duration,
+    pub(crate) min_rate: MinimumRate,
+}
+
 /// Streams `data` into `spool` until the client closes it cleanly, more
-/// than `max_size` bytes arrive, nothing arrives for `stall_timeout`, or
-/// something fails. The spool file is returned only when the upload is
-/// complete; otherwise it is dropped, and so deleted.
+/// than `max_size` bytes arrive, nothing arrives for `stall_timeout`, the
+/// average rate falls below `min_rate`, or something fails. The spool file
+/// is returned only when the upload is complete; otherwise it is dropped,
+/// and so deleted.
 ///
 /// The bytes are copied by a data thread (see `data_threads`) with plain
 /// `read`/`write` calls: measured against async file writes (a thread hop
@@ -53,45 +71,30 @@ pub(crate) fn bind_passive(
 /// ends the thread, and unlinks the spool file at once.
 pub(crate) fn receive<R: Runtime>(
     runtime: &R,
-    data: R::Data,
+    data: DataConnection<R::Data>,
     mut spool: SpoolFile,
-    max_size: u64,
-    stall_timeout: Duration,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
 ) -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
-    let prepared = blocking_stream(runtime, data, stall_timeout);
-    let (Ok((stream, canceller)), Some(file)) = (prepared, spool.take_file()) else {
-        tracing::warn!("cannot prepare the data connection");
-        return Box::pin(std::future::ready((
-            TransferEnd::SpoolFailed(SpoolFailure::Other),
-            None,
-        )));
+    let Some(file) = spool.take_file() else {
+        return spool_unusable();
     };
-    let copied = on_thread(canceller, move || match tls {
-        Some(config) => match rustls::ServerConnection::new(config) {
-            Ok(connection) => {
-                let mut tls_stream = rustls::StreamOwned::new(connection, stream);
-                // A connection closed during the handshake is no upload: only
-                // after it may a close without close_notify end one.
-                if tls_stream.conn.complete_io(&mut tls_stream.sock).is_err() {
-                    return TransferEnd::Reset;
-                }
-                let mut file = file;
-                let end = match copy_into(&mut tls_stream, &mut file, 0, max_size, u64::MAX) {
-                    Copied::Ended(end) => end,
-                    // Unreachable: no upload reaches u64::MAX bytes.
-                    Copied::Paused { received } => TransferEnd::Complete { bytes: received },
-                };
-                // Answer the client's close_notify: some clients (python's
-                // ftplib) wait for it before they read the 226.
-                tls_stream.conn.send_close_notify();
-                let _ = tls_stream.flush();
-                end
-            }
-            Err(_) => TransferEnd::Reset,
-        },
-        None => receive_plain(stream, file, max_size),
-    });
+    let copied = match data {
+        DataConnection::Clear(data) => {
+            let Ok((stream, canceller)) = blocking_stream(runtime, data, limits.stall_timeout)
+            else {
+                return spool_unusable();
+            };
+            on_thread(canceller, move || receive_plain(stream, file, limits))
+        }
+        DataConnection::Protected(handshake) => Box::pin(async move {
+            let stream = match handshake.done().await {
+                Ok(stream) => stream,
+                Err(end) => return Some(end),
+            };
+            let canceller = stream.sock.try_clone().ok()?;
+            on_thread(canceller, move || receive_protected(stream, file, limits)).await
+        }),
+    };
     Box::pin(async move {
         match copied.await {
             Some(TransferEnd::Complete { bytes }) => (TransferEnd::Complete { bytes }, Some(spool)),
@@ -101,37 +104,78 @@ pub(crate) fn receive<R: Runtime>(
     })
 }
 
-/// Writes `bytes` (a directory listing) to `data` and closes it, on a
-/// data thread like an upload.
+fn spool_unusable() -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
+    tracing::warn!("cannot prepare the data connection");
+    Box::pin(std::future::ready((
+        TransferEnd::SpoolFailed(SpoolFailure::Other),
+        None,
+    )))
+}
+
+/// An upload under TLS, its handshake done. A client that closes TCP
+/// without close_notify has still ended its upload (see `copy_into`).
+fn receive_protected(
+    mut stream: TlsStream,
+    mut file: std::fs::File,
+    limits: Limits,
+) -> TransferEnd {
+    let pace = Pace::start(limits.min_rate);
+    let end = match copy_into(&mut stream, &mut file, 0, limits.max_size, u64::MAX, &pace) {
+        Copied::Ended(end) => end,
+        // Unreachable: no upload reaches u64::MAX bytes.
+        Copied::Paused { received } => TransferEnd::Complete { bytes: received },
+    };
+    // Answer the client's close_notify: some clients (python's ftplib) wait
+    // for it before they read the 226.
+    stream.conn.send_close_notify();
+    let _ = stream.flush();
+    end
+}
+
+/// Writes `bytes` (a directory listing, maybe empty) to `data` and closes
+/// it, on a data thread like an upload. A protected connection is
+/// handshaken first whatever the listing holds: an empty listing must still
+/// be a TLS session with its close_notify.
 pub(crate) fn send<R: Runtime>(
     runtime: &R,
-    data: R::Data,
+    data: DataConnection<R::Data>,
     bytes: bytes::Bytes,
     stall_timeout: Duration,
-    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
-    let Ok((mut stream, canceller)) = blocking_stream(runtime, data, stall_timeout) else {
-        return Box::pin(std::future::ready((TransferEnd::Reset, None)));
-    };
-    let sent = on_thread(canceller, move || {
-        let written = match tls {
-            Some(config) => rustls::ServerConnection::new(config)
-                .map_err(io::Error::other)
-                .and_then(|connection| {
-                    let mut tls_stream = rustls::StreamOwned::new(connection, stream.try_clone()?);
-                    tls_stream.write_all(&bytes)?;
-                    tls_stream.conn.send_close_notify();
-                    tls_stream.flush()
-                }),
-            None => stream.write_all(&bytes),
-        };
-        match written.and_then(|()| stream.shutdown(std::net::Shutdown::Write)) {
-            Ok(()) => TransferEnd::Complete {
-                bytes: bytes.len() as u64,
-            },
-            Err(_) => TransferEnd::Reset,
+    let len = bytes.len() as u64;
+    let sent = match data {
+        DataConnection::Clear(data) => {
+            let Ok((mut stream, canceller)) = blocking_stream(runtime, data, stall_timeout) else {
+                return Box::pin(std::future::ready((TransferEnd::Reset, None)));
+            };
+            on_thread(canceller, move || {
+                stream
+                    .write_all(&bytes)
+                    .and_then(|()| stream.shutdown(std::net::Shutdown::Write))
+                    .map_or(TransferEnd::Reset, |()| TransferEnd::Complete {
+                        bytes: len,
+                    })
+            })
         }
-    });
+        DataConnection::Protected(handshake) => Box::pin(async move {
+            let mut stream = match handshake.done().await {
+                Ok(stream) => stream,
+                Err(end) => return Some(end),
+            };
+            let canceller = stream.sock.try_clone().ok()?;
+            on_thread(canceller, move || {
+                let written = stream.write_all(&bytes).and_then(|()| {
+                    stream.conn.send_close_notify();
+                    stream.flush()?;
+                    stream.sock.shutdown(std::net::Shutdown::Write)
+                });
+                written.map_or(TransferEnd::Reset, |()| TransferEnd::Complete {
+                    bytes: len,
+                })
+            })
+            .await
+        }),
+    };
     Box::pin(async move { (sent.await.unwrap_or(TransferEnd::Reset), None) })
 }
 
@@ -139,7 +183,7 @@ pub(crate) fn send<R: Runtime>(
 /// `stall_timeout` on reads and writes (SO_RCVTIMEO, SO_SNDTIMEO: both
 /// directions, since a TLS handshake reads while a listing is sent and
 /// writes while an upload is received), and a clone of it that cancels.
-fn blocking_stream<R: Runtime>(
+pub(super) fn blocking_stream<R: Runtime>(
     runtime: &R,
     data: R::Data,
     stall_timeout: Duration,
@@ -156,8 +200,10 @@ fn blocking_stream<R: Runtime>(
 
 /// Runs `job` on a data thread; the future resolves to its result
 /// (`None` if the thread could not start or died). Dropping the future
-/// shuts `socket` down, which ends a job blocked on it.
-fn on_thread<T: Send + 'static>(
+/// before that shuts `socket` down, which ends a job blocked on it; once
+/// the job is done, the socket is left as the job left it (a handshake's
+/// connection goes on to its transfer).
+pub(super) fn on_thread<T: Send + 'static>(
     socket: std::net::TcpStream,
     job: impl FnOnce() -> T + Send + 'static,
 ) -> BoxFuture<Option<T>> {
@@ -174,7 +220,7 @@ fn on_thread<T: Send + 'static>(
         tracing::warn!(%error, "cannot start a data thread");
         return Box::pin(std::future::ready(None));
     }
-    let cancel_on_drop = ShutdownOnDrop(socket);
+    let cancel_on_drop = ShutdownOnDrop(Some(socket));
     Box::pin(async move {
         let result = std::future::poll_fn(move |cx| {
             *waker_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
@@ -185,17 +231,26 @@ fn on_thread<T: Send + 'static>(
             }
         })
         .await;
-        drop(cancel_on_drop);
+        cancel_on_drop.disarm();
         result
     })
 }
 
-/// Shuts a socket down when dropped, which unblocks a thread reading it.
-struct ShutdownOnDrop(std::net::TcpStream);
+/// Shuts a socket down when dropped, which unblocks a thread reading it,
+/// unless disarmed.
+struct ShutdownOnDrop(Option<std::net::TcpStream>);
+
+impl ShutdownOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for ShutdownOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.shutdown(std::net::Shutdown::Both);
+        if let Some(socket) = &self.0 {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
     }
 }
 
@@ -205,27 +260,44 @@ impl Drop for ShutdownOnDrop {
 fn receive_plain(
     mut stream: std::net::TcpStream,
     mut file: std::fs::File,
-    max_size: u64,
+    limits: Limits,
 ) -> TransferEnd {
-    let received = match copy_into(
-        &mut stream,
-        &mut file,
-        0,
-        max_size,
-        SMALL_UPLOAD_BUFFER as u64,
-    ) {
+    let (max_size, pace) = (limits.max_size, Pace::start(limits.min_rate));
+    let small = SMALL_UPLOAD_BUFFER as u64;
+    let received = match copy_into(&mut stream, &mut file, 0, max_size, small, &pace) {
         Copied::Ended(end) => return end,
         Copied::Paused { received } => received,
     };
     #[cfg(target_os = "linux")]
-    let received = match super::splice::splice_into(&stream, &mut file, received, max_size) {
+    let received = match super::splice::splice_into(&stream, &mut file, received, max_size, &pace) {
         super::splice::Spliced::Ended(end) => return end,
         super::splice::Spliced::Unsupported { received } => received,
     };
-    match copy_into(&mut stream, &mut file, received, max_size, u64::MAX) {
+    match copy_into(&mut stream, &mut file, received, max_size, u64::MAX, &pace) {
         Copied::Ended(end) => end,
         // Unreachable: no upload reaches u64::MAX bytes.
         Copied::Paused { received } => TransferEnd::Complete { bytes: received },
+    }
+}
+
+/// When an upload started, to hold it to its minimum average rate. The
+/// clock is read here, on the data thread; the rule is the core's.
+pub(super) struct Pace {
+    started: Instant,
+    min_rate: MinimumRate,
+}
+
+impl Pace {
+    fn start(min_rate: MinimumRate) -> Self {
+        Self {
+            started: Instant::now(),
+            min_rate,
+        }
+    }
+
+    /// Whether `received` bytes by now are too few.
+    pub(super) fn is_too_slow(&self, received: u64) -> bool {
+        self.min_rate.is_too_slow(received, self.started.elapsed())
     }
 }
 
@@ -248,6 +320,7 @@ fn copy_into(
     mut received: u64,
     max_size: u64,
     pause_at: u64,
+    pace: &Pace,
 ) -> Copied {
     // Small files (most of what devices send) fit in a buffer on the
     // thread's stack; the large one is allocated only once a file outgrows
@@ -284,6 +357,9 @@ fn copy_into(
         }
         if let Err(error) = file.write_all(&buffer[..read]) {
             return Copied::Ended(spool_failed(&error));
+        }
+        if pace.is_too_slow(received) {
+            return Copied::Ended(TransferEnd::TooSlow);
         }
         if received >= pause_at {
             return Copied::Paused { received };

@@ -30,6 +30,7 @@ pub(super) fn splice_into(
     file: &mut File,
     mut received: u64,
     max_size: u64,
+    pace: &super::receive::Pace,
 ) -> Spliced {
     let Ok((pipe_out, pipe_in)) = pipe() else {
         return Spliced::Unsupported { received };
@@ -57,6 +58,9 @@ pub(super) fn splice_into(
         received += moved as u64;
         if received > max_size {
             return Spliced::Ended(TransferEnd::TooLarge);
+        }
+        if pace.is_too_slow(received) {
+            return Spliced::Ended(TransferEnd::TooSlow);
         }
         let mut in_pipe = moved;
         while in_pipe > 0 {

@@ -37,14 +37,62 @@ impl Tls {
         Ok(())
     }
 
-    /// The configuration new connections get.
-    pub(crate) fn current(&self) -> Arc<ServerConfig> {
+    /// The configuration new control connections get.
+    fn current(&self) -> Arc<ServerConfig> {
         self.current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 }
+
+/// The TLS configurations of one control connection and its data
+/// connections, fixed when its TLS starts (a reload changes the next
+/// session's, not this one's).
+pub(crate) struct SessionTls {
+    /// For the control connection.
+    pub(crate) control: Arc<ServerConfig>,
+    /// For its data connections: the same identity and session store, but
+    /// no TLS 1.3 session tickets. A ticket is sent after the handshake,
+    /// when a client may already have sent its file and closed; the
+    /// arriving ticket then resets the connection, and the reset discards
+    /// the end of the upload. Tickets come from the control connection.
+    pub(crate) data: Arc<ServerConfig>,
+    /// Data connections must resume this session's TLS session.
+    pub(crate) require_resumption: bool,
+}
+
+impl SessionTls {
+    /// The configurations of a new control connection. With
+    /// `require_resumption`, it gets a ticket key and session cache of its
+    /// own, shared with its data connections only: then only its own
+    /// sessions can be resumed on them.
+    pub(crate) fn new(tls: &Tls, require_resumption: bool) -> Result<Self, rustls::Error> {
+        let mut control = tls.current();
+        if require_resumption {
+            let mut own = (*control).clone();
+            // Stateless tickets: a client may resume one session on every
+            // data connection (a stateful TLS 1.3 ticket is good for one).
+            own.ticketer = rustls::crypto::ring::Ticketer::new()?;
+            // TLS 1.2 clients without tickets resume by session id; a
+            // session makes few entries.
+            own.session_storage =
+                rustls::server::ServerSessionMemoryCache::new(SESSIONS_PER_CONTROL);
+            control = Arc::new(own);
+        }
+        let mut data = (*control).clone();
+        data.send_tls13_tickets = 0;
+        Ok(Self {
+            control,
+            data: Arc::new(data),
+            require_resumption,
+        })
+    }
+}
+
+/// TLS sessions kept per control connection when data connections must
+/// resume it: its own, and a few renegotiated by clients that start anew.
+const SESSIONS_PER_CONTROL: usize = 8;
 
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

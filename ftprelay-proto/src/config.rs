@@ -55,6 +55,11 @@ pub struct Config {
     /// How long a data connection may deliver no bytes before the upload is
     /// aborted with `426`. One minute survives a congested uplink.
     pub transfer_stall_timeout: Duration,
+    /// The lowest average rate of an upload, after a grace period; slower
+    /// uploads are aborted with `426` (one byte every few seconds never
+    /// trips the stall timeout). 1 KiB/s after 60 seconds: any device
+    /// uploads far faster, a trickle is cut off within minutes.
+    pub min_upload_rate: crate::MinimumRate,
     /// How long the processor may take per file before the upload is answered
     /// `451` (and the processor cancelled). One minute: mail and webhooks
     /// answer within that, and a device waiting for `226` should not wait
@@ -165,6 +170,10 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(30),
             transfer_stall_timeout: Duration::from_secs(60),
+            min_upload_rate: crate::MinimumRate {
+                bytes_per_second: 1024,
+                grace: Duration::from_secs(60),
+            },
             process_timeout: Duration::from_secs(60),
             max_file_size: 1 << 30,
             ack_on_receipt: false,

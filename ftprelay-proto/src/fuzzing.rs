@@ -365,7 +365,7 @@ pub fn session(data: &[u8], origin: Instant) {
                 _ => DataEvent::ConnectFailed,
             })),
             5 => {
-                let end = match arg % 6 {
+                let end = match arg % 9 {
                     0 => TransferEnd::Complete {
                         bytes: u64::from(arg),
                     },
@@ -373,6 +373,9 @@ pub fn session(data: &[u8], origin: Instant) {
                     2 => TransferEnd::TooLarge,
                     3 => TransferEnd::Reset,
                     4 => TransferEnd::Stalled,
+                    5 => TransferEnd::TooSlow,
+                    6 => TransferEnd::TlsHandshakeFailed,
+                    7 => TransferEnd::TlsSessionNotResumed,
                     _ => TransferEnd::SpoolFailed(SpoolFailure::StorageFull),
                 };
                 driver.handle(Input::Data(DataEvent::TransferEnded { upload, end }));

@@ -132,6 +132,7 @@ mod limits;
 mod parse;
 pub mod path;
 mod pattern;
+mod rate;
 mod relay;
 mod reply;
 mod session;
@@ -151,6 +152,7 @@ pub use config::{Config, Profile};
 pub use error::CommandError;
 pub use framer::{Frame, LineFramer};
 pub use limits::{ConnectionCounter, TooManyConnections, client_group};
+pub use rate::MinimumRate;
 pub use relay::{PassivePorts, RelayConfig, SPOOL_FILE_PREFIX, is_spool_file_name};
 pub use reply::{Reply, ReplyCode};
 pub use session::{

@@ -94,6 +94,12 @@ pub struct RelayConfig {
     /// processed and answered. 90 seconds covers the default data and
     /// processing timeouts.
     pub shutdown_grace: Duration,
+    /// Refuse (`522`) a protected data connection that does not resume the
+    /// TLS session of its own control connection (vsftpd's
+    /// `require_ssl_reuse`): then a stolen data port is useless without
+    /// that session's keys. Off by default: many clients (embedded ones,
+    /// some libraries) never resume, and would fail every upload.
+    pub tls_require_session_reuse: bool,
     /// The configuration of every session.
     pub session: Config,
 }
@@ -110,6 +116,7 @@ impl Default for RelayConfig {
             max_failed_logins_per_address: 10,
             address_lockout: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(90),
+            tls_require_session_reuse: false,
             session: Config::default(),
         }
     }

@@ -2,7 +2,7 @@
 
 mod support;
 
-use ftprelay_proto::{Config, Output};
+use ftprelay_proto::{Config, Output, TransferEnd};
 use support::{Harness, codes};
 
 fn with_tls(change: impl FnOnce(&mut Config)) -> Config {
@@ -113,4 +113,45 @@ fn implicit_tls_sessions_start_protected() {
     )
     .with_tls_active();
     assert!(session.is_tls_active());
+    // Implicit FTPS clients that never send PROT start TLS on data
+    // connections: they are protected until PROT C.
+    assert!(session.is_data_protected());
+}
+
+#[test]
+fn prot_decides_whether_data_connections_are_protected() {
+    let mut s = Harness::with_config(with_tls(|_| {}));
+    s.send("AUTH TLS\r\n");
+    s.take();
+    assert!(
+        !s.driver.session.is_data_protected(),
+        "explicit: clear until PROT P"
+    );
+    s.login("bob", "secret");
+    s.send("PBSZ 0\r\nPROT P\r\n");
+    s.expect_replies(&[200, 200]);
+    assert!(s.driver.session.is_data_protected());
+    s.send("PROT C\r\n");
+    s.expect_replies(&[200]);
+    assert!(!s.driver.session.is_data_protected());
+}
+
+#[test]
+fn failed_data_tls_and_slow_uploads_are_answered_and_discarded() {
+    for (end, code) in [
+        (TransferEnd::TlsHandshakeFailed, 426),
+        (TransferEnd::TlsSessionNotResumed, 522),
+        (TransferEnd::TooSlow, 426),
+    ] {
+        let mut s = Harness::logged_in(with_tls(|_| {}));
+        let upload = s.receiving("a.jpg");
+        s.transfer_ended(upload, end);
+        let outputs = s.take();
+        assert_eq!(codes(&outputs), vec![code], "{end:?}");
+        assert!(
+            outputs.contains(&Output::Discard(upload)),
+            "{end:?}: {outputs:?}"
+        );
+        assert!(!outputs.iter().any(|o| matches!(o, Output::Process(_))));
+    }
 }

@@ -120,6 +120,14 @@ pub enum TransferEnd {
     Stalled,
     /// The spool file could not be written.
     SpoolFailed(SpoolFailure),
+    /// The upload's average rate fell below [`ReceiveRequest::min_rate`].
+    TooSlow,
+    /// The TLS handshake on a protected data connection failed or took
+    /// longer than the stall timeout.
+    TlsHandshakeFailed,
+    /// The data connection did not resume the control connection's TLS
+    /// session, and the relay requires it to.
+    TlsSessionNotResumed,
 }
 
 /// Why the spool could not take an upload.
@@ -213,6 +221,9 @@ pub struct ReceiveRequest {
     /// Stop and report [`TransferEnd::Stalled`] when no byte arrives for this
     /// long.
     pub stall_timeout: Duration,
+    /// Stop and report [`TransferEnd::TooSlow`] when the upload's average
+    /// rate falls below this.
+    pub min_rate: crate::MinimumRate,
     /// Run the data connection under TLS (`PROT P`).
     pub tls: bool,
 }

@@ -311,10 +311,20 @@ impl Session {
 
     /// A session whose control connection is under TLS from the start
     /// (implicit FTPS, the port 990 style): the adapter did the handshake
-    /// before the greeting.
+    /// before the greeting. Its data connections are protected too unless
+    /// the client sends `PROT C`: implicit FTPS clients that never send
+    /// `PROT` (Perl's Net::FTP with `SSL => 1`) start TLS on them.
     pub fn with_tls_active(mut self) -> Self {
         self.tls_active = true;
+        self.data_protected = true;
         self
+    }
+
+    /// Whether data connections are under TLS now (`PROT P`, or implicit
+    /// FTPS). An adapter starts the handshake as soon as a data connection
+    /// is accepted: some clients handshake before they send `STOR`.
+    pub fn is_data_protected(&self) -> bool {
+        self.data_protected
     }
 
     /// Whether the control connection is under TLS.

@@ -264,6 +264,7 @@ impl Session {
             upload: transfer.record.upload,
             max_size: transfer.max_size,
             stall_timeout: self.config.transfer_stall_timeout,
+            min_rate: self.config.min_upload_rate,
             tls: self.data_protected,
         }));
     }
@@ -286,6 +287,9 @@ impl Session {
             return self.reply(match end {
                 TransferEnd::Complete { .. } => {
                     Reply::new(ReplyCode::CLOSING_DATA, "Directory send OK.")
+                }
+                TransferEnd::TlsHandshakeFailed | TransferEnd::TlsSessionNotResumed => {
+                    tls_refusal(end, "listing")
                 }
                 _ => Reply::new(ReplyCode::TRANSFER_ABORTED, "Listing aborted."),
             });
@@ -329,6 +333,20 @@ impl Session {
                     "Local error while receiving; try again later.",
                 ),
             ),
+            TransferEnd::TooSlow => (
+                "upload too slow",
+                Reply::new(
+                    ReplyCode::TRANSFER_ABORTED,
+                    format!(
+                        "Upload slower than {} bytes per second; aborted.",
+                        self.config.min_upload_rate.bytes_per_second
+                    ),
+                ),
+            ),
+            TransferEnd::TlsHandshakeFailed => ("TLS handshake failed", tls_refusal(end, "upload")),
+            TransferEnd::TlsSessionNotResumed => {
+                ("TLS session not resumed", tls_refusal(end, "upload"))
+            }
         };
         transfer.record.finish(self.now, self.user(), outcome);
         self.outputs.push_back(Output::Discard(upload));
@@ -506,4 +524,24 @@ impl Session {
 
 fn epsv_all_in_effect() -> Reply {
     Reply::new(ReplyCode::BAD_SEQUENCE, "EPSV ALL is in effect: use EPSV.")
+}
+
+/// The reply to a protected data connection whose TLS failed: `426` for a
+/// handshake that failed or timed out, `522` (RFC 4217's "TLS
+/// negotiation failed" family, as vsftpd answers) for one that did not
+/// resume the control connection's session when that is required.
+fn tls_refusal(end: TransferEnd, what: &str) -> Reply {
+    if end == TransferEnd::TlsSessionNotResumed {
+        Reply::new(
+            ReplyCode::new(522).unwrap_or(ReplyCode::TRANSFER_ABORTED),
+            format!(
+                "The data connection must resume the control connection's TLS session; {what} refused."
+            ),
+        )
+    } else {
+        Reply::new(
+            ReplyCode::TRANSFER_ABORTED,
+            format!("TLS handshake on the data connection failed; {what} aborted."),
+        )
+    }
 }

@@ -305,3 +305,41 @@ pub(crate) async fn an_address_that_fails_too_often_is_locked_out() {
     let mut other = FtpClient::connect_from(relay.addr, "127.0.0.3").await;
     other.login("bob", "secret").await;
 }
+
+pub(crate) async fn a_trickled_upload_is_cut_off_by_the_minimum_rate() {
+    // One byte every 200 ms never trips the stall timeout; the minimum
+    // average rate ends it. Once within the first buffer, once past it
+    // (where the bulk is spliced: its 20 KiB head keeps the average up for
+    // 2.5 s).
+    let mut config = config();
+    config.session.min_upload_rate = crate::proto::MinimumRate {
+        bytes_per_second: 8 * 1024,
+        grace: Duration::from_secs(1),
+    };
+    let relay = TestRelay::with_config(config).await;
+    let mut client = relay.logged_in().await;
+    for head in [0, 20 * 1024] {
+        let mut data = client.begin_upload("trickle.jpg").await;
+        data.write_all(&payload(head)).await.expect("write");
+        // Bounded: 30 s of trickling at most; it ends when the relay
+        // closes the connection.
+        let trickle = tokio::spawn(async move {
+            for _ in 0..150 {
+                if data.write_all(b"x").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        let reply = client.reply().await;
+        assert_eq!(reply.code, 426, "{reply:?}");
+        assert!(
+            reply.text.contains("slower than 8192 bytes per second"),
+            "{reply:?}"
+        );
+        trickle.abort();
+        assert!(relay.spool_files().is_empty());
+        assert!(relay.record.seen().is_empty());
+    }
+    still_serving(&relay).await;
+}

@@ -15,6 +15,8 @@ pub mod logs;
 pub mod spool;
 pub mod support;
 pub mod tls;
+pub mod tls_data;
+pub mod tls_uploads;
 
 /// One `#[tokio::test]` per test of the suite, each run with the relay on
 /// `$runtime` (the test clients always run on tokio).
@@ -86,6 +88,7 @@ macro_rules! conformance_tests {
             spool::the_sweep_unlinks_a_planted_link_named_like_a_spool_file_and_never_follows_it,
             spool::the_private_spool_directory_is_0700,
             spool::a_planted_fifo_lock_in_the_temp_dir_does_not_hang_the_start,
+            hostile::a_trickled_upload_is_cut_off_by_the_minimum_rate,
             tls::curl_ssl_reqd,
             tls::curl_ftp_ssl,
             tls::curl_implicit_ftps,
@@ -93,6 +96,19 @@ macro_rules! conformance_tests {
             tls::python_ftp_tls_with_prot_p,
             tls::a_plain_client_is_refused_when_tls_is_required,
             tls::a_broken_handshake_on_the_data_channel_is_answered,
+            tls_data::empty_listings_over_tls_succeed,
+            tls_data::implicit_ftps_without_prot_protects_data,
+            tls_data::a_client_that_handshakes_before_stor_uploads,
+            tls_data::required_session_reuse_refuses_data_connections_that_do_not_resume,
+            tls_data::without_the_switch_data_connections_need_not_resume,
+            tls_uploads::curl_fifty_uploads_tls13,
+            tls_uploads::curl_fifty_uploads_tls12,
+            tls_uploads::lftp_fifty_uploads_tls13,
+            tls_uploads::lftp_fifty_uploads_tls12,
+            tls_uploads::python_ftplib_fifty_uploads_tls13,
+            tls_uploads::python_ftplib_fifty_uploads_tls12,
+            tls_uploads::a_client_that_closes_at_once_fifty_uploads_tls13,
+            tls_uploads::a_client_that_closes_at_once_fifty_uploads_tls12,
         );
     };
     (@each $runtime:expr; $($module:ident :: $name:ident,)*) => {
