@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use proto::{
-    Authenticator, DataEvent, FileProcessor, Input, LoginRejected, Output, ProcessError,
+    Attempt, Authenticator, DataEvent, FileProcessor, Input, LoginRejected, Output, ProcessError,
     ProcessRequest, ReceiveRequest, TransferEnd, Upload, UploadId,
 };
 
@@ -32,6 +32,8 @@ const READ_CHUNK: usize = 4096;
 const CLOSE_LINGER: Duration = Duration::from_secs(10);
 /// How long to wait before accepting again after accepting failed.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How often a login waiting for its client's other checks asks again.
+const LOGIN_RETRY: Duration = Duration::from_millis(20);
 /// Events handled in a row before the driver lets other tasks run.
 const EVENTS_BEFORE_YIELD: u32 = 32;
 
@@ -93,7 +95,8 @@ async fn serve<A, R>(
     tune_control(&control);
     let now = shared.runtime.now();
     let mut session = proto::Session::new(shared.session_config.clone(), now, local, peer)
-        .with_wall_clock(std::time::SystemTime::now());
+        .with_wall_clock(std::time::SystemTime::now())
+        .with_recent_uploads(shared.recent.clone());
     // Implicit FTPS: TLS from the first byte, the greeting included.
     let (tls, tls_session) = match (implicit_tls, &shared.tls) {
         (true, Some(tls)) => match session_tls(tls, shared.config.tls_require_session_reuse) {
@@ -125,6 +128,8 @@ async fn serve<A, R>(
         linger: None,
         processor: None,
         login: None,
+        attempt: None,
+        login_waiting: None,
         listener: None,
         accept_paused: None,
         data_connection: None,
@@ -178,6 +183,10 @@ struct Driver<A: Authenticator, R: Runtime> {
     linger: Option<BoxFuture<()>>,
     processor: Option<Arc<A::Processor>>,
     login: Option<LoginCheck<A::Processor>>,
+    /// The login check in flight, counted by the throttle until it ends.
+    attempt: Option<InFlight<A, R>>,
+    /// A login waiting for the client's other checks, and when to ask again.
+    login_waiting: Option<(proto::Login, BoxFuture<()>)>,
     listener: Option<R::Listener>,
     /// Accepting data connections failed: wait for this before trying again.
     accept_paused: Option<BoxFuture<()>>,
@@ -210,6 +219,7 @@ enum Event<P, D> {
     Received(UploadId, TransferEnd, Option<SpoolFile>),
     Processed(UploadId, Result<(), ProcessError>),
     AcceptResumed,
+    LoginRetry,
     Deadline,
     Shutdown,
     CloseLingerExpired,
@@ -280,28 +290,7 @@ where
             match self.session.poll_output() {
                 Output::Reply(reply) => self.write(&reply.to_bytes()),
                 Output::StartTls => self.start_tls(),
-                Output::CheckLogin(login) => {
-                    let now = self.shared.runtime.now();
-                    // Counted as a failure from now on, until it succeeds: a
-                    // burst of guesses is stopped at the limit.
-                    let let_through = self
-                        .shared
-                        .logins
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .begin_attempt(self.peer.ip(), now);
-                    if !let_through {
-                        tracing::warn!("login refused: the address is locked out");
-                        self.feed(Input::LoginLockedOut);
-                        continue;
-                    }
-                    let authenticator = self.shared.authenticator.clone();
-                    self.login = Some(
-                        self.shared
-                            .runtime
-                            .spawn(async move { authenticator.authenticate(&login).await }),
-                    );
-                }
+                Output::CheckLogin(login) => self.check_login(login),
                 Output::Listen => self.listen(),
                 Output::Connect(target) => {
                     self.connecting = Some((target, self.shared.runtime.connect(target)));
@@ -368,6 +357,42 @@ where
                 // Outputs of later versions of the core this adapter does not
                 // know yet: nothing to do.
                 _ => {}
+            }
+        }
+    }
+
+    /// Starts checking `login` once the throttle lets it: at once, after the
+    /// client's checks in flight (asking again every few milliseconds), or
+    /// never (locked out).
+    fn check_login(&mut self, login: proto::Login) {
+        let now = self.shared.runtime.now();
+        let verdict = self
+            .shared
+            .logins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .begin_attempt(self.peer.ip(), now);
+        match verdict {
+            Attempt::Go => {
+                self.attempt = Some(InFlight {
+                    shared: self.shared.clone(),
+                    ip: self.peer.ip(),
+                    ended: false,
+                });
+                let authenticator = self.shared.authenticator.clone();
+                self.login = Some(
+                    self.shared
+                        .runtime
+                        .spawn(async move { authenticator.authenticate(&login).await }),
+                );
+            }
+            Attempt::Wait => {
+                let retry = self.shared.runtime.sleep_until(now + LOGIN_RETRY);
+                self.login_waiting = Some((login, retry));
+            }
+            _ => {
+                tracing::warn!("login refused: the address is locked out");
+                self.feed(Input::LoginLockedOut);
             }
         }
     }
@@ -508,6 +533,11 @@ where
             // A panicking authenticator rejects the login.
             return Poll::Ready(Event::LoginChecked(verdict.unwrap_or(Err(LoginRejected))));
         }
+        if let Some((_, retry)) = &mut self.login_waiting
+            && retry.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Event::LoginRetry);
+        }
         match (&mut self.accept_paused, &self.listener) {
             (Some(pause), _) => {
                 if pause.as_mut().poll(cx).is_ready() {
@@ -605,14 +635,8 @@ where
                 self.feed(Input::ControlClosed);
             }
             Event::LoginChecked(verdict) => {
-                if verdict.is_ok() {
-                    // Only this attempt is taken back: a valid login between
-                    // guesses must not reset the count.
-                    self.shared
-                        .logins
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .attempt_succeeded(self.peer.ip());
+                if let Some(attempt) = self.attempt.take() {
+                    attempt.end(verdict.is_ok());
                 }
                 if let Some(profile) = verdict.as_ref().ok().and_then(|p| p.profile()) {
                     self.feed(Input::ProfileChosen(profile));
@@ -654,6 +678,11 @@ where
             }
             Event::Processed(upload, result) => self.feed(Input::Processed { upload, result }),
             Event::AcceptResumed => {}
+            Event::LoginRetry => {
+                if let Some((login, _)) = self.login_waiting.take() {
+                    self.check_login(login);
+                }
+            }
             Event::Deadline => self.feed(Input::Timeout),
             Event::Shutdown => self.feed(Input::Shutdown),
             Event::CloseLingerExpired => {
@@ -784,6 +813,38 @@ fn session_tls(
     let configs = SessionTls::new(tls, require_resumption)?;
     let connection = rustls::ServerConnection::new(configs.control.clone())?;
     Ok((connection, configs))
+}
+
+/// A login check the throttle counts; ended as a failure if dropped before
+/// its verdict (the client left mid-check: no free guesses).
+struct InFlight<A: Authenticator, R: Runtime> {
+    shared: Arc<Shared<A, R>>,
+    ip: std::net::IpAddr,
+    ended: bool,
+}
+
+impl<A: Authenticator, R: Runtime> InFlight<A, R> {
+    fn end(mut self, succeeded: bool) {
+        self.finish(succeeded);
+    }
+
+    fn finish(&mut self, succeeded: bool) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        let now = self.shared.runtime.now();
+        self.shared
+            .logins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .end_attempt(self.ip, now, succeeded);
+    }
+}
+
+impl<A: Authenticator, R: Runtime> Drop for InFlight<A, R> {
+    fn drop(&mut self) {
+        self.finish(false);
+    }
 }
 
 /// Returns `Pending` once (after asking to be woken), so that the executor

@@ -24,7 +24,13 @@ pub(crate) struct Shared<A: Authenticator, R: Runtime> {
     pub(crate) logins: Mutex<LoginThrottle>,
     /// The TLS identity, when FTPS is on.
     pub(crate) tls: Option<Tls>,
+    /// Each user's uploads of the last moments, for the user's other
+    /// sessions (devices profile).
+    pub(crate) recent: Arc<proto::RecentUploads>,
 }
+
+/// Recent uploads remembered across all sessions at most.
+const MAX_RECENT_UPLOADS: usize = 10_000;
 
 impl<A: Authenticator, R: Runtime> Shared<A, R> {
     pub(crate) fn new(
@@ -39,6 +45,10 @@ impl<A: Authenticator, R: Runtime> Shared<A, R> {
             tls,
             authenticator: Arc::new(authenticator),
             session_config: Arc::new(config.session.clone()),
+            recent: Arc::new(proto::RecentUploads::new(
+                config.session.recent_upload_window,
+                MAX_RECENT_UPLOADS,
+            )),
             connections: Mutex::new(ConnectionCounter::new(
                 config.max_connections,
                 config.max_connections_per_ip,

@@ -128,6 +128,12 @@ pub struct Config {
     /// take in the spool together: an upload that would pass it gets `552`.
     /// 1 GiB, the default file size limit.
     pub max_held_bytes: u64,
+    /// In the devices profile, how long an upload is seen by the same
+    /// user's other sessions (listings, SIZE, MDTM), for clients that
+    /// upload on one connection and check on another (rclone). A minute:
+    /// the check follows the upload at once. Zero: each session sees only
+    /// its own uploads.
+    pub recent_upload_window: Duration,
 }
 
 impl Config {
@@ -193,6 +199,7 @@ impl Default for Config {
             max_remembered_files: 100,
             max_held_uploads: 8,
             max_held_bytes: 1 << 30,
+            recent_upload_window: Duration::from_secs(60),
         }
     }
 }

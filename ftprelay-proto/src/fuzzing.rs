@@ -95,6 +95,14 @@ impl Driver {
         self
     }
 
+    /// Shares the session's uploads with other sessions through `recent`.
+    pub fn with_recent_uploads(self, recent: Arc<crate::RecentUploads>) -> Self {
+        Self {
+            session: self.session.with_recent_uploads(recent),
+            ..self
+        }
+    }
+
     /// Keeps every transfer open until [`Driver::release_transfers`], so
     /// that the data timeline does not depend on when control bytes arrive.
     pub fn holding_transfers(mut self) -> Self {

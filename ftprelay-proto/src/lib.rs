@@ -133,6 +133,7 @@ mod parse;
 pub mod path;
 mod pattern;
 mod rate;
+mod recent;
 mod relay;
 mod reply;
 mod session;
@@ -153,9 +154,10 @@ pub use error::CommandError;
 pub use framer::{Frame, LineFramer};
 pub use limits::{ConnectionCounter, TooManyConnections, client_group};
 pub use rate::MinimumRate;
+pub use recent::RecentUploads;
 pub use relay::{PassivePorts, RelayConfig, SPOOL_FILE_PREFIX, is_spool_file_name};
 pub use reply::{Reply, ReplyCode};
 pub use session::{
     DataEvent, Input, Output, ReceiveRequest, Session, SpoolFailure, TransferEnd, UploadId,
 };
-pub use throttle::{LoginThrottle, MAX_REMEMBERED_ADDRESSES};
+pub use throttle::{Attempt, LoginThrottle, MAX_REMEMBERED_ADDRESSES};

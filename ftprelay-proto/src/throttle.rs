@@ -2,10 +2,13 @@
 //! client is locked out for a while. Adapters keep one per relay behind a
 //! lock; the session is told with [`crate::Input::LoginLockedOut`].
 //!
-//! A login attempt counts as a failure from the moment its check starts
-//! ([`LoginThrottle::begin_attempt`]) and is taken back if it succeeds
-//! ([`LoginThrottle::attempt_succeeded`]): a burst of guesses sent at once
-//! is stopped at the limit, not after every guess of the burst was checked.
+//! A login attempt counts against the limit from the moment its check
+//! starts ([`LoginThrottle::begin_attempt`]) until it ends
+//! ([`LoginThrottle::end_attempt`]): a client may have only as many checks
+//! in flight as it has failures left, so a burst of guesses sent at once is
+//! stopped at the limit, not after every guess of the burst was checked.
+//! The attempts beyond wait their turn ([`Attempt::Wait`]): twenty sessions
+//! of one camera logging in at once all get in.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -29,7 +32,22 @@ pub struct LoginThrottle {
 #[derive(Debug, Clone, Copy)]
 struct Failures {
     count: u32,
+    /// Checks begun and not ended yet.
+    in_flight: u32,
     last: Instant,
+}
+
+/// Whether a login may be checked now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Attempt {
+    /// Check it, then call [`LoginThrottle::end_attempt`].
+    Go,
+    /// So many checks of this client are in flight that one more could
+    /// pass the limit: ask again shortly.
+    Wait,
+    /// The client is locked out: refuse it ([`crate::Input::LoginLockedOut`]).
+    LockedOut,
 }
 
 impl LoginThrottle {
@@ -53,24 +71,42 @@ impl LoginThrottle {
             .is_some_and(|failures| self.locks_out(failures, now))
     }
 
-    /// A login of `ip` is about to be checked at `now`: `false` if the
-    /// client is locked out (do not check it), else the attempt is counted
-    /// as a failure until [`LoginThrottle::attempt_succeeded`] says
-    /// otherwise.
-    pub fn begin_attempt(&mut self, ip: IpAddr, now: Instant) -> bool {
+    /// A login of `ip` is to be checked at `now`: whether it may be now.
+    /// A [`Attempt::Go`] counts against the limit until its
+    /// [`LoginThrottle::end_attempt`].
+    pub fn begin_attempt(&mut self, ip: IpAddr, now: Instant) -> Attempt {
         if self.is_locked_out(ip, now) {
-            return false;
+            return Attempt::LockedOut;
         }
-        self.record_failure(ip, now);
-        true
+        let (lockout, max) = (self.lockout, self.max_failures);
+        let client = client_group(ip);
+        let failures = self.clients.entry(client).or_insert(Failures {
+            count: 0,
+            in_flight: 0,
+            last: now,
+        });
+        if now >= failures.last + lockout {
+            failures.count = 0;
+        }
+        if failures.count + failures.in_flight >= max {
+            return Attempt::Wait;
+        }
+        failures.in_flight += 1;
+        if self.clients.len() > MAX_REMEMBERED_ADDRESSES {
+            self.forget_oldest(now, client);
+        }
+        Attempt::Go
     }
 
-    /// The attempt of `ip` begun with [`LoginThrottle::begin_attempt`]
-    /// succeeded: it no longer counts. (Earlier failures still do: a valid
-    /// login between guesses must not reset the count.)
-    pub fn attempt_succeeded(&mut self, ip: IpAddr) {
+    /// The check of an attempt begun with [`Attempt::Go`] ended at `now`: a
+    /// failure counts from here on; a success does not take back earlier
+    /// failures (a valid login between guesses must not reset the count).
+    pub fn end_attempt(&mut self, ip: IpAddr, now: Instant, succeeded: bool) {
         if let Some(failures) = self.clients.get_mut(&client_group(ip)) {
-            failures.count = failures.count.saturating_sub(1);
+            failures.in_flight = failures.in_flight.saturating_sub(1);
+        }
+        if !succeeded {
+            self.record_failure(ip, now);
         }
     }
 
@@ -79,6 +115,7 @@ impl LoginThrottle {
         let (lockout, client) = (self.lockout, client_group(ip));
         let failures = self.clients.entry(client).or_insert(Failures {
             count: 0,
+            in_flight: 0,
             last: now,
         });
         if now >= failures.last + lockout {
@@ -115,7 +152,7 @@ impl LoginThrottle {
         let mut by_age: Vec<(Instant, IpAddr)> = self
             .clients
             .iter()
-            .filter(|(_, failures)| !self.locks_out(failures, now))
+            .filter(|(_, failures)| !self.locks_out(failures, now) && failures.in_flight == 0)
             .map(|(ip, failures)| (failures.last, *ip))
             .collect();
         by_age.sort_unstable();

@@ -5,7 +5,7 @@ mod support;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ftprelay_proto::{LoginThrottle, MAX_REMEMBERED_ADDRESSES};
+use ftprelay_proto::{Attempt, LoginThrottle, MAX_REMEMBERED_ADDRESSES};
 use support::origin;
 
 #[test]
@@ -46,19 +46,37 @@ fn memory_stays_bounded() {
 }
 
 #[test]
-fn attempts_count_when_they_start_and_a_success_takes_its_own_back() {
+fn attempts_count_while_in_flight_and_the_rest_wait() {
     let t0 = origin();
     let ip: IpAddr = "127.0.0.1".parse().expect("ip");
     let mut throttle = LoginThrottle::new(3, Duration::from_secs(60));
-    // A burst of ten checks begun at once: only three are let through.
-    let let_through = (0..10).filter(|_| throttle.begin_attempt(ip, t0)).count();
-    assert_eq!(let_through, 3);
-    // A client that logs in right, again and again, is never locked out.
-    let device: IpAddr = "127.0.0.2".parse().expect("ip");
-    for n in 0..100 {
-        assert!(throttle.begin_attempt(device, t0 + Duration::from_secs(n)));
-        throttle.attempt_succeeded(device);
+    // A burst of ten checks at once: three may run, the others wait.
+    let verdicts: Vec<Attempt> = (0..10).map(|_| throttle.begin_attempt(ip, t0)).collect();
+    assert_eq!(verdicts.iter().filter(|v| **v == Attempt::Go).count(), 3);
+    assert!(verdicts[3..].iter().all(|v| *v == Attempt::Wait));
+    // The three fail: the client is locked out, the rest never run.
+    for _ in 0..3 {
+        throttle.end_attempt(ip, t0, false);
     }
+    assert_eq!(throttle.begin_attempt(ip, t0), Attempt::LockedOut);
+    // Twenty sessions of a device logging in right at once all get in, in
+    // turns, and the device is never locked out.
+    let device: IpAddr = "127.0.0.2".parse().expect("ip");
+    let mut admitted = 0;
+    for n in 0..20 {
+        let now = t0 + Duration::from_millis(n);
+        let mut running = 0;
+        while throttle.begin_attempt(device, now) == Attempt::Go {
+            running += 1;
+        }
+        assert!(running > 0, "nobody may log in");
+        for _ in 0..running {
+            throttle.end_attempt(device, now, true);
+        }
+        admitted += running;
+    }
+    assert!(admitted >= 20);
+    assert!(!throttle.is_locked_out(device, t0 + Duration::from_secs(1)));
 }
 
 #[test]

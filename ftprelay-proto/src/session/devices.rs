@@ -15,6 +15,7 @@ use crate::app::ProcessRequest;
 use crate::command::{Arg, Command, FileStructure};
 use crate::path::{PathError, display, resolve};
 use crate::pattern::matches;
+use crate::recent::RecentUpload;
 use crate::reply::{Reply, ReplyCode};
 
 impl Session {
@@ -153,9 +154,45 @@ impl Session {
         resolve(&self.cwd, &path.to_bytes(), self.config.path_limits())
     }
 
-    fn session_file(&self, path: &Arg) -> Option<&SessionFile> {
+    fn session_file(&self, path: &Arg) -> Option<RecentUpload> {
         let resolved = self.resolve(path).ok()?;
-        self.files.iter().find(|file| file.path == resolved)
+        self.visible_files()
+            .into_iter()
+            .find(|file| file.path == resolved)
+    }
+
+    /// The files this session answers for: its own uploads, and the same
+    /// user's uploads of the last moments on other sessions.
+    fn visible_files(&self) -> Vec<RecentUpload> {
+        let mut files: Vec<RecentUpload> = self
+            .files
+            .iter()
+            .map(|file| RecentUpload {
+                path: file.path.clone(),
+                size: file.size,
+                received: file.received,
+            })
+            .collect();
+        if let (Some(recent), Some(user)) = (&self.recent, self.user()) {
+            for other in recent.of(user, self.now) {
+                if !files.iter().any(|own| own.path == other.path) {
+                    files.push(other);
+                }
+            }
+        }
+        files
+    }
+
+    /// Tells the user's other sessions about an upload received here.
+    pub(super) fn share(&self, path: &[Bytes], size: u64) {
+        if let (Some(recent), Some(user)) = (&self.recent, self.user()) {
+            let upload = RecentUpload {
+                path: path.to_vec(),
+                size,
+                received: self.now,
+            };
+            recent.record(user, upload);
+        }
     }
 
     /// Removes the session's file at `path`; a held upload there is dropped
@@ -178,6 +215,9 @@ impl Session {
     /// for days must not grow without limit. (Held ones are bounded by
     /// [`crate::Config::max_held_uploads`].)
     pub(super) fn remember(&mut self, file: SessionFile) {
+        if file.held.is_none() {
+            self.share(&file.path, file.size);
+        }
         self.files.push(file);
         let most = self.config.max_remembered_files;
         let mut processed = self.files.iter().filter(|f| f.held.is_none()).count();
@@ -267,6 +307,7 @@ impl Session {
             return;
         };
         self.files[index].path = path.clone();
+        self.share(&path, record.size.unwrap_or(0));
         let request = ProcessRequest {
             upload: record.upload,
             name: display(&path),
@@ -324,9 +365,11 @@ impl Session {
             })
             .unwrap_or_else(|| Ok(self.cwd.clone()));
         // A folder that cannot exist holds nothing.
-        let folder = folder.unwrap_or_default();
+        let Ok(folder) = folder else {
+            return self.start_listing(Bytes::new());
+        };
         let mut listing = BytesMut::new();
-        for file in &self.files {
+        for file in &self.visible_files() {
             let Some((name, parent)) = file.path.split_last() else {
                 continue;
             };

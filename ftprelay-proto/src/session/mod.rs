@@ -96,6 +96,8 @@ pub struct Session {
     cwd: Vec<Bytes>,
     /// The devices profile's files: this session's uploads.
     files: Vec<SessionFile>,
+    /// The relay's recent uploads, shared with the user's other sessions.
+    recent: Option<Arc<crate::RecentUploads>>,
     /// The path of the last RNFR, for the RNTO that follows.
     rename_from: Option<Vec<Bytes>>,
     /// A wall-clock time and the instant it was read, for MDTM.
@@ -235,6 +237,7 @@ impl Session {
             profile: config.profile,
             cwd: Vec::new(),
             files: Vec::new(),
+            recent: None,
             rename_from: None,
             wall_clock: None,
             started: now,
@@ -325,6 +328,14 @@ impl Session {
     /// is accepted: some clients handshake before they send `STOR`.
     pub fn is_data_protected(&self) -> bool {
         self.data_protected
+    }
+
+    /// A session that shares its uploads with the same user's other
+    /// sessions for a moment (devices profile; see [`crate::RecentUploads`]).
+    /// Give every session of a relay the same one.
+    pub fn with_recent_uploads(mut self, recent: Arc<crate::RecentUploads>) -> Self {
+        self.recent = Some(recent);
+        self
     }
 
     /// Whether the control connection is under TLS.

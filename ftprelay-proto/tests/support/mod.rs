@@ -57,6 +57,23 @@ impl Harness {
         harness
     }
 
+    /// A session where `user` has logged in, sharing its uploads through
+    /// `recent`.
+    pub fn logged_in_sharing(
+        config: Config,
+        recent: &std::sync::Arc<ftprelay_proto::RecentUploads>,
+        user: &str,
+    ) -> Self {
+        let driver = Driver::with_addresses(config, origin(), addr(RELAY), addr(CLIENT));
+        let mut harness = Self {
+            driver: driver.manual().with_recent_uploads(recent.clone()),
+            seen: 0,
+        };
+        harness.expect_replies(&[220]);
+        harness.login(user, "secret");
+        harness
+    }
+
     /// A session where `bob` has logged in.
     pub fn logged_in(config: Config) -> Self {
         let mut harness = Self::with_config(config);

@@ -307,3 +307,46 @@ pub(crate) async fn the_strict_profile_still_refuses_all_this() {
         assert_eq!(client.cmd(line).await.code, 550, "{line}");
     }
 }
+
+/// rclone with its defaults: four transfers and eight checkers, each on a
+/// connection of its own, and every upload checked (size, listing) on
+/// another connection than the one that uploaded it. Each file must be
+/// uploaded, and processed, exactly once.
+pub(crate) async fn rclone_with_parallel_connections_uploads_each_file_once() {
+    let relay = devices_relay().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let source = dir.path().join("src");
+    std::fs::create_dir(&source).expect("dir");
+    let mut expected = std::collections::BTreeMap::new();
+    for n in 0..50 {
+        let bytes = payload(1000 + n * 37);
+        std::fs::write(source.join(format!("file{n:02}.bin")), &bytes).expect("write");
+        expected.insert(format!("/backup/file{n:02}.bin"), bytes);
+    }
+    let obscured = run(Command::new("rclone").args(["obscure", "secret"])).await;
+    let password = String::from_utf8_lossy(&obscured.stdout).trim().to_owned();
+    let output = run(Command::new("rclone")
+        .args(["copy", "--config", "/dev/null", "--retries", "1"])
+        .arg(&source)
+        .arg(":ftp:backup")
+        .args(["--ftp-host", "127.0.0.1", "--ftp-port"])
+        .arg(relay.port().to_string())
+        .args(["--ftp-user", "bob", "--ftp-pass", &password]))
+    .await;
+    let seen = relay.record.seen();
+    let mut counts = std::collections::BTreeMap::new();
+    for upload in &seen {
+        *counts
+            .entry(String::from_utf8_lossy(&upload.path).into_owned())
+            .or_insert(0) += 1;
+        let path = String::from_utf8_lossy(&upload.path).into_owned();
+        assert_eq!(expected.get(&path), Some(&upload.bytes), "{path}");
+    }
+    let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        repeated.is_empty() && seen.len() == 50,
+        "{} uploads for 50 files, repeated: {repeated:?}\n{}",
+        seen.len(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

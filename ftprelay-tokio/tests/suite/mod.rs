@@ -61,6 +61,7 @@ macro_rules! conformance_tests {
             devices::esp32_cam_sequence,
             devices::curl_create_dirs_with_each_ftp_method,
             devices::lftp_puts_to_a_temporary_name_then_renames,
+            devices::rclone_with_parallel_connections_uploads_each_file_once,
             devices::windows_ftp_exe_sequence,
             devices::fluentftp_sizes_before_uploading,
             devices::motioneye_lists_each_folder_and_tests_mkd_rmd,
