@@ -108,6 +108,26 @@ fn folders_have_a_depth_and_a_length_limit_and_pwd_stays_small() {
         size > 400,
         "the folder was not entered at all: {size} bytes"
     );
+    // The worst case: every byte a quote, which the reply doubles.
+    s.send("CWD /\r\n");
+    s.expect_replies(&[250]);
+    let quotes = "\"".repeat(200);
+    for _ in 0..10 {
+        s.send(&format!("CWD {quotes}\r\n"));
+        s.take();
+    }
+    s.send("PWD\r\n");
+    let outputs = s.take();
+    let [Output::Reply(pwd)] = outputs.as_slice() else {
+        panic!("{outputs:?}");
+    };
+    let size = pwd.to_bytes().len();
+    println!("worst-case PWD reply: {size} bytes");
+    assert!(size <= 2 * length + 64, "PWD reply of {size} bytes");
+    assert!(
+        size > 1500,
+        "the quoted folders were not entered: {size} bytes"
+    );
 }
 
 #[test]
