@@ -122,7 +122,6 @@ fn folders_have_a_depth_and_a_length_limit_and_pwd_stays_small() {
         panic!("{outputs:?}");
     };
     let size = pwd.to_bytes().len();
-    println!("worst-case PWD reply: {size} bytes");
     assert!(size <= 2 * length + 64, "PWD reply of {size} bytes");
     assert!(
         size > 1500,
