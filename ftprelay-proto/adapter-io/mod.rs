@@ -4,6 +4,7 @@
 pub(crate) mod data_threads;
 pub(crate) mod data_tls;
 pub(crate) mod driver;
+pub(crate) mod listen;
 pub(crate) mod receive;
 pub(crate) mod runtime;
 #[cfg(target_os = "linux")]

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::runtime::Tokio;
 use crate::shared::driver;
+use crate::shared::listen;
 use crate::shared::spool::Spool;
 use crate::shared::state::Shared;
 use crate::shared::tls::Tls;
@@ -58,21 +59,11 @@ impl<A: Authenticator> Relay<A> {
         authenticator: A,
         tls: Option<Tls>,
     ) -> io::Result<Self> {
-        if tls.is_none() && !config.implicit_tls_listen.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "implicit TLS listeners need a certificate and key",
-            ));
-        }
         // Listen first: a relay that cannot start must not touch the spool.
-        let mut listeners = Vec::new();
-        let all = config.listen.iter().map(|a| (a, false));
-        for (addr, implicit) in all.chain(config.implicit_tls_listen.iter().map(|a| (a, true))) {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            listeners.push((listener, implicit));
-        }
+        let listeners = listen::bind_all(&config, tls.is_some())?
+            .into_iter()
+            .map(|(listener, implicit)| Ok((TcpListener::from_std(listener)?, implicit)))
+            .collect::<io::Result<Vec<_>>>()?;
         let spool = Spool::open(config.spool_dir.as_deref())?;
         let shared = Shared::new(config, authenticator, spool, Tokio, tls);
         Ok(Self {
