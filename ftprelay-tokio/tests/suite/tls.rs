@@ -48,16 +48,16 @@ super::register::suite_tests!(
         let relay = TestRelay::with_tls(config()).await;
         let cert = relay.tls.as_ref().expect("tls").cert.clone();
         let script = r#"
-    import ftplib, io, ssl, sys
-    context = ssl.create_default_context(cafile=sys.argv[2])
-    ftp = ftplib.FTP_TLS(context=context)
-    ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
-    ftp.login("bob", "secret")
-    ftp.prot_p()
-    reply = ftp.storbinary("STOR py.bin", io.BytesIO(b"protected bytes"))
-    assert reply.startswith("226"), reply
-    ftp.quit()
-    "#;
+import ftplib, io, ssl, sys
+context = ssl.create_default_context(cafile=sys.argv[2])
+ftp = ftplib.FTP_TLS(context=context)
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+ftp.login("bob", "secret")
+ftp.prot_p()
+reply = ftp.storbinary("STOR py.bin", io.BytesIO(b"protected bytes"))
+assert reply.startswith("226"), reply
+ftp.quit()
+"#;
         let output = run(Command::new("python3")
             .args(["-c", script, &relay.port().to_string()])
             .arg(&cert))
@@ -102,21 +102,21 @@ super::register::suite_tests!(
         // Logged in over TLS with PROT P, the client sends plaintext garbage on
         // the data connection instead of a TLS handshake.
         let script = r#"
-    import ftplib, socket, ssl, sys
-    context = ssl.create_default_context(cafile=sys.argv[2])
-    ftp = ftplib.FTP_TLS(context=context)
-    ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
-    ftp.login("bob", "secret")
-    ftp.prot_p()
-    host, port = ftplib.parse227(ftp.sendcmd("PASV"))
-    data = socket.create_connection(("127.0.0.1", port))
-    ftp.putcmd("STOR broken.bin")
-    print(ftp.getline(), flush=True)
-    data.sendall(b"this is not a TLS handshake\r\n" * 100)
-    data.close()
-    print(ftp.getline(), flush=True)
-    print(ftp.sendcmd("NOOP"), flush=True)
-    "#;
+import ftplib, socket, ssl, sys
+context = ssl.create_default_context(cafile=sys.argv[2])
+ftp = ftplib.FTP_TLS(context=context)
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+ftp.login("bob", "secret")
+ftp.prot_p()
+host, port = ftplib.parse227(ftp.sendcmd("PASV"))
+data = socket.create_connection(("127.0.0.1", port))
+ftp.putcmd("STOR broken.bin")
+print(ftp.getline(), flush=True)
+data.sendall(b"this is not a TLS handshake\r\n" * 100)
+data.close()
+print(ftp.getline(), flush=True)
+print(ftp.sendcmd("NOOP"), flush=True)
+"#;
         let output = run(Command::new("python3")
             .args(["-c", script, &relay.port().to_string()])
             .arg(&cert))

@@ -34,12 +34,12 @@ super::register::suite_tests!(
         assert_eq!(succeeded(&output), "", "curl -l lists nothing");
         let script = format!(
             "{PRELUDE}
-    ftp = explicit()
-    print(ftp.nlst())
-    print(ftp.retrlines('LIST'))
-    print(ftp.retrlines('MLSD'))
-    ftp.quit()
-    "
+ftp = explicit()
+print(ftp.nlst())
+print(ftp.retrlines('LIST'))
+print(ftp.retrlines('MLSD'))
+ftp.quit()
+"
         );
         let lines = succeeded(&python(&relay, &script).await);
         let lines: Vec<&str> = lines.lines().collect();
@@ -53,16 +53,16 @@ super::register::suite_tests!(
         let relay = TestRelay::with_tls(config()).await;
         let script = format!(
             "{PRELUDE}
-    ftp = Implicit(context=context, timeout=15)
-    ftp.connect('127.0.0.1', implicit_port, 15)
-    ftp.login('bob', 'secret')
-    ftp._prot_p = True  # TLS on data connections, without sending PROT P
-    print(ftp.storbinary('STOR implicit.bin', io.BytesIO(b'implicit bytes' * 1000)))
-    # PROT C still gives clear data connections.
-    ftp.prot_c()
-    print(ftp.storbinary('STOR clear.bin', io.BytesIO(b'clear bytes')))
-    ftp.quit()
-    "
+ftp = Implicit(context=context, timeout=15)
+ftp.connect('127.0.0.1', implicit_port, 15)
+ftp.login('bob', 'secret')
+ftp._prot_p = True  # TLS on data connections, without sending PROT P
+print(ftp.storbinary('STOR implicit.bin', io.BytesIO(b'implicit bytes' * 1000)))
+# PROT C still gives clear data connections.
+ftp.prot_c()
+print(ftp.storbinary('STOR clear.bin', io.BytesIO(b'clear bytes')))
+ftp.quit()
+"
         );
         let stdout = succeeded(&python(&relay, &script).await);
         assert!(stdout.lines().all(|l| l.starts_with("226")), "{stdout}");
@@ -78,17 +78,17 @@ super::register::suite_tests!(
         let relay = TestRelay::with_tls(config()).await;
         let script = format!(
             "{PRELUDE}
-    ftp = explicit()
-    _, data_port = ftplib.parse227(ftp.sendcmd('PASV'))
-    raw = socket.create_connection(('127.0.0.1', data_port), 15)
-    data = context.wrap_socket(raw, server_hostname='127.0.0.1')  # the handshake
-    ftp.putcmd('STOR early.bin')
-    print(ftp.getresp(), flush=True)
-    data.sendall(b'handshaken before STOR' * 100)
-    data.unwrap().close()
-    print(ftp.voidresp(), flush=True)
-    ftp.quit()
-    "
+ftp = explicit()
+_, data_port = ftplib.parse227(ftp.sendcmd('PASV'))
+raw = socket.create_connection(('127.0.0.1', data_port), 15)
+data = context.wrap_socket(raw, server_hostname='127.0.0.1')  # the handshake
+ftp.putcmd('STOR early.bin')
+print(ftp.getresp(), flush=True)
+data.sendall(b'handshaken before STOR' * 100)
+data.unwrap().close()
+print(ftp.voidresp(), flush=True)
+ftp.quit()
+"
         );
         let stdout = succeeded(&python(&relay, &script).await);
         let lines: Vec<&str> = stdout.lines().collect();
