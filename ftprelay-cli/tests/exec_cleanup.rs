@@ -9,9 +9,84 @@ use std::time::Duration;
 
 use support::{Relay, curl_upload, stderr, write};
 
-support::on_smol_too!(
-    exec_timeouts_leave_no_process_and_no_open_spool_file,
-    exec_a_background_child_does_not_hold_up_success,
+support::on_every_runtime!(
+    exec_timeouts_leave_no_process_and_no_open_spool_file({
+        // Each command leaves a child holding the spool file open, and times
+        // out: the relay must end the child too, and so free the file's space.
+        let marker = unique_marker();
+        let relay = Relay::start_with_env(
+            &[
+                "--user",
+                "demo:demo",
+                "--process-timeout",
+                "1",
+                "--exec",
+                "sleep 300 < \"$1\" & sleep 301",
+            ],
+            &[("FTPRELAY_TEST_MARKER", &marker)],
+        );
+        let work = tempfile::tempdir().expect("dir");
+        let file = write(work.path(), "local", &vec![b'x'; 1 << 20]);
+        let uploads: Vec<Child> = (0..10)
+            .map(|i| {
+                Command::new("curl")
+                    .args(["-sS", "--max-time", "30", "-T"])
+                    .arg(&file)
+                    .arg(relay.url("demo:demo", &format!("slow{i}.bin")))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("curl")
+            })
+            .collect();
+        for upload in uploads {
+            let output = upload.wait_with_output().expect("curl");
+            assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+        }
+        let relay_pid = relay.child.id();
+        wait_until(
+            "no process and no open spool file left",
+            || {
+                processes_marked(&marker, relay_pid).is_empty()
+                    && deleted_but_open_bytes(relay.spool.path()) == 0
+            },
+            || {
+                format!(
+                    "processes {:?}, {} bytes of deleted spool files open",
+                    processes_marked(&marker, relay_pid),
+                    deleted_but_open_bytes(relay.spool.path())
+                )
+            },
+        );
+        assert!(relay.spool_is_empty());
+    }),
+    exec_a_background_child_does_not_hold_up_success({
+        // The command succeeds at once; its background child keeps the output
+        // pipes open for longer than the processing timeout.
+        let marker = unique_marker();
+        let relay = Relay::start_with_env(
+            &[
+                "--user",
+                "demo:demo",
+                "--process-timeout",
+                "3",
+                "--exec",
+                "sleep 30 & exit 0",
+            ],
+            &[("FTPRELAY_TEST_MARKER", &marker)],
+        );
+        let work = tempfile::tempdir().expect("dir");
+        let file = write(work.path(), "local", b"x");
+        let output = curl_upload(&relay, "demo:demo", "a.bin", &file);
+        assert!(output.status.success(), "{}", stderr(&output));
+        // And the child was ended with the command's group.
+        let relay_pid = relay.child.id();
+        wait_until(
+            "the background child to be ended",
+            || processes_marked(&marker, relay_pid).is_empty(),
+            || format!("{:?}", processes_marked(&marker, relay_pid)),
+        );
+    }),
 );
 
 /// Waits (at most 10 s) until `condition` holds; `describe` says what was
@@ -94,85 +169,4 @@ fn deleted_but_open_bytes(dir: &Path) -> u64 {
         }
     }
     bytes
-}
-
-#[test]
-fn exec_timeouts_leave_no_process_and_no_open_spool_file() {
-    // Each command leaves a child holding the spool file open, and times
-    // out: the relay must end the child too, and so free the file's space.
-    let marker = unique_marker();
-    let relay = Relay::start_with_env(
-        &[
-            "--user",
-            "demo:demo",
-            "--process-timeout",
-            "1",
-            "--exec",
-            "sleep 300 < \"$1\" & sleep 301",
-        ],
-        &[("FTPRELAY_TEST_MARKER", &marker)],
-    );
-    let work = tempfile::tempdir().expect("dir");
-    let file = write(work.path(), "local", &vec![b'x'; 1 << 20]);
-    let uploads: Vec<Child> = (0..10)
-        .map(|i| {
-            Command::new("curl")
-                .args(["-sS", "--max-time", "30", "-T"])
-                .arg(&file)
-                .arg(relay.url("demo:demo", &format!("slow{i}.bin")))
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("curl")
-        })
-        .collect();
-    for upload in uploads {
-        let output = upload.wait_with_output().expect("curl");
-        assert!(stderr(&output).contains("451"), "{}", stderr(&output));
-    }
-    let relay_pid = relay.child.id();
-    wait_until(
-        "no process and no open spool file left",
-        || {
-            processes_marked(&marker, relay_pid).is_empty()
-                && deleted_but_open_bytes(relay.spool.path()) == 0
-        },
-        || {
-            format!(
-                "processes {:?}, {} bytes of deleted spool files open",
-                processes_marked(&marker, relay_pid),
-                deleted_but_open_bytes(relay.spool.path())
-            )
-        },
-    );
-    assert!(relay.spool_is_empty());
-}
-
-#[test]
-fn exec_a_background_child_does_not_hold_up_success() {
-    // The command succeeds at once; its background child keeps the output
-    // pipes open for longer than the processing timeout.
-    let marker = unique_marker();
-    let relay = Relay::start_with_env(
-        &[
-            "--user",
-            "demo:demo",
-            "--process-timeout",
-            "3",
-            "--exec",
-            "sleep 30 & exit 0",
-        ],
-        &[("FTPRELAY_TEST_MARKER", &marker)],
-    );
-    let work = tempfile::tempdir().expect("dir");
-    let file = write(work.path(), "local", b"x");
-    let output = curl_upload(&relay, "demo:demo", "a.bin", &file);
-    assert!(output.status.success(), "{}", stderr(&output));
-    // And the child was ended with the command's group.
-    let relay_pid = relay.child.id();
-    wait_until(
-        "the background child to be ended",
-        || processes_marked(&marker, relay_pid).is_empty(),
-        || format!("{:?}", processes_marked(&marker, relay_pid)),
-    );
 }

@@ -11,11 +11,99 @@ use std::time::Duration;
 
 use support::{Relay, curl_upload, stderr, write};
 
-support::on_smol_too!(
-    http_posts_the_file_and_a_2xx_is_226,
-    http_non_2xx_is_451,
-    discard_logs_and_drops,
-    http_a_request_given_up_on_never_completes_its_body,
+support::on_every_runtime!(
+    http_posts_the_file_and_a_2xx_is_226({
+        let (url, received) = http_server(200);
+        let relay = Relay::start(&["--user", "demo:demo", "--http", &url]);
+        let work = tempfile::tempdir().expect("dir");
+        let file = write(work.path(), "local", b"post me");
+        let output = curl_upload(&relay, "demo:demo", "cam%201.jpg", &file);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let (head, body) = received
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the request");
+        assert!(head.starts_with("POST /hook "), "{head}");
+        assert_eq!(body, b"post me");
+        let lower = head.to_ascii_lowercase();
+        assert!(lower.contains("x-ftprelay-file-name: cam 1.jpg"), "{head}");
+        assert!(lower.contains("x-ftprelay-user: demo"), "{head}");
+        assert!(lower.contains("x-ftprelay-size: 7"), "{head}");
+        assert!(relay.spool_is_empty());
+    }),
+    http_non_2xx_is_451({
+        let (url, received) = http_server(500);
+        let relay = Relay::start(&["--user", "demo:demo", "--http", &url]);
+        let work = tempfile::tempdir().expect("dir");
+        let file = write(work.path(), "local", b"x");
+        let output = curl_upload(&relay, "demo:demo", "a.jpg", &file);
+        assert!(received.recv_timeout(Duration::from_secs(10)).is_ok());
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+    }),
+    discard_logs_and_drops({
+        let mut relay = Relay::start(&["--user", "demo:demo", "--discard"]);
+        let work = tempfile::tempdir().expect("dir");
+        let file = write(work.path(), "local", b"drop me");
+        let output = curl_upload(&relay, "demo:demo", "tmp.bin", &file);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let line = relay.wait_for_line("discarded");
+        assert!(
+            line.contains("tmp.bin") && line.contains("size=7"),
+            "{line}"
+        );
+        assert!(relay.spool_is_empty());
+    }),
+    http_a_request_given_up_on_never_completes_its_body({
+        let mut server = Command::new("python3")
+            .args(["-c", SLOW_HTTP_SERVER])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3");
+        let mut out = BufReader::new(server.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("PORT");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .expect("PORT n")
+            .to_owned();
+        let url = format!("http://127.0.0.1:{port}/hook");
+        let relay = Relay::start(&[
+            "--user",
+            "demo:demo",
+            "--process-timeout",
+            "2",
+            "--http",
+            &url,
+        ]);
+        let work = tempfile::tempdir().expect("dir");
+        // Far more than socket buffers hold: the body is still being sent when
+        // the relay gives up.
+        let file = write(work.path(), "local", &vec![b'x'; 32 << 20]);
+        let output = curl_upload(&relay, "demo:demo", "big.bin", &file);
+        assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+        // The device was told 451: now the server reads all it can get.
+        server
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"fast\n")
+            .expect("fast");
+        line.clear();
+        out.read_line(&mut line).expect("RECEIVED");
+        let counts: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|word| word.parse().ok())
+            .collect();
+        assert_eq!(counts.len(), 2, "{line}");
+        assert!(
+            counts[0] < counts[1],
+            "the server got the whole body after the device was told 451: {line}"
+        );
+        let _ = server.wait();
+    }),
 );
 
 /// A one-request HTTP server: answers `status` and returns what it got.
@@ -55,53 +143,6 @@ fn http_server(status: u16) -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
     (url, received)
 }
 
-#[test]
-fn http_posts_the_file_and_a_2xx_is_226() {
-    let (url, received) = http_server(200);
-    let relay = Relay::start(&["--user", "demo:demo", "--http", &url]);
-    let work = tempfile::tempdir().expect("dir");
-    let file = write(work.path(), "local", b"post me");
-    let output = curl_upload(&relay, "demo:demo", "cam%201.jpg", &file);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let (head, body) = received
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the request");
-    assert!(head.starts_with("POST /hook "), "{head}");
-    assert_eq!(body, b"post me");
-    let lower = head.to_ascii_lowercase();
-    assert!(lower.contains("x-ftprelay-file-name: cam 1.jpg"), "{head}");
-    assert!(lower.contains("x-ftprelay-user: demo"), "{head}");
-    assert!(lower.contains("x-ftprelay-size: 7"), "{head}");
-    assert!(relay.spool_is_empty());
-}
-
-#[test]
-fn http_non_2xx_is_451() {
-    let (url, received) = http_server(500);
-    let relay = Relay::start(&["--user", "demo:demo", "--http", &url]);
-    let work = tempfile::tempdir().expect("dir");
-    let file = write(work.path(), "local", b"x");
-    let output = curl_upload(&relay, "demo:demo", "a.jpg", &file);
-    assert!(received.recv_timeout(Duration::from_secs(10)).is_ok());
-    assert!(!output.status.success());
-    assert!(stderr(&output).contains("451"), "{}", stderr(&output));
-}
-
-#[test]
-fn discard_logs_and_drops() {
-    let mut relay = Relay::start(&["--user", "demo:demo", "--discard"]);
-    let work = tempfile::tempdir().expect("dir");
-    let file = write(work.path(), "local", b"drop me");
-    let output = curl_upload(&relay, "demo:demo", "tmp.bin", &file);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let line = relay.wait_for_line("discarded");
-    assert!(
-        line.contains("tmp.bin") && line.contains("size=7"),
-        "{line}"
-    );
-    assert!(relay.spool_is_empty());
-}
-
 /// A python3 HTTP server that reads request bodies slowly, until a line on
 /// its standard input says to read the rest at full speed; it prints
 /// `PORT n` when listening and `RECEIVED got OF length` when the body
@@ -133,56 +174,3 @@ server = http.server.HTTPServer(("127.0.0.1", 0), Slow)
 print(f"PORT {server.server_address[1]}", flush=True)
 server.handle_request()
 "#;
-
-#[test]
-fn http_a_request_given_up_on_never_completes_its_body() {
-    let mut server = Command::new("python3")
-        .args(["-c", SLOW_HTTP_SERVER])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3");
-    let mut out = BufReader::new(server.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("PORT");
-    let port = line
-        .trim()
-        .strip_prefix("PORT ")
-        .expect("PORT n")
-        .to_owned();
-    let url = format!("http://127.0.0.1:{port}/hook");
-    let relay = Relay::start(&[
-        "--user",
-        "demo:demo",
-        "--process-timeout",
-        "2",
-        "--http",
-        &url,
-    ]);
-    let work = tempfile::tempdir().expect("dir");
-    // Far more than socket buffers hold: the body is still being sent when
-    // the relay gives up.
-    let file = write(work.path(), "local", &vec![b'x'; 32 << 20]);
-    let output = curl_upload(&relay, "demo:demo", "big.bin", &file);
-    assert!(stderr(&output).contains("451"), "{}", stderr(&output));
-    // The device was told 451: now the server reads all it can get.
-    server
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"fast\n")
-        .expect("fast");
-    line.clear();
-    out.read_line(&mut line).expect("RECEIVED");
-    let counts: Vec<u64> = line
-        .split_whitespace()
-        .filter_map(|word| word.parse().ok())
-        .collect();
-    assert_eq!(counts.len(), 2, "{line}");
-    assert!(
-        counts[0] < counts[1],
-        "the server got the whole body after the device was told 451: {line}"
-    );
-    let _ = server.wait();
-}

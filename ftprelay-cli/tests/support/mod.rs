@@ -1,6 +1,12 @@
 //! The harness of the CLI tests: the `ftprelay` binary started as a user
 //! starts it (a separate process, its log collected), and the clients that
 //! talk to it.
+//!
+//! A test that starts a relay is written in [`on_every_runtime!`] (run with
+//! the relay on tokio, and again on smol) or, if its subject does not
+//! depend on the runtime, in [`on_tokio_only!`]; [`Relay::start`] fails a
+//! test written outside both. Tests that start no relay (bad input) are
+//! plain `#[test]` functions.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -15,8 +21,32 @@ use std::time::Duration;
 pub const BIN: &str = env!("CARGO_BIN_EXE_ftprelay");
 
 thread_local! {
-    /// The `--runtime` the relays of this test run on.
-    pub static RUNTIME: std::cell::Cell<&'static str> = const { std::cell::Cell::new("tokio") };
+    /// The `--runtime` the relays of this test run on, set by the macro the
+    /// test is written in; unset, [`Relay::start`] refuses to start one.
+    static RUNTIME: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `test` with the relays it starts on `runtime`.
+pub fn on_runtime(runtime: &'static str, test: impl FnOnce()) {
+    /// Unsets the runtime when the test ends, even by a panic: a test run
+    /// next on this thread chooses its own.
+    struct Unset;
+    impl Drop for Unset {
+        fn drop(&mut self) {
+            RUNTIME.with(|chosen| chosen.set(None));
+        }
+    }
+    RUNTIME.with(|chosen| chosen.set(Some(runtime)));
+    let _unset = Unset;
+    test();
+}
+
+/// The runtime chosen for this test's relays.
+fn runtime() -> &'static str {
+    RUNTIME.with(|chosen| chosen.get()).expect(
+        "this test starts a relay without a runtime: write it in \
+         support::on_every_runtime! (or on_tokio_only!)",
+    )
 }
 
 /// A running `ftprelay`, its log collected as it is written.
@@ -42,7 +72,7 @@ impl Relay {
         let mut child = Command::new(BIN)
             .args(args)
             .envs(env.iter().copied())
-            .args(["--runtime", RUNTIME.with(|runtime| runtime.get())])
+            .args(["--runtime", runtime()])
             .args(["--listen", "127.0.0.1:0", "--spool-dir"])
             .arg(spool.path())
             .stdin(Stdio::null())
@@ -202,18 +232,63 @@ pub fn assert_fails(output: &Output, code: i32, mentions: &str) {
     assert!(!text.contains("panicked"), "{text}");
 }
 
-/// Each named test again, with the relay on smol.
-macro_rules! on_smol_too {
-    ($($name:ident),* $(,)?) => {
+/// The tests of one file that start relays, each written once and run
+/// twice: as `name` with the relays on tokio, as `on_smol::name` on smol.
+///
+/// ```ignore
+/// support::on_every_runtime!(
+///     exec_failure_is_451({
+///         let relay = Relay::start(&["--user", "demo:demo", "--exec", "exit 3"]);
+///         // ...
+///     }),
+/// );
+/// ```
+///
+/// The call syntax (a name, then its body as a block) is deliberate:
+/// rustfmt formats it, as it would not a list of `fn` items. Comments go in
+/// `//`. One invocation per file (it defines the modules `every_runtime`
+/// and `on_smol`). A test written outside this macro and
+/// [`on_tokio_only!`] that starts a relay fails: its runtime was not chosen.
+#[allow(unused_macros)] // each test binary uses what it needs
+macro_rules! on_every_runtime {
+    ($($name:ident($body:block)),* $(,)?) => {
+        /// The bodies of the tests, run by the tests below on each runtime.
+        mod every_runtime {
+            use super::*;
+            $(pub(super) fn $name() $body)*
+        }
+        $(
+            #[test]
+            fn $name() {
+                $crate::support::on_runtime("tokio", every_runtime::$name);
+            }
+        )*
         mod on_smol {
             $(
                 #[test]
                 fn $name() {
-                    $crate::support::RUNTIME.with(|runtime| runtime.set("smol"));
-                    super::$name();
+                    $crate::support::on_runtime("smol", super::every_runtime::$name);
                 }
             )*
         }
     };
 }
-pub(crate) use on_smol_too;
+#[allow(unused_imports)]
+pub(crate) use on_every_runtime;
+
+/// Tests that start relays but whose subject does not depend on the runtime
+/// (what the `--exec` command gets and logs): one run, the relays on tokio.
+/// Written as in [`on_every_runtime!`].
+#[allow(unused_macros)] // each test binary uses what it needs
+macro_rules! on_tokio_only {
+    ($($name:ident($body:block)),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::support::on_runtime("tokio", || $body);
+            }
+        )*
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_tokio_only;
