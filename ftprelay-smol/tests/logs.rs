@@ -3,18 +3,16 @@
 
 #[path = "smol/launch.rs"]
 mod launch;
-#[path = "../../ftprelay-tokio/tests/suite/mod.rs"]
-mod suite;
+/// The suite's support and its log test only (`suite/mod.rs` would bring
+/// in the whole suite, unused here).
+#[path = "../../ftprelay-tokio/tests/suite"]
+mod suite {
+    pub(crate) mod logs;
+    pub(crate) mod register;
+    pub(crate) mod support;
+}
 
 pub(crate) use ftprelay_smol::proto;
 pub(crate) use launch::launch;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_log_has_the_transcript_without_the_password_and_a_line_per_upload() {
-    suite::support::RUNTIME
-        .scope(
-            "smol",
-            suite::logs::the_log_has_the_transcript_without_the_password_and_a_line_per_upload(),
-        )
-        .await
-}
+suite::logs::tests!("smol");

@@ -3,17 +3,15 @@
 
 #[path = "tokio/launch.rs"]
 mod launch;
-mod suite;
+/// The suite's support and its log test only (`suite/mod.rs` would bring
+/// in the whole suite, unused here).
+mod suite {
+    pub(crate) mod logs;
+    pub(crate) mod register;
+    pub(crate) mod support;
+}
 
 pub(crate) use ftprelay_tokio::proto;
 pub(crate) use launch::launch;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_log_has_the_transcript_without_the_password_and_a_line_per_upload() {
-    suite::support::RUNTIME
-        .scope(
-            "tokio",
-            suite::logs::the_log_has_the_transcript_without_the_password_and_a_line_per_upload(),
-        )
-        .await
-}
+suite::logs::tests!("tokio");

@@ -10,6 +10,91 @@ use std::time::{Duration, Instant};
 use super::support::{TestRelay, payload};
 use tokio::process::Command;
 
+super::register::suite_tests!(
+    clients,
+    curl_epsv(async {
+        curl_upload(&[]).await;
+    }),
+    curl_pasv(async {
+        curl_upload(&["--disable-epsv"]).await;
+    }),
+    curl_active(async {
+        curl_upload(&["-P", "127.0.0.1"]).await;
+    }),
+    curl_reports_a_processor_failure(async {
+        let relay = TestRelay::start().await;
+        let dir = tempfile::tempdir().expect("dir");
+        let file = write_file(dir.path(), "local.bin", b"data");
+        let url = format!("ftp://127.0.0.1:{}/fail.txt", relay.port());
+        let (output, _) = run(Command::new("curl")
+            .args(["-sS", "--user", "bob:secret", "-T"])
+            .arg(&file)
+            .arg(&url))
+        .await;
+        assert!(!output.status.success());
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("451"),
+            "curl shows the 451: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(relay.spool_files().is_empty());
+    }),
+    python_ftplib_passive(async {
+        python_upload(true).await;
+    }),
+    python_ftplib_active(async {
+        python_upload(false).await;
+    }),
+    lftp_put_and_mput(async {
+        let relay = relay_with_slow_processor().await;
+        let dir = tempfile::tempdir().expect("dir");
+        let files: Vec<(String, Vec<u8>)> = (0..3)
+            .map(|i| (format!("page{i}.pdf"), payload(10_000 + i * 777)))
+            .collect();
+        for (name, bytes) in &files {
+            write_file(dir.path(), name, bytes);
+        }
+        let commands = format!(
+            "set net:max-retries 1; set net:timeout 20; set ftp:ssl-allow no; \
+             put {dir}/page0.pdf -o first.pdf; mput {dir}/page1.pdf {dir}/page2.pdf; quit",
+            dir = dir.path().display()
+        );
+        let (output, exit) = run(Command::new("lftp")
+            .args(["-u", "bob,secret", "-p"])
+            .arg(relay.port().to_string())
+            .arg("-e")
+            .arg(&commands)
+            .arg("127.0.0.1"))
+        .await;
+        assert_success(&output);
+        let mut seen = relay.record.seen();
+        seen.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+        let names: Vec<&[u8]> = seen.iter().map(|s| s.file_name.as_slice()).collect();
+        assert_eq!(names, vec![&b"first.pdf"[..], b"page1.pdf", b"page2.pdf"]);
+        assert!(seen[0].bytes == files[0].1);
+        assert!(seen[1].bytes == files[1].1);
+        assert!(seen[2].bytes == files[2].1);
+        assert!(seen.iter().all(|s| s.returned_at <= exit));
+        assert!(relay.spool_files().is_empty());
+    }),
+    busybox_ftpput(async {
+        let relay = relay_with_slow_processor().await;
+        let dir = tempfile::tempdir().expect("dir");
+        let bytes = payload(123_456);
+        let file = write_file(dir.path(), "snap.jpg", &bytes);
+        let (output, exit) = run(Command::new("busybox")
+            .args(["ftpput", "-u", "bob", "-p", "secret", "-P"])
+            .arg(relay.port().to_string())
+            .arg("127.0.0.1")
+            .arg("/snap_0001.jpg")
+            .arg(&file))
+        .await;
+        assert_success(&output);
+        assert_one_upload(&relay, "snap_0001.jpg", &bytes, exit);
+        assert_eq!(relay.record.seen()[0].name, b"/snap_0001.jpg");
+    }),
+);
+
 /// Runs a client command; returns its output and the moment it exited.
 async fn run(command: &mut Command) -> (Output, Instant) {
     let output = tokio::time::timeout(Duration::from_secs(60), command.output())
@@ -77,37 +162,6 @@ async fn curl_upload(extra: &[&str]) {
     assert_one_upload(&relay, "scan.pdf", &bytes, exit);
 }
 
-pub(crate) async fn curl_epsv() {
-    curl_upload(&[]).await;
-}
-
-pub(crate) async fn curl_pasv() {
-    curl_upload(&["--disable-epsv"]).await;
-}
-
-pub(crate) async fn curl_active() {
-    curl_upload(&["-P", "127.0.0.1"]).await;
-}
-
-pub(crate) async fn curl_reports_a_processor_failure() {
-    let relay = TestRelay::start().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let file = write_file(dir.path(), "local.bin", b"data");
-    let url = format!("ftp://127.0.0.1:{}/fail.txt", relay.port());
-    let (output, _) = run(Command::new("curl")
-        .args(["-sS", "--user", "bob:secret", "-T"])
-        .arg(&file)
-        .arg(&url))
-    .await;
-    assert!(!output.status.success());
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("451"),
-        "curl shows the 451: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(relay.spool_files().is_empty());
-}
-
 async fn python_upload(passive: bool) {
     let relay = relay_with_slow_processor().await;
     let dir = tempfile::tempdir().expect("dir");
@@ -134,62 +188,4 @@ ftp.quit()
     .await;
     assert_success(&output);
     assert_one_upload(&relay, "photo.jpg", &bytes, exit);
-}
-
-pub(crate) async fn python_ftplib_passive() {
-    python_upload(true).await;
-}
-
-pub(crate) async fn python_ftplib_active() {
-    python_upload(false).await;
-}
-
-pub(crate) async fn lftp_put_and_mput() {
-    let relay = relay_with_slow_processor().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let files: Vec<(String, Vec<u8>)> = (0..3)
-        .map(|i| (format!("page{i}.pdf"), payload(10_000 + i * 777)))
-        .collect();
-    for (name, bytes) in &files {
-        write_file(dir.path(), name, bytes);
-    }
-    let commands = format!(
-        "set net:max-retries 1; set net:timeout 20; set ftp:ssl-allow no; \
-         put {dir}/page0.pdf -o first.pdf; mput {dir}/page1.pdf {dir}/page2.pdf; quit",
-        dir = dir.path().display()
-    );
-    let (output, exit) = run(Command::new("lftp")
-        .args(["-u", "bob,secret", "-p"])
-        .arg(relay.port().to_string())
-        .arg("-e")
-        .arg(&commands)
-        .arg("127.0.0.1"))
-    .await;
-    assert_success(&output);
-    let mut seen = relay.record.seen();
-    seen.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-    let names: Vec<&[u8]> = seen.iter().map(|s| s.file_name.as_slice()).collect();
-    assert_eq!(names, vec![&b"first.pdf"[..], b"page1.pdf", b"page2.pdf"]);
-    assert!(seen[0].bytes == files[0].1);
-    assert!(seen[1].bytes == files[1].1);
-    assert!(seen[2].bytes == files[2].1);
-    assert!(seen.iter().all(|s| s.returned_at <= exit));
-    assert!(relay.spool_files().is_empty());
-}
-
-pub(crate) async fn busybox_ftpput() {
-    let relay = relay_with_slow_processor().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let bytes = payload(123_456);
-    let file = write_file(dir.path(), "snap.jpg", &bytes);
-    let (output, exit) = run(Command::new("busybox")
-        .args(["ftpput", "-u", "bob", "-p", "secret", "-P"])
-        .arg(relay.port().to_string())
-        .arg("127.0.0.1")
-        .arg("/snap_0001.jpg")
-        .arg(&file))
-    .await;
-    assert_success(&output);
-    assert_one_upload(&relay, "snap_0001.jpg", &bytes, exit);
-    assert_eq!(relay.record.seen()[0].name, b"/snap_0001.jpg");
 }

@@ -8,6 +8,135 @@ use tokio::process::Command;
 
 use super::support::{TestRelay, config, payload};
 
+super::register::suite_tests!(
+    tls,
+    curl_ssl_reqd(async {
+        curl_tls(&["--ssl-reqd"], false).await;
+    }),
+    curl_ftp_ssl(async {
+        curl_tls(&["--ftp-ssl"], false).await;
+    }),
+    curl_implicit_ftps(async {
+        curl_tls(&[], true).await;
+    }),
+    lftp_with_ssl_force(async {
+        let relay = TestRelay::with_tls(config()).await;
+        let cert = relay.tls.as_ref().expect("tls").cert.clone();
+        let dir = tempfile::tempdir().expect("dir");
+        let bytes = payload(20_000);
+        let file = local_file(&dir, &bytes);
+        let commands = format!(
+            "set net:max-retries 1; set ftp:ssl-force true; set ftp:ssl-protect-data true; \
+             set ssl:ca-file {}; set ssl:check-hostname no; put {} -o lftp.bin; quit",
+            cert.display(),
+            file.display()
+        );
+        let output = run(Command::new("lftp").args([
+            "-u",
+            "bob,secret",
+            "-p",
+            &relay.port().to_string(),
+            "-e",
+            &commands,
+            "127.0.0.1",
+        ]))
+        .await;
+        assert_success(&output);
+        assert!(relay.record.seen()[0].bytes == bytes);
+    }),
+    python_ftp_tls_with_prot_p(async {
+        let relay = TestRelay::with_tls(config()).await;
+        let cert = relay.tls.as_ref().expect("tls").cert.clone();
+        let script = r#"
+import ftplib, io, ssl, sys
+context = ssl.create_default_context(cafile=sys.argv[2])
+ftp = ftplib.FTP_TLS(context=context)
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+ftp.login("bob", "secret")
+ftp.prot_p()
+reply = ftp.storbinary("STOR py.bin", io.BytesIO(b"protected bytes"))
+assert reply.startswith("226"), reply
+ftp.quit()
+"#;
+        let output = run(Command::new("python3")
+            .args(["-c", script, &relay.port().to_string()])
+            .arg(&cert))
+        .await;
+        assert_success(&output);
+        assert_eq!(relay.record.seen()[0].bytes, b"protected bytes");
+    }),
+    a_plain_client_is_refused_when_tls_is_required(async {
+        let mut config = config();
+        config.session.require_tls = true;
+        config.session.require_protected_data = true;
+        let relay = TestRelay::with_tls(config).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let file = local_file(&dir, b"plain");
+        let url = format!("ftp://bob:secret@127.0.0.1:{}/plain.bin", relay.port());
+        let output = run(Command::new("curl")
+            .args(["-sS", "--max-time", "30", "-T"])
+            .arg(&file)
+            .arg(&url))
+        .await;
+        assert!(!output.status.success(), "a plain upload went through");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("530"),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(relay.record.seen().is_empty());
+        // With TLS it works.
+        let cert = relay.tls.as_ref().expect("tls").cert.clone();
+        let output = run(Command::new("curl")
+            .args(["-sS", "--max-time", "30", "--ssl-reqd", "--cacert"])
+            .arg(&cert)
+            .arg("-T")
+            .arg(&file)
+            .arg(&url))
+        .await;
+        assert_success(&output);
+    }),
+    a_broken_handshake_on_the_data_channel_is_answered(async {
+        let relay = TestRelay::with_tls(config()).await;
+        let cert = relay.tls.as_ref().expect("tls").cert.clone();
+        // Logged in over TLS with PROT P, the client sends plaintext garbage on
+        // the data connection instead of a TLS handshake.
+        let script = r#"
+import ftplib, socket, ssl, sys
+context = ssl.create_default_context(cafile=sys.argv[2])
+ftp = ftplib.FTP_TLS(context=context)
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+ftp.login("bob", "secret")
+ftp.prot_p()
+host, port = ftplib.parse227(ftp.sendcmd("PASV"))
+data = socket.create_connection(("127.0.0.1", port))
+ftp.putcmd("STOR broken.bin")
+print(ftp.getline(), flush=True)
+data.sendall(b"this is not a TLS handshake\r\n" * 100)
+data.close()
+print(ftp.getline(), flush=True)
+print(ftp.sendcmd("NOOP"), flush=True)
+"#;
+        let output = run(Command::new("python3")
+            .args(["-c", script, &relay.port().to_string()])
+            .arg(&cert))
+        .await;
+        assert_success(&output);
+        let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert!(lines[0].starts_with("150"), "{lines:?}");
+        assert!(lines[1].starts_with("426"), "{lines:?}");
+        assert!(
+            lines[2].starts_with("200"),
+            "the session goes on: {lines:?}"
+        );
+        assert!(relay.record.seen().is_empty());
+        assert!(relay.spool_files().is_empty());
+    }),
+);
+
 async fn run(command: &mut Command) -> std::process::Output {
     tokio::time::timeout(Duration::from_secs(60), command.output())
         .await
@@ -64,137 +193,5 @@ async fn curl_tls(flags: &[&str], implicit: bool) {
     let seen = relay.record.seen();
     assert_eq!(seen.len(), 1);
     assert!(seen[0].bytes == bytes);
-    assert!(relay.spool_files().is_empty());
-}
-
-pub(crate) async fn curl_ssl_reqd() {
-    curl_tls(&["--ssl-reqd"], false).await;
-}
-
-pub(crate) async fn curl_ftp_ssl() {
-    curl_tls(&["--ftp-ssl"], false).await;
-}
-
-pub(crate) async fn curl_implicit_ftps() {
-    curl_tls(&[], true).await;
-}
-
-pub(crate) async fn lftp_with_ssl_force() {
-    let relay = TestRelay::with_tls(config()).await;
-    let cert = relay.tls.as_ref().expect("tls").cert.clone();
-    let dir = tempfile::tempdir().expect("dir");
-    let bytes = payload(20_000);
-    let file = local_file(&dir, &bytes);
-    let commands = format!(
-        "set net:max-retries 1; set ftp:ssl-force true; set ftp:ssl-protect-data true; \
-         set ssl:ca-file {}; set ssl:check-hostname no; put {} -o lftp.bin; quit",
-        cert.display(),
-        file.display()
-    );
-    let output = run(Command::new("lftp").args([
-        "-u",
-        "bob,secret",
-        "-p",
-        &relay.port().to_string(),
-        "-e",
-        &commands,
-        "127.0.0.1",
-    ]))
-    .await;
-    assert_success(&output);
-    assert!(relay.record.seen()[0].bytes == bytes);
-}
-
-pub(crate) async fn python_ftp_tls_with_prot_p() {
-    let relay = TestRelay::with_tls(config()).await;
-    let cert = relay.tls.as_ref().expect("tls").cert.clone();
-    let script = r#"
-import ftplib, io, ssl, sys
-context = ssl.create_default_context(cafile=sys.argv[2])
-ftp = ftplib.FTP_TLS(context=context)
-ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
-ftp.login("bob", "secret")
-ftp.prot_p()
-reply = ftp.storbinary("STOR py.bin", io.BytesIO(b"protected bytes"))
-assert reply.startswith("226"), reply
-ftp.quit()
-"#;
-    let output = run(Command::new("python3")
-        .args(["-c", script, &relay.port().to_string()])
-        .arg(&cert))
-    .await;
-    assert_success(&output);
-    assert_eq!(relay.record.seen()[0].bytes, b"protected bytes");
-}
-
-pub(crate) async fn a_plain_client_is_refused_when_tls_is_required() {
-    let mut config = config();
-    config.session.require_tls = true;
-    config.session.require_protected_data = true;
-    let relay = TestRelay::with_tls(config).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let file = local_file(&dir, b"plain");
-    let url = format!("ftp://bob:secret@127.0.0.1:{}/plain.bin", relay.port());
-    let output = run(Command::new("curl")
-        .args(["-sS", "--max-time", "30", "-T"])
-        .arg(&file)
-        .arg(&url))
-    .await;
-    assert!(!output.status.success(), "a plain upload went through");
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("530"),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(relay.record.seen().is_empty());
-    // With TLS it works.
-    let cert = relay.tls.as_ref().expect("tls").cert.clone();
-    let output = run(Command::new("curl")
-        .args(["-sS", "--max-time", "30", "--ssl-reqd", "--cacert"])
-        .arg(&cert)
-        .arg("-T")
-        .arg(&file)
-        .arg(&url))
-    .await;
-    assert_success(&output);
-}
-
-pub(crate) async fn a_broken_handshake_on_the_data_channel_is_answered() {
-    let relay = TestRelay::with_tls(config()).await;
-    let cert = relay.tls.as_ref().expect("tls").cert.clone();
-    // Logged in over TLS with PROT P, the client sends plaintext garbage on
-    // the data connection instead of a TLS handshake.
-    let script = r#"
-import ftplib, socket, ssl, sys
-context = ssl.create_default_context(cafile=sys.argv[2])
-ftp = ftplib.FTP_TLS(context=context)
-ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
-ftp.login("bob", "secret")
-ftp.prot_p()
-host, port = ftplib.parse227(ftp.sendcmd("PASV"))
-data = socket.create_connection(("127.0.0.1", port))
-ftp.putcmd("STOR broken.bin")
-print(ftp.getline(), flush=True)
-data.sendall(b"this is not a TLS handshake\r\n" * 100)
-data.close()
-print(ftp.getline(), flush=True)
-print(ftp.sendcmd("NOOP"), flush=True)
-"#;
-    let output = run(Command::new("python3")
-        .args(["-c", script, &relay.port().to_string()])
-        .arg(&cert))
-    .await;
-    assert_success(&output);
-    let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    assert!(lines[0].starts_with("150"), "{lines:?}");
-    assert!(lines[1].starts_with("426"), "{lines:?}");
-    assert!(
-        lines[2].starts_with("200"),
-        "the session goes on: {lines:?}"
-    );
-    assert!(relay.record.seen().is_empty());
     assert!(relay.spool_files().is_empty());
 }

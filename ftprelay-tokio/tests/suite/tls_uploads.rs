@@ -10,6 +10,34 @@ use tokio::process::Command;
 
 use super::support::{TestRelay, config, payload};
 
+super::register::suite_tests!(
+    tls_uploads,
+    curl_fifty_uploads_tls13(async {
+        curl(Version::Tls13).await;
+    }),
+    curl_fifty_uploads_tls12(async {
+        curl(Version::Tls12).await;
+    }),
+    lftp_fifty_uploads_tls13(async {
+        lftp(Version::Tls13).await;
+    }),
+    lftp_fifty_uploads_tls12(async {
+        lftp(Version::Tls12).await;
+    }),
+    python_ftplib_fifty_uploads_tls13(async {
+        python(Version::Tls13, "ftplib").await;
+    }),
+    python_ftplib_fifty_uploads_tls12(async {
+        python(Version::Tls12, "ftplib").await;
+    }),
+    a_client_that_closes_at_once_fifty_uploads_tls13(async {
+        python(Version::Tls13, "close").await;
+    }),
+    a_client_that_closes_at_once_fifty_uploads_tls12(async {
+        python(Version::Tls12, "close").await;
+    }),
+);
+
 /// Uploads per client and TLS version: enough that a race which lost one
 /// upload in two or three shows every time.
 const UPLOADS: usize = 50;
@@ -104,14 +132,6 @@ async fn curl(version: Version) {
     assert_all_arrived(&relay, &files, &output);
 }
 
-pub(crate) async fn curl_fifty_uploads_tls13() {
-    curl(Version::Tls13).await;
-}
-
-pub(crate) async fn curl_fifty_uploads_tls12() {
-    curl(Version::Tls12).await;
-}
-
 async fn lftp(version: Version) {
     let relay = TestRelay::with_tls(config()).await;
     let cert = relay.tls.as_ref().expect("tls").cert.clone();
@@ -139,14 +159,6 @@ async fn lftp(version: Version) {
     ]))
     .await;
     assert_all_arrived(&relay, &files, &output);
-}
-
-pub(crate) async fn lftp_fifty_uploads_tls13() {
-    lftp(Version::Tls13).await;
-}
-
-pub(crate) async fn lftp_fifty_uploads_tls12() {
-    lftp(Version::Tls12).await;
 }
 
 /// Python: `ftplib` (which answers TLS's close_notify) or a client that
@@ -192,20 +204,4 @@ async fn python(version: Version, style: &str) {
         .args([version, style]))
     .await;
     assert_all_arrived(&relay, &files, &output);
-}
-
-pub(crate) async fn python_ftplib_fifty_uploads_tls13() {
-    python(Version::Tls13, "ftplib").await;
-}
-
-pub(crate) async fn python_ftplib_fifty_uploads_tls12() {
-    python(Version::Tls12, "ftplib").await;
-}
-
-pub(crate) async fn a_client_that_closes_at_once_fifty_uploads_tls13() {
-    python(Version::Tls13, "close").await;
-}
-
-pub(crate) async fn a_client_that_closes_at_once_fifty_uploads_tls12() {
-    python(Version::Tls12, "close").await;
 }

@@ -1,0 +1,176 @@
+//! The processors that send the file on: `--http` (a 2xx is 226, anything
+//! else 451, a request given up on is never completed) and `--discard`.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use support::{Relay, curl_upload, stderr, write};
+
+support::on_every_runtime!(
+    http_posts_the_file_and_a_2xx_is_226({
+        let (url, received) = http_server(200);
+        let relay = Relay::start(&["--user", "demo:demo", "--http", &url]);
+        let work = tempfile::tempdir().expect("dir");
+        let file = write(work.path(), "local", b"post me");
+        let output = curl_upload(&relay, "demo:demo", "cam%201.jpg", &file);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let (head, body) = received
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the request");
+        assert!(head.starts_with("POST /hook "), "{head}");
+        assert_eq!(body, b"post me");
+        let lower = head.to_ascii_lowercase();
+        assert!(lower.contains("x-ftprelay-file-name: cam 1.jpg"), "{head}");
+        assert!(lower.contains("x-ftprelay-user: demo"), "{head}");
+        assert!(lower.contains("x-ftprelay-size: 7"), "{head}");
+        assert!(relay.spool_is_empty());
+    }),
+    http_non_2xx_is_451({
+        let (url, received) = http_server(500);
+        let relay = Relay::start(&["--user", "demo:demo", "--http", &url]);
+        let work = tempfile::tempdir().expect("dir");
+        let file = write(work.path(), "local", b"x");
+        let output = curl_upload(&relay, "demo:demo", "a.jpg", &file);
+        assert!(received.recv_timeout(Duration::from_secs(10)).is_ok());
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+    }),
+    discard_logs_and_drops({
+        let mut relay = Relay::start(&["--user", "demo:demo", "--discard"]);
+        let work = tempfile::tempdir().expect("dir");
+        let file = write(work.path(), "local", b"drop me");
+        let output = curl_upload(&relay, "demo:demo", "tmp.bin", &file);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let line = relay.wait_for_line("discarded");
+        assert!(
+            line.contains("tmp.bin") && line.contains("size=7"),
+            "{line}"
+        );
+        assert!(relay.spool_is_empty());
+    }),
+    http_a_request_given_up_on_never_completes_its_body({
+        let mut server = Command::new("python3")
+            .args(["-c", SLOW_HTTP_SERVER])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3");
+        let mut out = BufReader::new(server.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("PORT");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .expect("PORT n")
+            .to_owned();
+        let url = format!("http://127.0.0.1:{port}/hook");
+        let relay = Relay::start(&[
+            "--user",
+            "demo:demo",
+            "--process-timeout",
+            "2",
+            "--http",
+            &url,
+        ]);
+        let work = tempfile::tempdir().expect("dir");
+        // Far more than socket buffers hold: the body is still being sent when
+        // the relay gives up.
+        let file = write(work.path(), "local", &vec![b'x'; 32 << 20]);
+        let output = curl_upload(&relay, "demo:demo", "big.bin", &file);
+        assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+        // The device was told 451: now the server reads all it can get.
+        server
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"fast\n")
+            .expect("fast");
+        line.clear();
+        out.read_line(&mut line).expect("RECEIVED");
+        let counts: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|word| word.parse().ok())
+            .collect();
+        assert_eq!(counts.len(), 2, "{line}");
+        assert!(
+            counts[0] < counts[1],
+            "the server got the whole body after the device was told 451: {line}"
+        );
+        let _ = server.wait();
+    }),
+);
+
+/// A one-request HTTP server: answers `status` and returns what it got.
+fn http_server(status: u16) -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    let (sender, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().to_owned())
+            })
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).expect("body");
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let _ = sender.send((head, body));
+    });
+    (url, received)
+}
+
+/// A python3 HTTP server that reads request bodies slowly, until a line on
+/// its standard input says to read the rest at full speed; it prints
+/// `PORT n` when listening and `RECEIVED got OF length` when the body
+/// ended (complete, or the connection closed).
+const SLOW_HTTP_SERVER: &str = r#"
+import http.server, sys, threading, time
+fast = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.readline(), fast.set()), daemon=True).start()
+class Slow(http.server.BaseHTTPRequestHandler):
+    timeout = 20
+    def do_POST(self):
+        length = int(self.headers["Content-Length"])
+        got = 0
+        while got < length:
+            chunk = self.rfile.read(min(65536, length - got))
+            if not chunk:
+                break
+            got += len(chunk)
+            if not fast.is_set():
+                time.sleep(0.05)
+        print(f"RECEIVED {got} OF {length}", flush=True)
+        if got == length:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Slow)
+print(f"PORT {server.server_address[1]}", flush=True)
+server.handle_request()
+"#;
