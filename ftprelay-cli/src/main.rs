@@ -11,6 +11,7 @@ mod file;
 mod hash;
 mod processors;
 mod settings;
+mod signals;
 mod users;
 mod verifier;
 
@@ -68,111 +69,46 @@ fn main() -> ExitCode {
 fn run(args: &RunArgs) -> Result<(), CliError> {
     let settings = Settings::load(args)?;
     init_logging(args.verbose, args.quiet);
-    let paths = settings.tls.clone();
-    match args.runtime {
-        Runtime::Tokio => {
-            let tls = load_tls(&paths, ftprelay_tokio::Tls::from_pem_files)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?;
-            runtime.block_on(async {
-                let shutdown = shutdown_signal();
-                if let (Some(tls), Some((cert, key))) = (tls.clone(), paths) {
-                    tokio::spawn(reload_on_hangup(move || tls.reload_pem_files(&cert, &key)));
-                }
-                let bind_relay = |config, users| async move {
+    let tls = load_tls(&settings.tls)?;
+    let stopped = signals::handle(tls.clone().zip(settings.tls.clone()))?;
+    // The same steps on either runtime; only the adapter differs.
+    macro_rules! serve_on {
+        ($adapter:ident) => {
+            async {
+                let (relay, log) = bind(settings, |config, users| async move {
                     match tls {
-                        Some(tls) => ftprelay_tokio::Relay::bind_with_tls(config, users, tls).await,
-                        None => ftprelay_tokio::Relay::bind(config, users).await,
+                        Some(tls) => $adapter::Relay::bind_with_tls(config, users, tls).await,
+                        None => $adapter::Relay::bind(config, users).await,
                     }
-                };
-                let (relay, log) = bind(settings, bind_relay).await?;
+                })
+                .await?;
                 log(&relay.local_addrs(), relay.spool_dir());
-                relay.serve(shutdown).await.map_err(runtime_error)
-            })
-        }
-        Runtime::Smol => {
-            let tls = load_tls(&paths, ftprelay_smol::Tls::from_pem_files)?;
-            // Signals arrive through tokio's handler on a thread of its own;
-            // closing the channel stops the relay.
-            let (signalled, stop) = smol::channel::bounded::<()>(1);
-            let (installed, handlers_ready) = std::sync::mpsc::channel::<()>();
-            let reloadable = tls.clone().zip(paths);
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                match runtime {
-                    Ok(runtime) => runtime.block_on(async {
-                        let shutdown = shutdown_signal();
-                        if let Some((tls, (cert, key))) = reloadable {
-                            tokio::spawn(reload_on_hangup(move || {
-                                tls.reload_pem_files(&cert, &key)
-                            }));
-                        }
-                        let _ = installed.send(());
-                        shutdown.await;
-                    }),
-                    Err(error) => {
-                        tracing::error!(%error, "cannot handle signals; stopping");
-                    }
-                }
-                drop(signalled);
-            });
-            // Until the handlers are in place, a signal would kill the relay.
-            let _ = handlers_ready.recv();
-            smol::block_on(async {
-                let bind_relay = |config, users| async move {
-                    match tls {
-                        Some(tls) => ftprelay_smol::Relay::bind_with_tls(config, users, tls).await,
-                        None => ftprelay_smol::Relay::bind(config, users).await,
-                    }
-                };
-                let (relay, log) = bind(settings, bind_relay).await?;
-                log(&relay.local_addrs(), relay.spool_dir());
-                let stopped = async move {
-                    let _ = stop.recv().await;
-                };
                 relay.serve(stopped).await.map_err(runtime_error)
-            })
-        }
+            }
+        };
+    }
+    match args.runtime {
+        Runtime::Tokio => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?
+            .block_on(serve_on!(ftprelay_tokio)),
+        Runtime::Smol => smol::block_on(serve_on!(ftprelay_smol)),
     }?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// The certificate and key of `paths`, loaded with the adapter's `Tls`. A
+/// The certificate and key of `paths` (one `Tls` serves both runtimes). A
 /// file that cannot be used is bad input (exit 2).
-fn load_tls<T>(
+fn load_tls(
     paths: &Option<(std::path::PathBuf, std::path::PathBuf)>,
-    load: impl Fn(&std::path::Path, &std::path::Path) -> std::io::Result<T>,
-) -> Result<Option<T>, CliError> {
+) -> Result<Option<ftprelay_tokio::Tls>, CliError> {
     paths
         .as_ref()
-        .map(|(cert, key)| load(cert, key))
+        .map(|(cert, key)| ftprelay_tokio::Tls::from_pem_files(cert, key))
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))
-}
-
-/// SIGHUP reloads the certificate and key: new connections get them,
-/// sessions keep theirs. The handler is installed when this is called.
-fn reload_on_hangup(
-    reload: impl Fn() -> std::io::Result<()> + Send + 'static,
-) -> impl std::future::Future<Output = ()> + Send {
-    use tokio::signal::unix::{SignalKind, signal};
-    let hangup = signal(SignalKind::hangup());
-    async move {
-        let Ok(mut hangup) = hangup else { return };
-        while hangup.recv().await.is_some() {
-            match reload() {
-                Ok(()) => tracing::info!("SIGHUP: certificate and key reloaded"),
-                Err(error) => {
-                    tracing::warn!(%error, "SIGHUP: reload failed; keeping the old certificate")
-                }
-            }
-        }
-    }
 }
 
 /// Binds a relay with `bind_relay` (either adapter's `Relay::bind`); returns
@@ -240,30 +176,6 @@ fn users_summary(users: &[users::User], anonymous: Option<&processors::Processor
         parts.push(format!("anonymous ({spec})"));
     }
     parts.join(", ")
-}
-
-/// Installs the SIGTERM and SIGINT handlers now (inside a tokio runtime),
-/// before the relay says it listens: a signal right after start must stop it
-/// gracefully, not kill it. The future resolves at the first signal.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let terminate = signal(SignalKind::terminate());
-    let interrupt = signal(SignalKind::interrupt());
-    async move {
-        let wait = |installed: std::io::Result<tokio::signal::unix::Signal>| async move {
-            match installed {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = wait(terminate) => {}
-            () = wait(interrupt) => {}
-        }
-        tracing::info!("signal received: finishing uploads in flight, then stopping");
-    }
 }
 
 fn init_logging(verbose: u8, quiet: u8) {

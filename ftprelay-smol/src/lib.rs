@@ -5,8 +5,8 @@
 //! the relay's tasks on an executor of its own that runs inside
 //! [`Relay::serve`]: whatever polls that future (`smol::block_on`,
 //! async-std's executor, another `block_on`) runs the relay. Every protocol
-//! decision is made by `ftprelay-proto`; the connection driver, the spool
-//! and the receiving threads are the ones `ftprelay-tokio` uses.
+//! decision is made by `ftprelay-proto`; the relay itself (connection
+//! driver, spool, receiving threads) is `ftprelay-io`'s, as on tokio.
 //!
 //! Write an [`proto::Authenticator`] that returns a [`proto::FileProcessor`]
 //! for each login, [`Relay::bind`] it with a [`proto::RelayConfig`], and
@@ -14,9 +14,7 @@
 
 mod relay;
 mod runtime;
-#[path = "../../ftprelay-proto/adapter-io/mod.rs"]
-mod shared;
 
+pub use ftprelay_io::Tls;
 pub use proto;
 pub use relay::Relay;
-pub use shared::tls::Tls;

@@ -1,4 +1,4 @@
-//! smol's primitives for the shared driver: async-io sockets and timers,
+//! smol's primitives for the relay of `ftprelay-io`: async-io sockets and timers,
 //! and the relay's own executor.
 
 use std::future::Future;
@@ -12,7 +12,7 @@ use std::time::Instant;
 use smol::future::FutureExt as _;
 use smol::{Async, Executor, Timer};
 
-use crate::shared::runtime::{BoxFuture, Runtime};
+use ftprelay_io::{BoxFuture, Runtime};
 
 /// The executor the relay's tasks run on. It runs inside
 /// [`crate::Relay::serve`], so whichever executor polls that future (smol,
@@ -28,9 +28,8 @@ pub(crate) struct Smol {
 }
 
 impl Runtime for Smol {
-    type Control = Async<TcpStream>;
+    type Stream = Async<TcpStream>;
     type Listener = Async<TcpListener>;
-    type Data = Async<TcpStream>;
 
     fn now(&self) -> Instant {
         Instant::now()

@@ -5,7 +5,7 @@
 //! for each login, [`Relay::bind`] it with a [`proto::RelayConfig`], and
 //! [`Relay::serve`] until a shutdown future resolves. Every protocol decision
 //! is made by `ftprelay-proto`; this crate gives tokio's sockets, timers and
-//! tasks to the driver both adapters share.
+//! tasks to the relay of `ftprelay-io`, which both adapters share.
 //!
 //! - Each upload is streamed into a new spool file (mode 0600, named by the
 //!   relay) and handed to the processor; `226` follows its success, `451`
@@ -19,12 +19,10 @@
 
 mod relay;
 mod runtime;
-#[path = "../../ftprelay-proto/adapter-io/mod.rs"]
-mod shared;
 
+pub use ftprelay_io::Tls;
 pub use proto;
 pub use relay::Relay;
-pub use shared::tls::Tls;
 
 /// The README's code blocks, compiled as doctests so the example there
 /// keeps working.

@@ -1,4 +1,4 @@
-//! tokio's primitives for the shared driver.
+//! tokio's primitives for the relay of `ftprelay-io`.
 
 use std::future::Future;
 use std::io;
@@ -10,16 +10,15 @@ use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::shared::runtime::{BoxFuture, Runtime};
+use ftprelay_io::{BoxFuture, Runtime};
 
 /// The tokio runtime the relay was started on.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Tokio;
 
 impl Runtime for Tokio {
-    type Control = TcpStream;
+    type Stream = TcpStream;
     type Listener = TcpListener;
-    type Data = TcpStream;
 
     fn now(&self) -> Instant {
         // tokio's clock, so that a paused test clock applies.

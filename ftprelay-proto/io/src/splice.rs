@@ -30,7 +30,7 @@ pub(super) fn splice_into(
     file: &mut File,
     mut received: u64,
     max_size: u64,
-    pace: &super::receive::Pace,
+    pace: &crate::receive::Pace,
 ) -> Spliced {
     let Ok((pipe_out, pipe_in)) = pipe() else {
         return Spliced::Unsupported { received };
@@ -65,19 +65,19 @@ pub(super) fn splice_into(
         let mut in_pipe = moved;
         while in_pipe > 0 {
             match splice(&pipe_out, None, &*file, None, in_pipe, SpliceFlags::MOVE) {
-                Ok(0) => return Spliced::Ended(super::receive::spool_failed(&zero_write())),
+                Ok(0) => return Spliced::Ended(crate::receive::spool_failed(&zero_write())),
                 Ok(written) => in_pipe -= written,
                 Err(rustix::io::Errno::INTR) => {}
                 Err(rustix::io::Errno::INVAL) => {
                     // This file system takes no splice: hand over what is
                     // in the pipe by read/write, then the rest likewise.
                     if let Err(error) = drain_pipe(&pipe_out, file, in_pipe) {
-                        return Spliced::Ended(super::receive::spool_failed(&error));
+                        return Spliced::Ended(crate::receive::spool_failed(&error));
                     }
                     return Spliced::Unsupported { received };
                 }
                 Err(errno) => {
-                    return Spliced::Ended(super::receive::spool_failed(&errno.into()));
+                    return Spliced::Ended(crate::receive::spool_failed(&errno.into()));
                 }
             }
         }

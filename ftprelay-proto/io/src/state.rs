@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use proto::{Authenticator, ConnectionCounter, LoginThrottle, RelayConfig, TooManyConnections};
 
-use super::runtime::Runtime;
-use super::spool::Spool;
-use super::tls::Tls;
+use crate::runtime::Runtime;
+use crate::spool::Spool;
+use crate::tls::Tls;
 
 /// Everything the sessions of one relay share.
 pub(crate) struct Shared<A: Authenticator, R: Runtime> {

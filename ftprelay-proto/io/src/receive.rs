@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use proto::{MinimumRate, PassivePorts, SpoolFailure, TransferEnd};
 
-use super::data_threads;
-use super::data_tls::{Handshake, TlsStream};
-use super::runtime::{BoxFuture, Runtime};
-use super::spool::SpoolFile;
+use crate::data_threads;
+use crate::data_tls::{Handshake, TlsStream};
+use crate::runtime::{BoxFuture, Runtime};
+use crate::spool::SpoolFile;
 
 /// How much of an upload is read from the socket at once. Large reads mean
 /// few wake-ups and few writes for big files.
@@ -71,7 +71,7 @@ pub(crate) struct Limits {
 /// ends the thread, and unlinks the spool file at once.
 pub(crate) fn receive<R: Runtime>(
     runtime: &R,
-    data: DataConnection<R::Data>,
+    data: DataConnection<R::Stream>,
     mut spool: SpoolFile,
     limits: Limits,
 ) -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
@@ -138,7 +138,7 @@ fn receive_protected(
 /// be a TLS session with its close_notify.
 pub(crate) fn send<R: Runtime>(
     runtime: &R,
-    data: DataConnection<R::Data>,
+    data: DataConnection<R::Stream>,
     bytes: bytes::Bytes,
     stall_timeout: Duration,
 ) -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
@@ -185,7 +185,7 @@ pub(crate) fn send<R: Runtime>(
 /// writes while an upload is received), and a clone of it that cancels.
 pub(super) fn blocking_stream<R: Runtime>(
     runtime: &R,
-    data: R::Data,
+    data: R::Stream,
     stall_timeout: Duration,
 ) -> io::Result<(std::net::TcpStream, std::net::TcpStream)> {
     let stream = runtime.std_stream(data)?;
@@ -269,9 +269,9 @@ fn receive_plain(
         Copied::Paused { received } => received,
     };
     #[cfg(target_os = "linux")]
-    let received = match super::splice::splice_into(&stream, &mut file, received, max_size, &pace) {
-        super::splice::Spliced::Ended(end) => return end,
-        super::splice::Spliced::Unsupported { received } => received,
+    let received = match crate::splice::splice_into(&stream, &mut file, received, max_size, &pace) {
+        crate::splice::Spliced::Ended(end) => return end,
+        crate::splice::Spliced::Unsupported { received } => received,
     };
     match copy_into(&mut stream, &mut file, received, max_size, u64::MAX, &pace) {
         Copied::Ended(end) => end,

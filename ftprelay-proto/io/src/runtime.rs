@@ -1,23 +1,25 @@
-//! The primitives an adapter's runtime gives the shared driver.
+//! The primitives a runtime gives the relay: sockets, timers, tasks.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// A boxed, sendable future.
-pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// One runtime: its sockets, its timers, its tasks.
-pub(crate) trait Runtime: Send + Sync + 'static {
-    /// A control connection, read and written through `&self`.
-    type Control: Send + Sync;
-    /// A passive data listener.
-    type Listener: Send + Sync;
-    /// A data connection.
-    type Data: Send + 'static;
+/// One runtime: its sockets, its timers, its tasks. Everything else of a
+/// relay is written once, over this trait. Implement it to run a relay on
+/// another executor; `ftprelay-tokio` and `ftprelay-smol` are the models.
+pub trait Runtime: Send + Sync + 'static {
+    /// A TCP connection (control or data), read and written through
+    /// `&self`. Its descriptor is used for socket options and addresses.
+    type Stream: AsFd + Send + Sync + 'static;
+    /// A TCP listener (control or passive data).
+    type Listener: Send + Sync + 'static;
 
     /// The runtime's clock.
     fn now(&self) -> Instant;
@@ -34,14 +36,14 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     /// kernel stops a read at the urgent mark of a Telnet Synch.
     fn poll_read(
         &self,
-        control: &Self::Control,
+        stream: &Self::Stream,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>>;
     /// Writes reply bytes.
     fn poll_write(
         &self,
-        control: &Self::Control,
+        stream: &Self::Stream,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>>;
@@ -53,9 +55,9 @@ pub(crate) trait Runtime: Send + Sync + 'static {
         &self,
         listener: &Self::Listener,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<(Self::Data, SocketAddr)>>;
+    ) -> Poll<io::Result<(Self::Stream, SocketAddr)>>;
     /// Connects to a client's active-mode address.
-    fn connect(&self, target: SocketAddr) -> BoxFuture<io::Result<Self::Data>>;
+    fn connect(&self, target: SocketAddr) -> BoxFuture<io::Result<Self::Stream>>;
     /// The std socket of a data connection, for the receiving thread.
-    fn std_stream(&self, data: Self::Data) -> io::Result<std::net::TcpStream>;
+    fn std_stream(&self, stream: Self::Stream) -> io::Result<std::net::TcpStream>;
 }

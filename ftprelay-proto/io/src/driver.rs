@@ -17,12 +17,12 @@ use proto::{
     ProcessRequest, ReceiveRequest, TransferEnd, Upload, UploadId,
 };
 
-use super::data_tls;
-use super::receive::{self, DataConnection};
-use super::runtime::{BoxFuture, Runtime};
-use super::spool::SpoolFile;
-use super::state::{ConnectionGuard, Shared};
-use super::tls::{SessionTls, Tls};
+use crate::data_tls;
+use crate::receive::{self, DataConnection};
+use crate::runtime::{BoxFuture, Runtime};
+use crate::spool::SpoolFile;
+use crate::state::{ConnectionGuard, Shared};
+use crate::tls::{SessionTls, Tls};
 
 /// Control bytes read at once. The buffer lives on the stack of one poll,
 /// not in the session: an idle session holds no read buffer at all.
@@ -57,7 +57,7 @@ type Processing = (
 pub(crate) fn session<A, R>(
     shared: Arc<Shared<A, R>>,
     guard: ConnectionGuard<A, R>,
-    control: R::Control,
+    control: R::Stream,
     (local, peer): (SocketAddr, SocketAddr),
     implicit_tls: bool,
     shutdown: BoxFuture<()>,
@@ -65,7 +65,7 @@ pub(crate) fn session<A, R>(
 where
     A: Authenticator,
     R: Runtime,
-    R::Control: AsFd,
+    R::Stream: AsFd,
 {
     let span = tracing::info_span!("session", %peer, user = tracing::field::Empty);
     tracing::Instrument::instrument(
@@ -83,14 +83,14 @@ where
 /// `shutdown` resolves when the relay starts shutting down.
 async fn serve<A, R>(
     shared: Arc<Shared<A, R>>,
-    control: R::Control,
+    control: R::Stream,
     (local, peer): (SocketAddr, SocketAddr),
     implicit_tls: bool,
     shutdown: BoxFuture<()>,
 ) where
     A: Authenticator,
     R: Runtime,
-    R::Control: AsFd,
+    R::Stream: AsFd,
 {
     tune_control(&control);
     let now = shared.runtime.now();
@@ -164,7 +164,7 @@ struct Driver<A: Authenticator, R: Runtime> {
     session: proto::Session,
     local: SocketAddr,
     peer: SocketAddr,
-    control: R::Control,
+    control: R::Stream,
     /// TLS on the control connection, once started.
     tls: Option<rustls::ServerConnection>,
     /// The TLS configurations of this control connection and its data
@@ -192,10 +192,10 @@ struct Driver<A: Authenticator, R: Runtime> {
     accept_paused: Option<BoxFuture<()>>,
     /// The accepted (or connected) data connection, until it is received;
     /// a protected one is handshaking already.
-    data_connection: Option<DataConnection<R::Data>>,
+    data_connection: Option<DataConnection<R::Stream>>,
     /// A data connection reported to the session and awaiting its verdict.
-    just_connected: Option<R::Data>,
-    connecting: Option<(SocketAddr, BoxFuture<io::Result<R::Data>>)>,
+    just_connected: Option<R::Stream>,
+    connecting: Option<(SocketAddr, BoxFuture<io::Result<R::Stream>>)>,
     receiving: Option<Receiving>,
     /// Complete uploads between their transfer's end and the session's
     /// verdict (process or discard).
@@ -227,7 +227,7 @@ enum Event<P, D> {
 
 impl<A: Authenticator, R: Runtime> Driver<A, R>
 where
-    R::Control: AsFd,
+    R::Stream: AsFd,
 {
     async fn run(&mut self) {
         let mut events_in_a_row = 0u32;
@@ -475,9 +475,9 @@ where
     /// no use: it fails as reset.
     fn prepare(
         &self,
-        connection: DataConnection<R::Data>,
+        connection: DataConnection<R::Stream>,
         protected: bool,
-    ) -> DataConnection<R::Data> {
+    ) -> DataConnection<R::Stream> {
         match (connection, protected, &self.tls_session) {
             (DataConnection::Clear(data), true, Some(tls)) => {
                 let stall = self.shared.session_config.transfer_stall_timeout;
@@ -511,7 +511,7 @@ where
         &mut self,
         cx: &mut Context<'_>,
         chunk: &mut [u8],
-    ) -> Poll<Event<A::Processor, R::Data>> {
+    ) -> Poll<Event<A::Processor, R::Stream>> {
         let shared = self.shared.clone();
         let runtime = &shared.runtime;
         let read_enabled = self.reading
@@ -605,7 +605,7 @@ where
         Poll::Pending
     }
 
-    fn handle(&mut self, event: Event<A::Processor, R::Data>) {
+    fn handle(&mut self, event: Event<A::Processor, R::Stream>) {
         match event {
             Event::Read(Ok(0)) => {
                 // The client may still read: what it sent gets answered.

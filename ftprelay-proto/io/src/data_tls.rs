@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use proto::TransferEnd;
 use rustls::{HandshakeKind, ServerConfig, ServerConnection, StreamOwned};
 
-use super::receive::{blocking_stream, on_thread};
-use super::runtime::{BoxFuture, Runtime};
+use crate::receive::{blocking_stream, on_thread};
+use crate::runtime::{BoxFuture, Runtime};
 
 /// A data connection once its handshake is done.
 pub(crate) type TlsStream = StreamOwned<ServerConnection, TcpStream>;
@@ -36,7 +36,7 @@ impl Handshake {
 /// `config`'s store fails with [`TransferEnd::TlsSessionNotResumed`].
 pub(crate) fn start<R: Runtime>(
     runtime: &R,
-    data: R::Data,
+    data: R::Stream,
     stall_timeout: Duration,
     config: Arc<ServerConfig>,
     require_resumption: bool,

@@ -1,0 +1,39 @@
+//! The IO half of ftprelay: everything that touches sockets, files and
+//! threads, written once over a small [`Runtime`] trait, so that each
+//! runtime adapter (`ftprelay-tokio`, `ftprelay-smol`) is its `Runtime` and
+//! little else. Every protocol decision is made by [`proto::Session`]
+//! (`ftprelay-proto`, which does no IO at all); this crate carries them out.
+//!
+//! - [`Relay`]: binds the listeners (before it touches the spool), accepts,
+//!   admits or refuses (`421`) each connection, runs a session per
+//!   connection as a task of the runtime, and shuts down gracefully.
+//! - The connection driver (`driver`): one control connection's bytes,
+//!   timers, TLS, data connections and processors, fed to its session.
+//! - The spool (`spool`): a locked directory of files the relay names,
+//!   deleted in every case.
+//! - Data threads (`data_threads`, `receive`, `splice`, `data_tls`): each
+//!   upload is copied by a blocking thread (splice(2) where the kernel can),
+//!   which halves the CPU per GiB compared with async file writes.
+//! - [`Tls`]: the relay's certificate, reloadable while it runs.
+//!
+//! Implementing [`Runtime`] for another executor gives a relay on it: see
+//! the two adapters' `runtime.rs`, about a hundred lines each.
+
+mod data_threads;
+mod data_tls;
+mod driver;
+mod listen;
+mod panics;
+mod receive;
+mod relay;
+mod runtime;
+#[cfg(target_os = "linux")]
+mod splice;
+mod spool;
+mod state;
+mod tls;
+
+pub use proto;
+pub use relay::Relay;
+pub use runtime::{BoxFuture, Runtime};
+pub use tls::Tls;
