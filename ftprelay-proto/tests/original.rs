@@ -1,5 +1,12 @@
-//! One test for each failure of the Python original listed in DESIGN.md
-//! ("What the original gets wrong"), showing the session does not have it.
+//! One test for each failure of the Python original (the `ftprelay` module
+//! this project re-creates), showing the session does not have it. Measured
+//! on the original: it answers `226` before processing, so a failed
+//! processing never reaches the device; a processor exception leaves the
+//! file on disk and wedges the session; a login without an upload leaves an
+//! empty directory behind; only one upload per login works; sessions of the
+//! same user share one processor and crash each other; one slow processor
+//! blocks every session; a client whose data connection is reset gets `226`
+//! and the processor a truncated file; it has no limits and no timeouts.
 
 mod support;
 

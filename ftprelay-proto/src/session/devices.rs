@@ -1,5 +1,5 @@
 //! The devices profile: what devices do around an upload, simulated in a
-//! namespace that lives only in this session's memory (DEVICES.md §5).
+//! namespace that lives only in this session's memory (`ftprelay-proto/DEVICES.md` §5).
 //!
 //! Folders can be entered and made, this session's uploads can be sized,
 //! listed, renamed and deleted; nothing stored is ever read, listed or

@@ -1,4 +1,4 @@
-//! The device compatibility matrix (DEVICES.md §6) against the devices
+//! The device compatibility matrix (`ftprelay-proto/DEVICES.md` §6) against the devices
 //! profile: each device family's command sequence, byte for byte, over real
 //! sockets, with the replies it needs and what the processor received.
 
