@@ -13,7 +13,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use proto::{Command, Config, DataEvent, Input, LineFramer, Output, Session, TransferEnd};
+use proto::{
+    Command, Config, DataEvent, Input, LineFramer, LoginVerdict, Output, Session, TransferEnd,
+};
 
 /// The lines a typical device sends for one upload.
 const TYPICAL: [&str; 10] = [
@@ -85,7 +87,7 @@ fn upload_transcript(config: &Arc<Config>, now: Instant) -> usize {
                         pending.push(Input::Data(DataEvent::Connected { peer }));
                     }
                 }
-                Output::CheckLogin(_) => pending.push(Input::LoginChecked(Ok(()))),
+                Output::CheckLogin(_) => pending.push(Input::LoginChecked(LoginVerdict::ACCEPTED)),
                 Output::Listen => pending.push(Input::Data(DataEvent::Listening(
                     "127.0.0.1:50000".parse().expect("address"),
                 ))),

@@ -109,7 +109,9 @@ impl Client {
             }
             Output::CheckLogin(login) => {
                 let ok = login.user() == b"demo" && login.password() == b"demo";
-                Some(Input::LoginChecked(ok.then_some(()).ok_or(LoginRejected)))
+                Some(Input::LoginChecked(
+                    ok.then_some(()).ok_or(LoginRejected).into(),
+                ))
             }
             Output::Listen => {
                 let ip = self.control.local_addr()?.ip();

@@ -86,10 +86,6 @@ pub struct Config {
     /// off only behind a NAT that rewrites data connections' source
     /// addresses.
     pub data_peer_must_match: bool,
-    /// Whether the adapter can do TLS (explicit `AUTH TLS`): set by the
-    /// adapter when it was given a certificate. Without it, `AUTH` gets `502`
-    /// and FEAT does not list TLS, so clients fall back to plain FTP.
-    pub tls_available: bool,
     /// Refuse USER and PASS until the control connection is under TLS.
     pub require_tls: bool,
     /// Refuse uploads and listings unless the data connection is protected
@@ -186,7 +182,6 @@ impl Default for Config {
             max_background_processing: 8,
             passive_address: None,
             data_peer_must_match: true,
-            tls_available: false,
             require_tls: false,
             require_protected_data: false,
             profile: Profile::Strict,

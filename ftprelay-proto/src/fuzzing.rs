@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::{
-    Command, Config, DataEvent, Frame, Input, LineFramer, LoginRejected, Output, ProcessError,
+    Command, Config, DataEvent, Frame, Input, LineFramer, LoginVerdict, Output, ProcessError,
     Session, SpoolFailure, TransferEnd, UploadId,
 };
 
@@ -93,6 +93,14 @@ impl Driver {
     pub fn manual(mut self) -> Self {
         self.auto = false;
         self
+    }
+
+    /// The session offers TLS ([`Session::with_tls_offered`]).
+    pub fn with_tls_offered(self) -> Self {
+        Self {
+            session: self.session.with_tls_offered(),
+            ..self
+        }
     }
 
     /// Shares the session's uploads with other sessions through `recent`.
@@ -200,9 +208,9 @@ impl Driver {
         match output {
             Output::CheckLogin(login) => {
                 let verdict = if login.password() == BAD_PASSWORD {
-                    Err(LoginRejected)
+                    LoginVerdict::Rejected
                 } else {
-                    Ok(())
+                    LoginVerdict::ACCEPTED
                 };
                 self.session.handle(now, Input::LoginChecked(verdict));
             }
@@ -357,10 +365,13 @@ pub fn session(data: &[u8], origin: Instant) {
                 let chunk: Vec<u8> = bytes.by_ref().take(len).collect();
                 driver.handle(Input::ControlBytes(&chunk));
             }
-            2 => driver.handle(Input::LoginChecked(if arg % 2 == 0 {
-                Ok(())
-            } else {
-                Err(LoginRejected)
+            2 => driver.handle(Input::LoginChecked(match arg % 4 {
+                0 => LoginVerdict::ACCEPTED,
+                1 => LoginVerdict::Accepted {
+                    profile: Some(crate::Profile::Devices),
+                },
+                2 => LoginVerdict::LockedOut,
+                _ => LoginVerdict::Rejected,
             })),
             3 => driver.handle(Input::Data(if arg % 3 == 0 {
                 DataEvent::ListenFailed
@@ -400,7 +411,7 @@ pub fn session(data: &[u8], origin: Instant) {
             8 => driver.handle(match arg % 3 {
                 0 => Input::ControlClosed,
                 1 => Input::ControlEof,
-                _ => Input::LoginLockedOut,
+                _ => Input::LoginChecked(LoginVerdict::LockedOut),
             }),
             _ => driver.handle(Input::Shutdown),
         }

@@ -128,16 +128,14 @@ mod command;
 mod config;
 mod error;
 mod framer;
-mod limits;
 mod parse;
 pub mod path;
 mod pattern;
 mod rate;
 mod recent;
-mod relay;
+mod relay_config;
 mod reply;
 mod session;
-mod throttle;
 
 #[doc(hidden)]
 pub mod fuzzing;
@@ -152,12 +150,11 @@ pub use command::{
 pub use config::{Config, Profile};
 pub use error::CommandError;
 pub use framer::{Frame, LineFramer};
-pub use limits::{ConnectionCounter, TooManyConnections, client_group};
 pub use rate::MinimumRate;
 pub use recent::RecentUploads;
-pub use relay::{PassivePorts, RelayConfig, SPOOL_FILE_PREFIX, is_spool_file_name};
+pub use relay_config::{PassivePorts, RelayConfig};
 pub use reply::{Reply, ReplyCode};
 pub use session::{
-    DataEvent, Input, Output, ReceiveRequest, Session, SpoolFailure, TransferEnd, UploadId,
+    DataEvent, Input, LoginVerdict, Output, ReceiveRequest, Session, SpoolFailure, TransferEnd,
+    UploadId,
 };
-pub use throttle::{Attempt, LoginThrottle, MAX_REMEMBERED_ADDRESSES};

@@ -5,7 +5,7 @@
 
 mod support;
 
-use ftprelay_proto::{Config, Input, Output};
+use ftprelay_proto::{Config, Input, LoginVerdict, Output};
 use support::{Harness, codes};
 
 #[test]
@@ -140,7 +140,7 @@ fn pipelined_commands_before_the_greeting_was_read_are_all_answered() {
     let mut s = Harness::new();
     s.send("USER bob\r\nPASS secret\r\nTYPE I\r\nPWD\r\nQUIT\r\n");
     assert_eq!(s.replies(), vec![331]);
-    s.input(Input::LoginChecked(Ok(())));
+    s.input(Input::LoginChecked(LoginVerdict::ACCEPTED));
     s.expect_replies(&[230, 200, 257, 221]);
 }
 
@@ -152,7 +152,7 @@ fn too_much_pipelined_input_pauses_reading() {
     assert!(s.driver.session.wants_control_bytes());
     s.send(&"NOOP\r\n".repeat(3000));
     assert!(!s.driver.session.wants_control_bytes());
-    s.input(Input::LoginChecked(Ok(())));
+    s.input(Input::LoginChecked(LoginVerdict::ACCEPTED));
     assert_eq!(s.replies().len(), 3001);
     assert!(s.driver.session.wants_control_bytes());
 }
@@ -166,7 +166,7 @@ fn end_of_file_answers_the_commands_received_then_closes() {
     s.take();
     s.input(Input::ControlEof);
     assert!(!s.driver.session.wants_control_bytes());
-    s.input(Input::LoginChecked(Ok(())));
+    s.input(Input::LoginChecked(LoginVerdict::ACCEPTED));
     s.expect_replies_then_close(&[230, 200]);
     assert!(s.driver.finished);
 }

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use ftprelay_proto::{Config, DataEvent, Input, Output, TransferEnd};
+use ftprelay_proto::{Config, DataEvent, Input, LoginVerdict, Output, TransferEnd};
 use support::{Harness, addr, codes, expect_receive};
 
 #[test]
@@ -235,7 +235,7 @@ fn a_stale_connect_failure_changes_nothing() {
     s.take();
     s.data(DataEvent::ConnectFailed);
     assert_eq!(s.take(), vec![]);
-    s.input(Input::LoginChecked(Ok(())));
+    s.input(Input::LoginChecked(LoginVerdict::ACCEPTED));
     s.expect_replies(&[230]);
     // During processing, and during a passive upload.
     let (upload, _) = s.upload_until_processing("a.jpg", 3);

@@ -6,7 +6,9 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ftprelay_proto::{Config, DataEvent, Input, Output, Profile, TransferEnd, UploadId};
+use ftprelay_proto::{
+    Config, DataEvent, Input, LoginVerdict, Output, Profile, TransferEnd, UploadId,
+};
 use support::{Harness, codes};
 
 fn devices() -> Config {
@@ -319,8 +321,9 @@ fn a_per_user_profile_is_chosen_at_login() {
     let mut s = Harness::new();
     s.send("USER cam\r\nPASS pw\r\n");
     s.take();
-    s.input(Input::ProfileChosen(Profile::Devices));
-    s.input(Input::LoginChecked(Ok(())));
+    s.input(Input::LoginChecked(LoginVerdict::Accepted {
+        profile: Some(Profile::Devices),
+    }));
     s.expect_replies(&[230]);
     s.send("MKD a\r\n");
     s.expect_replies(&[257]);

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use ftprelay_proto::{Input, Output};
+use ftprelay_proto::{Input, LoginVerdict, Output};
 use support::{Harness, codes};
 
 #[test]
@@ -102,6 +102,6 @@ fn a_locked_out_address_is_answered_421() {
     let mut s = Harness::new();
     s.send("USER bob\r\nPASS guess\r\n");
     s.take();
-    s.input(Input::LoginLockedOut);
+    s.input(Input::LoginChecked(LoginVerdict::LockedOut));
     s.expect_replies_then_close(&[421]);
 }

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use ftprelay_proto::{Config, Input, Output, TransferEnd};
+use ftprelay_proto::{Config, Input, LoginVerdict, Output, TransferEnd};
 use support::{Harness, codes};
 
 #[test]
@@ -30,7 +30,7 @@ fn a_slow_login_check_times_out_with_421() {
     let outputs = s.take();
     assert_eq!(codes(&outputs), vec![421]);
     // The late verdict is ignored.
-    s.input(Input::LoginChecked(Ok(())));
+    s.input(Input::LoginChecked(LoginVerdict::ACCEPTED));
     assert_eq!(s.take(), vec![]);
 }
 

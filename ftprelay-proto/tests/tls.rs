@@ -7,14 +7,13 @@ use support::{Harness, codes};
 
 fn with_tls(change: impl FnOnce(&mut Config)) -> Config {
     support::config(|c| {
-        c.tls_available = true;
         change(c);
     })
 }
 
 #[test]
 fn auth_tls_answers_234_then_starts_tls_and_drops_pipelined_plaintext() {
-    let mut s = Harness::with_config(with_tls(|_| {}));
+    let mut s = Harness::offering_tls(with_tls(|_| {}));
     // A man in the middle appends a command after AUTH TLS, in plaintext.
     s.send("AUTH TLS\r\nUSER mallory\r\nPASS x\r\n");
     let outputs = s.take();
@@ -27,7 +26,7 @@ fn auth_tls_answers_234_then_starts_tls_and_drops_pipelined_plaintext() {
 
 #[test]
 fn pbsz_and_prot_after_auth() {
-    let mut s = Harness::with_config(with_tls(|_| {}));
+    let mut s = Harness::offering_tls(with_tls(|_| {}));
     s.send("PBSZ 0\r\nPROT P\r\nAUTH TLS\r\n");
     assert_eq!(s.replies(), vec![503, 503, 234]);
     s.send("PBSZ 0\r\nPROT P\r\nPROT S\r\nPROT C\r\nAUTH TLS\r\nAUTH KERBEROS_V4\r\nCCC\r\n");
@@ -40,7 +39,7 @@ fn pbsz_and_prot_after_auth() {
 
 #[test]
 fn data_connections_follow_prot() {
-    let mut s = Harness::with_config(with_tls(|_| {}));
+    let mut s = Harness::offering_tls(with_tls(|_| {}));
     s.send("AUTH TLS\r\n");
     s.take();
     s.login("bob", "secret");
@@ -58,7 +57,7 @@ fn data_connections_follow_prot() {
 
 #[test]
 fn feat_lists_tls_only_when_it_works() {
-    let mut s = Harness::with_config(with_tls(|_| {}));
+    let mut s = Harness::offering_tls(with_tls(|_| {}));
     s.send("FEAT\r\n");
     let outputs = s.take();
     let [Output::Reply(reply)] = outputs.as_slice() else {
@@ -81,7 +80,7 @@ fn feat_lists_tls_only_when_it_works() {
 
 #[test]
 fn required_tls_refuses_a_plain_login() {
-    let mut s = Harness::with_config(with_tls(|c| c.require_tls = true));
+    let mut s = Harness::offering_tls(with_tls(|c| c.require_tls = true));
     s.send("USER bob\r\nPASS secret\r\n");
     s.expect_replies(&[530, 530]);
     s.send("AUTH TLS\r\n");
@@ -91,7 +90,7 @@ fn required_tls_refuses_a_plain_login() {
 
 #[test]
 fn required_protection_refuses_clear_data() {
-    let mut s = Harness::with_config(with_tls(|c| c.require_protected_data = true));
+    let mut s = Harness::offering_tls(with_tls(|c| c.require_protected_data = true));
     s.send("AUTH TLS\r\n");
     s.take();
     s.login("bob", "secret");
@@ -120,7 +119,7 @@ fn implicit_tls_sessions_start_protected() {
 
 #[test]
 fn prot_decides_whether_data_connections_are_protected() {
-    let mut s = Harness::with_config(with_tls(|_| {}));
+    let mut s = Harness::offering_tls(with_tls(|_| {}));
     s.send("AUTH TLS\r\n");
     s.take();
     assert!(
@@ -143,7 +142,8 @@ fn failed_data_tls_and_slow_uploads_are_answered_and_discarded() {
         (TransferEnd::TlsSessionNotResumed, 522),
         (TransferEnd::TooSlow, 426),
     ] {
-        let mut s = Harness::logged_in(with_tls(|_| {}));
+        let mut s = Harness::offering_tls(with_tls(|_| {}));
+        s.login("bob", "secret");
         let upload = s.receiving("a.jpg");
         s.transfer_ended(upload, end);
         let outputs = s.take();

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use proto::{Command, Config, Input, Output, Session};
+use proto::{Command, Config, Input, LoginVerdict, Output, Session};
 
 /// The system allocator, counting the allocations it makes.
 struct Counting;
@@ -104,7 +104,9 @@ fn feed(session: &mut Session, now: Instant, wire: &[u8], times: u64) {
         session.handle(now, Input::ControlBytes(wire));
         loop {
             match session.poll_output() {
-                Output::CheckLogin(_) => session.handle(now, Input::LoginChecked(Ok(()))),
+                Output::CheckLogin(_) => {
+                    session.handle(now, Input::LoginChecked(LoginVerdict::ACCEPTED))
+                }
                 Output::Reply(reply) => {
                     std::hint::black_box(reply);
                 }

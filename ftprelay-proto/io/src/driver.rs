@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use proto::{
-    Attempt, Authenticator, DataEvent, FileProcessor, Input, LoginRejected, Output, ProcessError,
+    Authenticator, DataEvent, FileProcessor, Input, LoginRejected, Output, ProcessError,
     ProcessRequest, ReceiveRequest, TransferEnd, Upload, UploadId,
 };
 
@@ -22,6 +22,7 @@ use crate::receive::{self, DataConnection};
 use crate::runtime::{BoxFuture, Runtime};
 use crate::spool::SpoolFile;
 use crate::state::{ConnectionGuard, Shared};
+use crate::throttle::Attempt;
 use crate::tls::{SessionTls, Tls};
 
 /// Control bytes read at once. The buffer lives on the stack of one poll,
@@ -97,6 +98,9 @@ async fn serve<A, R>(
     let mut session = proto::Session::new(shared.session_config.clone(), now, local, peer)
         .with_wall_clock(std::time::SystemTime::now())
         .with_recent_uploads(shared.recent.clone());
+    if shared.tls.is_some() {
+        session = session.with_tls_offered();
+    }
     // Implicit FTPS: TLS from the first byte, the greeting included.
     let (tls, tls_session) = match (implicit_tls, &shared.tls) {
         (true, Some(tls)) => match session_tls(tls, shared.config.tls_require_session_reuse) {
@@ -392,7 +396,7 @@ where
             }
             _ => {
                 tracing::warn!("login refused: the address is locked out");
-                self.feed(Input::LoginLockedOut);
+                self.feed(Input::LoginChecked(proto::LoginVerdict::LockedOut));
             }
         }
     }
@@ -638,12 +642,14 @@ where
                 if let Some(attempt) = self.attempt.take() {
                     attempt.end(verdict.is_ok());
                 }
-                if let Some(profile) = verdict.as_ref().ok().and_then(|p| p.profile()) {
-                    self.feed(Input::ProfileChosen(profile));
-                }
-                let verdict = verdict.map(|processor| {
-                    self.processor = Some(Arc::new(processor));
-                });
+                let verdict = match verdict {
+                    Ok(processor) => {
+                        let profile = processor.profile();
+                        self.processor = Some(Arc::new(processor));
+                        proto::LoginVerdict::Accepted { profile }
+                    }
+                    Err(LoginRejected) => proto::LoginVerdict::Rejected,
+                };
                 self.feed(Input::LoginChecked(verdict));
                 if let Some(user) = self.session.user() {
                     let user = String::from_utf8_lossy(user);

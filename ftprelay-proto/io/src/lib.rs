@@ -22,6 +22,7 @@
 mod data_threads;
 mod data_tls;
 mod driver;
+mod limits;
 mod listen;
 mod panics;
 mod receive;
@@ -31,9 +32,13 @@ mod runtime;
 mod splice;
 mod spool;
 mod state;
+mod throttle;
 mod tls;
 
+pub use limits::{ConnectionCounter, TooManyConnections, client_group};
 pub use proto;
 pub use relay::Relay;
 pub use runtime::{BoxFuture, Runtime};
+pub use spool::{SPOOL_FILE_PREFIX, is_spool_file_name};
+pub use throttle::{Attempt, LoginThrottle, MAX_REMEMBERED_ADDRESSES};
 pub use tls::Tls;

@@ -11,10 +11,19 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
+/// The file names of spool files start with this, so that a relay sweeping
+/// its spool directory at start-up removes its own leftovers and nothing
+/// else.
+pub const SPOOL_FILE_PREFIX: &str = ".ftprelay-spool-";
+
+/// Whether `name` is one of the relay's own spool files.
+pub fn is_spool_file_name(name: &std::ffi::OsStr) -> bool {
+    name.as_encoded_bytes()
+        .starts_with(SPOOL_FILE_PREFIX.as_bytes())
+}
+
 use rustix::fs::{Mode, OFlags};
 use std::time::{Duration, SystemTime};
-
-use proto::{SPOOL_FILE_PREFIX, is_spool_file_name};
 
 use tempfile::{TempDir, TempPath};
 
@@ -292,5 +301,13 @@ mod tests {
         assert_eq!(second.kind(), io::ErrorKind::ResourceBusy);
         drop(first);
         Spool::open(Some(dir.path())).expect("free again");
+    }
+
+    #[test]
+    fn spool_names_are_recognised() {
+        assert!(is_spool_file_name(std::ffi::OsStr::new(
+            ".ftprelay-spool-abc123"
+        )));
+        assert!(!is_spool_file_name(std::ffi::OsStr::new("scan.pdf")));
     }
 }

@@ -4,7 +4,10 @@ use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use proto::{Authenticator, ConnectionCounter, LoginThrottle, RelayConfig, TooManyConnections};
+use proto::{Authenticator, RelayConfig};
+
+use crate::limits::{ConnectionCounter, TooManyConnections};
+use crate::throttle::LoginThrottle;
 
 use crate::runtime::Runtime;
 use crate::spool::Spool;
@@ -34,13 +37,12 @@ const MAX_RECENT_UPLOADS: usize = 10_000;
 
 impl<A: Authenticator, R: Runtime> Shared<A, R> {
     pub(crate) fn new(
-        mut config: RelayConfig,
+        config: RelayConfig,
         authenticator: A,
         spool: Spool,
         runtime: R,
         tls: Option<Tls>,
     ) -> Self {
-        config.session.tls_available = tls.is_some();
         Self {
             tls,
             authenticator: Arc::new(authenticator),

@@ -74,7 +74,7 @@ impl Session {
             Noop => self.ok("NOOP ok."),
             Syst => self.reply(Reply::new(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8")),
             Feat => {
-                let tls: &[&str] = if self.config.tls_available {
+                let tls: &[&str] = if self.tls_offered {
                     &["AUTH TLS", "PBSZ", "PROT"]
                 } else {
                     &[]
@@ -103,7 +103,7 @@ impl Session {
                 ReplyCode::BAD_SEQUENCE,
                 "Security data exchange not completed: no AUTH.",
             )),
-            Ccc if self.config.tls_available => self.reply(Reply::new(
+            Ccc if self.tls_offered => self.reply(Reply::new(
                 ReplyCode::new(534).unwrap_or(ReplyCode::NOT_IMPLEMENTED),
                 "CCC refused: the connection stays encrypted.",
             )),
@@ -228,7 +228,7 @@ impl Session {
     /// AUTH in plaintext are dropped unanswered: they could have been
     /// injected by anyone on the path.
     fn auth(&mut self, mechanism: &Arg) {
-        if !self.config.tls_available {
+        if !self.tls_offered {
             return self.reply(Reply::new(
                 ReplyCode::NOT_IMPLEMENTED,
                 "TLS is not configured on this server.",

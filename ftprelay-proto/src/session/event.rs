@@ -39,12 +39,8 @@ pub enum Input<'a> {
     /// The control connection failed or was reset: nothing more can be
     /// written to it.
     ControlClosed,
-    /// The answer to [`Output::CheckLogin`].
-    LoginChecked(Result<(), LoginRejected>),
-    /// The answer to [`Output::CheckLogin`] when the client's address is
-    /// locked out after too many failed logins ([`crate::LoginThrottle`]):
-    /// answered `421`, then closed.
-    LoginLockedOut,
+    /// The answer to [`Output::CheckLogin`]: the whole verdict in one input.
+    LoginChecked(LoginVerdict),
     /// News from the data channel.
     Data(DataEvent),
     /// The answer to [`Output::Process`].
@@ -57,9 +53,6 @@ pub enum Input<'a> {
     /// Nothing happened but time passed: the deadline of the last
     /// [`Output::Wait`] was reached.
     Timeout,
-    /// The application chose this session's profile (before its
-    /// [`Input::LoginChecked`], for a per-user profile).
-    ProfileChosen(crate::Profile),
     /// How many bytes of replies are still waiting to be written to the
     /// control connection, reported by the adapter after each write. Once an
     /// adapter reports it, the session stops running commands while more
@@ -73,6 +66,38 @@ pub enum Input<'a> {
     /// the session answers `421` and closes instead of running anything
     /// else.
     Shutdown,
+}
+
+/// The answer to a login check ([`Output::CheckLogin`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoginVerdict {
+    /// The login is good: `230`. `profile` is this user's own profile
+    /// ([`crate::FileProcessor::profile`]), if not the relay's.
+    Accepted {
+        /// The session's profile from now on, if not the relay's.
+        profile: Option<crate::Profile>,
+    },
+    /// The login is wrong: `530` once [`crate::Config::failed_login_delay`]
+    /// has passed since the PASS (`421` and close after the last allowed).
+    Rejected,
+    /// The client is locked out after too many failed logins (the adapter's
+    /// throttle said so): `421`, then closed.
+    LockedOut,
+}
+
+impl LoginVerdict {
+    /// Accepted, in the relay's profile.
+    pub const ACCEPTED: Self = Self::Accepted { profile: None };
+}
+
+impl From<Result<(), LoginRejected>> for LoginVerdict {
+    fn from(result: Result<(), LoginRejected>) -> Self {
+        match result {
+            Ok(()) => Self::ACCEPTED,
+            Err(LoginRejected) => Self::Rejected,
+        }
+    }
 }
 
 /// News from the data channel, reported by the adapter.

@@ -2,9 +2,10 @@
 
 use bytes::Bytes;
 
+use super::LoginVerdict;
 use super::Output;
 use super::{Blocked, LoginState, Session};
-use crate::app::{Login, LoginRejected};
+use crate::app::Login;
 use crate::command::Arg;
 use crate::reply::{Reply, ReplyCode};
 
@@ -52,19 +53,30 @@ impl Session {
     /// within it: an unknown user (checked against a dummy hash, or not at
     /// all) and a wrong password take the same time, so the reply's timing
     /// tells nothing. The last allowed failure is answered `421` and closes.
-    pub(super) fn login_checked(&mut self, result: Result<(), LoginRejected>) {
+    pub(super) fn login_checked(&mut self, verdict: LoginVerdict) {
         let Some(Blocked::LoginCheck { user, started, .. }) = &self.blocked else {
             // No check is pending (it timed out, or the client left): stale.
             return;
         };
         let (user, started) = (user.clone(), *started);
-        match result {
-            Ok(()) => {
+        match verdict {
+            LoginVerdict::Accepted { profile } => {
+                if let Some(profile) = profile {
+                    self.profile = profile;
+                }
                 self.login = LoginState::LoggedIn(user);
                 self.unblock();
                 self.reply(Reply::new(ReplyCode::LOGGED_IN, "Login successful."));
             }
-            Err(LoginRejected) => {
+            LoginVerdict::LockedOut => {
+                self.unblock();
+                self.reply(Reply::new(
+                    ReplyCode::SERVICE_NOT_AVAILABLE,
+                    "Too many failed logins from your address; try again later.",
+                ));
+                self.close();
+            }
+            LoginVerdict::Rejected => {
                 self.login = LoginState::NeedUser;
                 self.failed_logins += 1;
                 let close = self.failed_logins >= self.config.max_failed_logins;

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-pub use event::{DataEvent, Input, Output, ReceiveRequest, SpoolFailure, TransferEnd, UploadId};
+pub use event::{
+    DataEvent, Input, LoginVerdict, Output, ReceiveRequest, SpoolFailure, TransferEnd, UploadId,
+};
 
 use crate::command::{Arg, Command};
 use crate::config::{Config, Profile};
@@ -106,6 +108,8 @@ pub struct Session {
     started: Instant,
     /// When the line being received began (slow-loris deadline).
     line_started: Option<Instant>,
+    /// The adapter can do TLS: `AUTH TLS` is offered (and FEAT says so).
+    tls_offered: bool,
     /// The control connection is under TLS.
     tls_active: bool,
     /// `PROT P`: data connections under TLS.
@@ -242,6 +246,7 @@ impl Session {
             wall_clock: None,
             started: now,
             line_started: None,
+            tls_offered: false,
             tls_active: false,
             data_protected: false,
             config,
@@ -265,27 +270,12 @@ impl Session {
             Input::ControlBytes(bytes) => self.receive_control(bytes),
             Input::ControlEof => self.control_eof(),
             Input::ControlClosed => self.control_lost(),
-            Input::LoginChecked(result) => self.login_checked(result),
-            Input::LoginLockedOut => {
-                if let Some(Blocked::LoginCheck { .. }) = self.blocked {
-                    self.unblock();
-                    self.reply(Reply::new(
-                        ReplyCode::SERVICE_NOT_AVAILABLE,
-                        "Too many failed logins from your address; try again later.",
-                    ));
-                    self.close();
-                }
-            }
+            Input::LoginChecked(verdict) => self.login_checked(verdict),
             Input::Data(event) => self.data_event(event),
             Input::Processed { upload, result } => self.processed(upload, result),
             Input::Timeout => {}
             Input::Unwritten(bytes) => self.reply_backlog = Some(bytes),
             Input::Shutdown => self.shutting_down = true,
-            Input::ProfileChosen(profile) => {
-                if !self.is_logged_in() {
-                    self.profile = profile;
-                }
-            }
         }
         self.drive();
     }
@@ -310,6 +300,14 @@ impl Session {
         self.control_open
             && !self.peer_done_sending
             && self.queued_bytes < self.config.max_pending_input
+    }
+
+    /// A session that offers TLS: the adapter has a certificate. Without
+    /// it, `AUTH` gets `502` and FEAT does not list TLS, so clients fall
+    /// back to plain FTP.
+    pub fn with_tls_offered(mut self) -> Self {
+        self.tls_offered = true;
+        self
     }
 
     /// A session whose control connection is under TLS from the start

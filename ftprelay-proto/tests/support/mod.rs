@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ftprelay_proto::fuzzing::Driver;
 use ftprelay_proto::{
-    Config, DataEvent, Input, LoginRejected, Output, ProcessError, TransferEnd, UploadId,
+    Config, DataEvent, Input, LoginVerdict, Output, ProcessError, TransferEnd, UploadId,
 };
 
 /// The origin of the virtual clock. The one clock read in the tests: every
@@ -74,6 +74,17 @@ impl Harness {
         harness
     }
 
+    /// A session that offers TLS (the adapter has a certificate).
+    pub fn offering_tls(config: Config) -> Self {
+        let driver = Driver::with_addresses(config, origin(), addr(RELAY), addr(CLIENT));
+        let mut harness = Self {
+            driver: driver.manual().with_tls_offered(),
+            seen: 0,
+        };
+        harness.expect_replies(&[220]);
+        harness
+    }
+
     /// A session where `bob` has logged in.
     pub fn logged_in(config: Config) -> Self {
         let mut harness = Self::with_config(config);
@@ -86,7 +97,8 @@ impl Harness {
         self.expect_replies(&[331]);
         self.send(&format!("PASS {password}\r\n"));
         self.expect_login_check(user);
-        self.driver.handle(Input::LoginChecked(Ok(())));
+        self.driver
+            .handle(Input::LoginChecked(LoginVerdict::ACCEPTED));
         self.expect_replies(&[230]);
     }
 
@@ -149,7 +161,8 @@ impl Harness {
     }
 
     pub fn reject_login(&mut self) {
-        self.driver.handle(Input::LoginChecked(Err(LoginRejected)));
+        self.driver
+            .handle(Input::LoginChecked(LoginVerdict::Rejected));
     }
 
     /// PASV answered by a listener on port 50000: returns the 227 text.

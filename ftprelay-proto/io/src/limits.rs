@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::reply::{Reply, ReplyCode};
+use proto::{Reply, ReplyCode};
 
 /// The client an address belongs to, as limits and the login throttle
 /// count them: an IPv4 address (IPv4-mapped IPv6 too) as itself, an IPv6

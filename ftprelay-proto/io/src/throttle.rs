@@ -1,6 +1,6 @@
 //! Failed logins counted per client, across sessions: after too many, the
 //! client is locked out for a while. Adapters keep one per relay behind a
-//! lock; the session is told with [`crate::Input::LoginLockedOut`].
+//! lock; the session is told with [`proto::LoginVerdict::LockedOut`].
 //!
 //! A login attempt counts against the limit from the moment its check
 //! starts ([`LoginThrottle::begin_attempt`]) until it ends
@@ -46,7 +46,7 @@ pub enum Attempt {
     /// So many checks of this client are in flight that one more could
     /// pass the limit: ask again shortly.
     Wait,
-    /// The client is locked out: refuse it ([`crate::Input::LoginLockedOut`]).
+    /// The client is locked out: refuse it ([`proto::LoginVerdict::LockedOut`]).
     LockedOut,
 }
 

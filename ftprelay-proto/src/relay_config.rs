@@ -7,17 +7,6 @@ use std::time::Duration;
 
 use crate::config::Config;
 
-/// The file names of spool files start with this, so that a relay sweeping
-/// its spool directory at start-up removes its own leftovers and nothing
-/// else.
-pub const SPOOL_FILE_PREFIX: &str = ".ftprelay-spool-";
-
-/// Whether `name` is one of the relay's own spool files.
-pub fn is_spool_file_name(name: &std::ffi::OsStr) -> bool {
-    name.as_encoded_bytes()
-        .starts_with(SPOOL_FILE_PREFIX.as_bytes())
-}
-
 /// The passive port range: listeners for PASV/EPSV take a port from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PassivePorts {
@@ -137,13 +126,5 @@ mod tests {
         assert_eq!(whole.candidates(u64::MAX).count(), 65_535);
         assert_eq!(PassivePorts::new(0, 10), None);
         assert_eq!(PassivePorts::new(10, 9), None);
-    }
-
-    #[test]
-    fn spool_names_are_recognised() {
-        assert!(is_spool_file_name(std::ffi::OsStr::new(
-            ".ftprelay-spool-abc123"
-        )));
-        assert!(!is_spool_file_name(std::ffi::OsStr::new("scan.pdf")));
     }
 }

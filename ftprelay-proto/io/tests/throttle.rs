@@ -1,12 +1,15 @@
 //! The per-address login throttle, on the virtual clock.
 
-mod support;
-
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ftprelay_proto::{Attempt, LoginThrottle, MAX_REMEMBERED_ADDRESSES};
-use support::origin;
+use ftprelay_io::{Attempt, LoginThrottle, MAX_REMEMBERED_ADDRESSES};
+
+/// The origin of the virtual clock: the one clock read of these tests;
+/// every other instant is derived from it.
+fn origin() -> std::time::Instant {
+    std::time::Instant::now()
+}
 
 #[test]
 fn locks_out_after_the_limit_then_forgives() {
