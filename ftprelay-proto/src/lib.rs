@@ -18,38 +18,80 @@
 //! - [`Authenticator`] and [`FileProcessor`]: how the application plugs in.
 //! - [`Config`]: every limit and timeout of a session, with explained
 //!   defaults; [`RelayConfig`] for a whole relay (listeners, passive ports,
-//!   spool, connection limits), with [`ConnectionCounter`] and
-//!   [`PassivePorts`] for the decisions every adapter makes the same way.
+//!   spool, connection limits), with [`PassivePorts`] for the passive port
+//!   choice every adapter makes the same way.
+//! - [`path`]: the one function that turns client path bytes into safe
+//!   names; [`RecentUploads`]: a user's uploads seen by the user's other
+//!   sessions for a moment.
+//!
+//! The relay around the core, its IO over any runtime, is the crate
+//! `ftprelay-io`; `ftprelay-tokio` and `ftprelay-smol` run it on tokio and
+//! smol.
 //!
 //! # The contract
 //!
 //! A [`Session`] has one mutation entry point, [`Session::handle`], which
-//! takes the current time and one [`Input`]:
+//! takes the current time and one [`Input`], and one output,
+//! [`Session::poll_output`]. After every input, drain the outputs until
+//! [`Output::Wait`] (or [`Output::Finished`]).
 //!
-//! - [`Input::ControlBytes`]: bytes read from the control connection, split
-//!   anywhere (read only while [`Session::wants_control_bytes`] says so);
-//! - [`Input::ControlClosed`]: the control connection closed;
-//! - [`Input::LoginChecked`]: the answer to [`Output::CheckLogin`];
-//! - [`Input::Data`]: data-channel news ([`DataEvent`]: listening, a peer
-//!   connected, the transfer ended with N bytes or failed and why);
-//! - [`Input::Processed`]: the processor's outcome;
-//! - [`Input::Timeout`]: the deadline of the last [`Output::Wait`] passed.
+//! ## Inputs
 //!
-//! After every input, drain [`Session::poll_output`] until it returns
-//! [`Output::Wait`]: replies to write, a login to check, a data channel to
-//! open or close, an upload to receive into a fresh spool file, a spooled
-//! file to process or discard, the control connection to close. Outputs come
-//! in the order they must be carried out. [`Output::Finished`] ends the
-//! session.
+//! | input | the adapter feeds it when |
+//! |---|---|
+//! | [`Input::ControlBytes`] | bytes were read from the control connection (split anywhere; read only while [`Session::wants_control_bytes`] says so) |
+//! | [`Input::ControlEof`] | the client finished sending (end of file) but may still read: what it sent is answered, then the connection is closed |
+//! | [`Input::ControlClosed`] | the control connection failed or was reset: nothing more can be written |
+//! | [`Input::LoginChecked`] | the answer to [`Output::CheckLogin`], in one [`LoginVerdict`]: accepted (with the user's own profile, if any), rejected, or locked out |
+//! | [`Input::Data`] | data-channel news ([`DataEvent`]): listening on an address or not, a data connection came (or an active connect failed), a transfer ended and how ([`TransferEnd`]) |
+//! | [`Input::Processed`] | the answer to [`Output::Process`]: the processor's result (a panic is a [`ProcessError::transient`]) |
+//! | [`Input::Timeout`] | the deadline of the last [`Output::Wait`] passed |
+//! | [`Input::Unwritten`] | after each write of the control connection: how many reply bytes still wait (the session runs no command while too many do) |
+//! | [`Input::Shutdown`] | the relay stops: the command in progress finishes, then `421` and close |
 //!
-//! Invariants, for any input:
+//! ## Outputs
 //!
-//! - bytes from the peer never panic and never return an error; they become
-//!   replies;
-//! - every complete command line gets exactly one final reply, in order;
-//! - outputs do not depend on how the input bytes were split into reads;
-//! - a deadline asked for is never before the latest `now`;
-//! - data bytes never pass through the core: the adapter streams the data
+//! | output | the adapter |
+//! |---|---|
+//! | [`Output::Reply`] | appends [`Reply::encode`] to the control connection's write buffer (through TLS once started) |
+//! | [`Output::StartTls`] | starts TLS on the control connection: everything after the `234` it just wrote goes through TLS |
+//! | [`Output::CheckLogin`] | runs the [`Authenticator`], keeps the [`FileProcessor`] it returns, answers [`Input::LoginChecked`] |
+//! | [`Output::Listen`] | binds a listener on the control connection's local address (in the passive port range: [`PassivePorts::candidates`]), answers [`DataEvent::Listening`] or [`DataEvent::ListenFailed`], then reports each accepted connection as [`DataEvent::Connected`] |
+//! | [`Output::Connect`] | connects to the client's active-mode address, answers [`DataEvent::Connected`] or [`DataEvent::ConnectFailed`] |
+//! | [`Output::AcceptDataConnection`] / [`Output::RefuseDataConnection`] | keeps / closes the connection it just reported (and, kept and protected ([`Session::is_data_protected`]), starts its TLS handshake) |
+//! | [`Output::Receive`] | streams the data connection into a new spool file it names (mode 0600), within the [`ReceiveRequest`]'s size limit, stall timeout and minimum rate, under TLS if asked; answers [`DataEvent::TransferEnded`] |
+//! | [`Output::Send`] | writes the bytes (a directory listing) to the data connection and closes it; answers [`DataEvent::TransferEnded`] |
+//! | [`Output::Process`] | runs the [`FileProcessor`] on the spooled file, deletes the file, answers [`Input::Processed`] |
+//! | [`Output::Discard`], [`Output::AbortTransfer`], [`Output::CancelProcessing`] | deletes the spool file (stopping the transfer or the processor) |
+//! | [`Output::CloseData`] | closes the listener and any data connection not being received |
+//! | [`Output::CloseControl`] | flushes the replies (bounded in time), then closes the control connection |
+//! | [`Output::Wait`] | waits for the next input, or the deadline if there is one ([`Input::Timeout`]) |
+//! | [`Output::Finished`] | drops the session: nothing is in flight any more |
+//!
+//! ## Order, and inputs while draining
+//!
+//! Outputs come in the order they must be carried out: a reply before the
+//! [`Output::CloseControl`] that follows it, a [`Output::CloseData`] before
+//! the [`Output::Listen`] that replaces the channel, the `150` before the
+//! [`Output::Receive`] of its upload, [`Output::StartTls`] right after the
+//! `234`. Carry each out (or start it, for the asynchronous ones) before
+//! polling the next.
+//!
+//! An input may be fed while draining, before [`Output::Wait`] came: an
+//! adapter that can answer at once does (`ftprelay-io` answers
+//! [`Output::Listen`] with [`DataEvent::Listening`] from inside its drain
+//! loop). The outputs that input causes queue behind the ones not polled
+//! yet, so the order above still holds; keep draining until
+//! [`Output::Wait`].
+//!
+//! ## Invariants, for any input
+//!
+//! - Bytes from the peer never panic and never return an error; they become
+//!   replies.
+//! - Every complete command line gets exactly one final reply, in order.
+//! - Outputs do not depend on how the input bytes were split into reads.
+//! - A deadline asked for is never before the latest `now`.
+//! - Data bytes never pass through the core: the adapter streams the data
 //!   connection into the spool file and reports the byte count.
 //!
 //! # The drive loop
@@ -79,7 +121,7 @@
 //!     // 2. Wait for the next event or the deadline, then feed it in.
 //!     let n = read_control(&mut buf); // or: a timer fired, an upload ended, …
 //!     let input = match n {
-//!         0 => Input::ControlClosed,
+//!         0 => Input::ControlEof,
 //!         n => Input::ControlBytes(&buf[..n]),
 //!     };
 //!     # let _ = deadline;
@@ -87,34 +129,9 @@
 //! }
 //! ```
 //!
-//! # Writing an adapter
-//!
 //! An adapter drives one [`Session`] per control connection with whatever IO
-//! it has. `examples/blocking.rs` is a whole relay over blocking `std::net`
-//! in under 200 lines; `ftprelay-tokio` and `ftprelay-smol` are the real
-//! ones. What each output asks of the adapter:
-//!
-//! | output | the adapter |
-//! |---|---|
-//! | [`Output::Reply`] | appends [`Reply::encode`] to the control connection's write buffer |
-//! | [`Output::CheckLogin`] | runs the [`Authenticator`], keeps the [`FileProcessor`] it returns, answers [`Input::LoginChecked`] |
-//! | [`Output::Listen`] | binds a listener on the control connection's local address (in the passive port range: [`PassivePorts::candidates`]), answers [`DataEvent::Listening`] or [`DataEvent::ListenFailed`], then reports each accepted connection as [`DataEvent::Connected`] |
-//! | [`Output::Connect`] | connects, answers [`DataEvent::Connected`] or [`DataEvent::ConnectFailed`] |
-//! | [`Output::AcceptDataConnection`] / [`Output::RefuseDataConnection`] | keeps / closes the connection it just reported |
-//! | [`Output::Receive`] | streams the data connection into a new spool file it names (mode 0600, [`SPOOL_FILE_PREFIX`]), stopping past the size limit or after the stall timeout, answers [`DataEvent::TransferEnded`] |
-//! | [`Output::Process`] | runs the [`FileProcessor`] on the spooled file, deletes the file, answers [`Input::Processed`] |
-//! | [`Output::Discard`], [`Output::AbortTransfer`], [`Output::CancelProcessing`] | deletes the spool file (stopping the transfer or the processor) |
-//! | [`Output::CloseData`] | closes the listener and any data connection not being received |
-//! | [`Output::CloseControl`] | flushes the replies, then closes the control connection |
-//! | [`Output::Wait`] | waits for the next input or the deadline ([`Input::Timeout`]) |
-//! | [`Output::Finished`] | drops the session |
-//!
-//! Reading the control connection: pass the bytes as they come
-//! ([`Input::ControlBytes`]) while [`Session::wants_control_bytes`] says so;
-//! end of file is [`Input::ControlEof`] (the client may still read), an error
-//! [`Input::ControlClosed`]. A relay-wide shutdown is [`Input::Shutdown`] to
-//! every session. Connection limits are counted with [`ConnectionCounter`];
-//! a refused connection gets [`TooManyConnections::reply`].
+//! it has: `examples/blocking.rs` is a whole relay over blocking `std::net`
+//! in under 200 lines; `ftprelay-io` is the real one.
 //!
 //! # Panics and errors
 //!
@@ -137,7 +154,7 @@ mod relay_config;
 mod reply;
 mod session;
 
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
 pub use app::{
