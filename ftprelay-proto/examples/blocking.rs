@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ftprelay_proto::{
-    Config, DataEvent, Input, LoginRejected, Output, Session, SpoolFailure, TransferEnd, UploadId,
+    Config, DataEvent, Input, LoginRejected, Output, Session, SpoolFailure, TransferEnd, TransferId,
 };
 
 fn main() -> std::io::Result<()> {
@@ -164,7 +164,7 @@ impl Client {
 
     /// Streams the data connection into the upload's spool file, within
     /// `max_size`.
-    fn receive(&mut self, upload: UploadId, max_size: u64) -> TransferEnd {
+    fn receive(&mut self, upload: TransferId, max_size: u64) -> TransferEnd {
         let Some(mut data) = self.data.take() else {
             return TransferEnd::Reset;
         };
@@ -188,7 +188,7 @@ impl Client {
 }
 
 /// Where an upload is spooled: named by the relay, never by the client.
-fn spool_path(upload: UploadId) -> PathBuf {
+fn spool_path(upload: TransferId) -> PathBuf {
     let name = format!(".ftprelay-example-{}-{upload}", std::process::id());
     std::env::temp_dir().join(name)
 }

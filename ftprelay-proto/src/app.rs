@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::reply::{Reply, ReplyCode};
-use crate::session::UploadId;
+use crate::session::TransferId;
 
 /// Decides who may log in, and where their files go.
 ///
@@ -113,7 +113,7 @@ impl std::error::Error for LoginRejected {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessRequest {
     /// Which upload of the session this is.
-    pub upload: UploadId,
+    pub upload: TransferId,
     /// The name as the client sent it in STOR (bytes, any encoding).
     pub name: Bytes,
     /// The file name alone, made safe: the last component of
@@ -205,7 +205,7 @@ impl Upload {
     }
 
     /// Which upload of its session this is.
-    pub fn id(&self) -> UploadId {
+    pub fn id(&self) -> TransferId {
         self.request.upload
     }
 }

@@ -12,14 +12,14 @@ use bytes::Bytes;
 
 use crate::{
     Command, Config, DataEvent, Frame, Input, LineFramer, LoginVerdict, Output, ProcessError,
-    Session, SpoolFailure, TransferEnd, UploadId,
+    Session, SpoolFailure, TransferEnd, TransferId,
 };
 
 /// The relay's address in driven sessions.
 pub const LOCAL: &str = "127.0.0.1:2121";
 /// The client's address in driven sessions.
 pub const PEER: &str = "127.0.0.1:40000";
-/// A password the [`Driver`] rejects; every other password is accepted.
+/// A password the [`SimulatedAdapter`] rejects; every other password is accepted.
 pub const BAD_PASSWORD: &[u8] = b"wrong";
 
 fn addr(text: &str) -> SocketAddr {
@@ -33,7 +33,7 @@ fn addr(text: &str) -> SocketAddr {
 /// uploads arrive complete with four bytes,
 /// and processing succeeds unless the file name starts with `fail`.
 #[derive(Debug)]
-pub struct Driver {
+pub struct SimulatedAdapter {
     /// The session under test.
     pub session: Session,
     /// The virtual clock.
@@ -48,7 +48,7 @@ pub struct Driver {
     /// A passive listener is open and the client has not connected yet.
     listening: bool,
     /// Data connections and transfers are held until
-    /// [`Driver::release_transfers`].
+    /// [`SimulatedAdapter::release_transfers`].
     hold_transfers: bool,
     held: Vec<Held>,
 }
@@ -57,10 +57,10 @@ pub struct Driver {
 #[derive(Debug, Clone, Copy)]
 enum Held {
     Connect(SocketAddr),
-    Transfer(UploadId),
+    Transfer(TransferId),
 }
 
-impl Driver {
+impl SimulatedAdapter {
     /// A driven session with `config`, its clock starting at `origin`.
     pub fn new(config: Config, origin: Instant) -> Self {
         Self::with_addresses(config, origin, addr(LOCAL), addr(PEER))
@@ -111,7 +111,7 @@ impl Driver {
         }
     }
 
-    /// Keeps every transfer open until [`Driver::release_transfers`], so
+    /// Keeps every transfer open until [`SimulatedAdapter::release_transfers`], so
     /// that the data timeline does not depend on when control bytes arrive.
     pub fn holding_transfers(mut self) -> Self {
         self.hold_transfers = true;
@@ -332,7 +332,7 @@ pub fn split_independence(data: &[u8], origin: Instant) {
 /// `chunk_len` bytes. Transfers end only once all the bytes are in: whether
 /// an ABOR arrives before or after a transfer ends is timing, not splitting.
 pub fn outputs_for_chunks(data: &[u8], chunk_len: usize, origin: Instant) -> Vec<Output> {
-    let mut driver = Driver::new(Config::default(), origin).holding_transfers();
+    let mut driver = SimulatedAdapter::new(Config::default(), origin).holding_transfers();
     for chunk in data.chunks(chunk_len.max(1)) {
         driver.handle(Input::ControlBytes(chunk));
     }
@@ -352,13 +352,13 @@ pub fn session(data: &[u8], origin: Instant) {
     if data.first().is_some_and(|b| b % 2 == 1) {
         config.profile = crate::Profile::Devices;
     }
-    let mut driver = Driver::new(config, origin).manual();
+    let mut driver = SimulatedAdapter::new(config, origin).manual();
     let mut bytes = data.iter().copied();
     let peer = addr(PEER);
     let stranger: SocketAddr = "127.0.0.2:40000".parse().expect("valid address");
     while let Some(op) = bytes.next() {
         let arg = bytes.next().unwrap_or(0);
-        let upload = UploadId(u64::from(arg % 4));
+        let upload = TransferId(u64::from(arg % 4));
         match op % 10 {
             0 | 1 => {
                 let len = usize::from(arg % 48);

@@ -173,5 +173,5 @@ pub use relay_config::{PassivePorts, RelayConfig};
 pub use reply::{Reply, ReplyCode};
 pub use session::{
     DataEvent, Input, LoginVerdict, Output, ReceiveRequest, Session, SpoolFailure, TransferEnd,
-    UploadId,
+    TransferId,
 };

@@ -45,6 +45,18 @@ impl ReplyCode {
     pub const FILE_UNAVAILABLE: Self = Self(550);
     pub const EXCEEDED_STORAGE: Self = Self(552);
     pub const NAME_NOT_ALLOWED: Self = Self(553);
+    // RFC 2228 and RFC 4217 (FTP security, FTPS).
+    /// `234`: AUTH accepted, the TLS handshake follows.
+    pub const SECURITY_EXCHANGE_OK: Self = Self(234);
+    /// `521`: the data connection cannot be opened with this PROT setting.
+    pub const DATA_PROTECTION_REQUIRED: Self = Self(521);
+    /// `522`: TLS negotiation on the data connection failed (RFC 4217; the
+    /// same number as EPRT's [`ReplyCode::NETWORK_PROTOCOL_NOT_SUPPORTED`]).
+    pub const TLS_NEGOTIATION_FAILED: Self = Self(522);
+    /// `534`: request denied for policy reasons (CCC, an unsafe AUTH).
+    pub const POLICY_REFUSED: Self = Self(534);
+    /// `536`: the requested PROT level is not supported.
+    pub const PROTECTION_LEVEL_NOT_SUPPORTED: Self = Self(536);
 }
 
 impl ReplyCode {

@@ -149,12 +149,12 @@ fn too_much_pipelined_input_pauses_reading() {
     let mut s = Harness::new();
     s.send("USER bob\r\nPASS secret\r\n");
     s.take();
-    assert!(s.driver.session.wants_control_bytes());
+    assert!(s.adapter.session.wants_control_bytes());
     s.send(&"NOOP\r\n".repeat(3000));
-    assert!(!s.driver.session.wants_control_bytes());
+    assert!(!s.adapter.session.wants_control_bytes());
     s.input(Input::LoginChecked(LoginVerdict::ACCEPTED));
     assert_eq!(s.replies().len(), 3001);
-    assert!(s.driver.session.wants_control_bytes());
+    assert!(s.adapter.session.wants_control_bytes());
 }
 
 #[test]
@@ -165,10 +165,10 @@ fn end_of_file_answers_the_commands_received_then_closes() {
     s.send("USER bob\r\nPASS secret\r\nNOOP\r\n");
     s.take();
     s.input(Input::ControlEof);
-    assert!(!s.driver.session.wants_control_bytes());
+    assert!(!s.adapter.session.wants_control_bytes());
     s.input(Input::LoginChecked(LoginVerdict::ACCEPTED));
     s.expect_replies_then_close(&[230, 200]);
-    assert!(s.driver.finished);
+    assert!(s.adapter.finished);
 }
 
 #[test]

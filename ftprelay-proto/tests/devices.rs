@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ftprelay_proto::{
-    Config, DataEvent, Input, LoginVerdict, Output, Profile, TransferEnd, UploadId,
+    Config, DataEvent, Input, LoginVerdict, Output, Profile, TransferEnd, TransferId,
 };
 use support::{Harness, codes};
 
@@ -30,7 +30,7 @@ fn reply_text(outputs: &[Output]) -> Vec<String> {
 }
 
 /// STOR over a fresh passive channel; the transfer completes with `bytes`.
-fn upload(s: &mut Harness, name: &str, bytes: u64) -> (UploadId, Vec<Output>) {
+fn upload(s: &mut Harness, name: &str, bytes: u64) -> (TransferId, Vec<Output>) {
     let upload = s.receiving(name);
     s.transfer_ended(upload, TransferEnd::Complete { bytes });
     (upload, s.take())
@@ -121,11 +121,11 @@ fn the_processor_gets_the_virtual_path() {
 fn size_and_mdtm_answer_for_this_sessions_uploads_only() {
     let epoch = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_714_566_896);
     let mut s = Harness::with_config(devices());
-    s.driver.session = std::mem::replace(
-        &mut s.driver.session,
+    s.adapter.session = std::mem::replace(
+        &mut s.adapter.session,
         ftprelay_proto::Session::new(
             std::sync::Arc::new(devices()),
-            s.driver.now,
+            s.adapter.now,
             support::addr(support::RELAY),
             support::addr(support::CLIENT),
         ),
@@ -281,9 +281,9 @@ fn held_uploads_are_processed_when_the_client_leaves() {
             .any(|o| matches!(o, Output::Process(r) if r.upload == upload)),
         "{outputs:?}"
     );
-    assert!(!s.driver.finished);
+    assert!(!s.adapter.finished);
     s.processed(upload, Ok(()));
-    assert!(s.driver.finished);
+    assert!(s.adapter.finished);
 }
 
 #[test]

@@ -38,7 +38,7 @@ fn failed_logins_are_delayed_then_limited() {
             s.expect_replies_then_close(&[421]);
         }
     }
-    assert!(s.driver.finished);
+    assert!(s.adapter.finished);
 }
 
 #[test]

@@ -15,16 +15,16 @@ fn answered_after(check: Duration) -> Duration {
     }));
     s.send("USER bob\r\n");
     s.expect_replies(&[331]);
-    let passed_at = s.driver.now;
+    let passed_at = s.adapter.now;
     s.send("PASS wrong\r\n");
     s.expect_login_check("bob");
     s.advance(check);
     s.reject_login();
     if s.replies() == [530] {
-        return s.driver.now - passed_at;
+        return s.adapter.now - passed_at;
     }
     let deadline = s.wait_deadline().expect("the delay's deadline");
-    s.advance(deadline - s.driver.now);
+    s.advance(deadline - s.adapter.now);
     s.expect_replies(&[530]);
     deadline - passed_at
 }

@@ -4,7 +4,7 @@
 mod support;
 
 use bytes::Bytes;
-use ftprelay_proto::fuzzing::{self, Driver};
+use ftprelay_proto::fuzzing::{self, SimulatedAdapter};
 use ftprelay_proto::{Arg, Command, Config, EpsvArg, NetworkProtocol, Output};
 use proptest::prelude::*;
 
@@ -215,20 +215,20 @@ proptest! {
 
     #[test]
     fn no_panic_on_arbitrary_control_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {
-        let mut driver = Driver::new(Config::default(), support::origin());
-        driver.handle(ftprelay_proto::Input::ControlBytes(&data));
+        let mut adapter = SimulatedAdapter::new(Config::default(), support::origin());
+        adapter.handle(ftprelay_proto::Input::ControlBytes(&data));
     }
 
     #[test]
     fn exactly_one_final_reply_per_line((lines, bare_lf) in session_text()) {
-        let mut driver = Driver::new(Config::default(), support::origin());
-        driver.handle(ftprelay_proto::Input::ControlBytes(&join(&lines, bare_lf)));
+        let mut adapter = SimulatedAdapter::new(Config::default(), support::origin());
+        adapter.handle(ftprelay_proto::Input::ControlBytes(&join(&lines, bare_lf)));
         // Lines after QUIT are not answered: the connection is closed.
         let answered = lines
             .iter()
             .position(|l| l.eq_ignore_ascii_case("QUIT"))
             .map_or(lines.len(), |quit| quit + 1);
-        prop_assert_eq!(driver.final_replies(), answered);
+        prop_assert_eq!(adapter.final_replies(), answered);
     }
 
     #[test]
@@ -239,13 +239,13 @@ proptest! {
         config.profile = ftprelay_proto::Profile::Devices;
         let mut all = vec!["USER bob".to_owned(), "PASS secret".to_owned()];
         all.extend(lines);
-        let mut driver = Driver::new(config, support::origin());
-        driver.handle(ftprelay_proto::Input::ControlBytes(&join(&all, false)));
+        let mut adapter = SimulatedAdapter::new(config, support::origin());
+        adapter.handle(ftprelay_proto::Input::ControlBytes(&join(&all, false)));
         let answered = all
             .iter()
             .position(|l| l.eq_ignore_ascii_case("QUIT"))
             .map_or(all.len(), |quit| quit + 1);
-        prop_assert_eq!(driver.final_replies(), answered);
+        prop_assert_eq!(adapter.final_replies(), answered);
     }
 
     #[test]
@@ -278,10 +278,10 @@ proptest! {
             lines.push("PASV".to_owned());
             lines.push(verb.to_owned());
         }
-        let mut driver = Driver::new(Config::default(), support::origin());
-        driver.handle(ftprelay_proto::Input::ControlBytes(&join(&lines, false)));
-        prop_assert!(!driver.outputs.iter().any(|o| matches!(o, Output::Receive(_) | Output::Process(_))));
-        let denials = driver
+        let mut adapter = SimulatedAdapter::new(Config::default(), support::origin());
+        adapter.handle(ftprelay_proto::Input::ControlBytes(&join(&lines, false)));
+        prop_assert!(!adapter.outputs.iter().any(|o| matches!(o, Output::Receive(_) | Output::Process(_))));
+        let denials = adapter
             .outputs
             .iter()
             .filter(|o| matches!(o, Output::Reply(r) if r.code().as_u16() == 550))

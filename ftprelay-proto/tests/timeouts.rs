@@ -37,7 +37,7 @@ fn a_slow_login_check_times_out_with_421() {
 #[test]
 fn a_deadline_is_always_in_the_future() {
     let mut s = Harness::logged_in(Config::default());
-    let now = s.driver.now;
+    let now = s.adapter.now;
     assert_eq!(s.wait_deadline(), Some(now + Duration::from_secs(300)));
     s.pasv();
     assert_eq!(s.wait_deadline(), Some(now + Duration::from_secs(30)));
@@ -48,7 +48,7 @@ fn shutdown_closes_an_idle_session_with_421() {
     let mut s = Harness::logged_in(Config::default());
     s.input(Input::Shutdown);
     s.expect_replies_then_close(&[421]);
-    assert!(s.driver.finished);
+    assert!(s.adapter.finished);
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn whole_lines_reset_the_line_deadline() {
         s.send("NOOP\r\n");
         s.advance(Duration::from_secs(10));
     }
-    assert!(!s.driver.finished);
+    assert!(!s.adapter.finished);
 }
 
 #[test]

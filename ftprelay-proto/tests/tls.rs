@@ -19,7 +19,7 @@ fn auth_tls_answers_234_then_starts_tls_and_drops_pipelined_plaintext() {
     let outputs = s.take();
     assert_eq!(codes(&outputs), vec![234]);
     assert_eq!(outputs.last(), Some(&Output::StartTls));
-    assert!(s.driver.session.is_tls_active());
+    assert!(s.adapter.session.is_tls_active());
     // What comes now is what the adapter decrypted.
     s.login("bob", "secret");
 }
@@ -123,16 +123,16 @@ fn prot_decides_whether_data_connections_are_protected() {
     s.send("AUTH TLS\r\n");
     s.take();
     assert!(
-        !s.driver.session.is_data_protected(),
+        !s.adapter.session.is_data_protected(),
         "explicit: clear until PROT P"
     );
     s.login("bob", "secret");
     s.send("PBSZ 0\r\nPROT P\r\n");
     s.expect_replies(&[200, 200]);
-    assert!(s.driver.session.is_data_protected());
+    assert!(s.adapter.session.is_data_protected());
     s.send("PROT C\r\n");
     s.expect_replies(&[200]);
-    assert!(!s.driver.session.is_data_protected());
+    assert!(!s.adapter.session.is_data_protected());
 }
 
 #[test]

@@ -39,7 +39,7 @@ fn a_full_upload_story() {
     s.expect_replies(&[226]);
     s.send("QUIT\r\n");
     s.expect_replies_then_close(&[221]);
-    assert!(s.driver.finished);
+    assert!(s.adapter.finished);
 }
 
 #[test]
@@ -145,9 +145,9 @@ fn ack_on_receipt_answers_226_first_and_keeps_processing_after_quit() {
     s.send("QUIT\r\n");
     s.expect_replies(&[221]);
     // The control connection is closed, the processing is not.
-    assert!(!s.driver.finished);
+    assert!(!s.adapter.finished);
     s.processed(upload, Ok(()));
-    assert!(s.driver.finished);
+    assert!(s.adapter.finished);
 }
 
 #[test]
@@ -231,7 +231,7 @@ fn the_control_connection_lost_mid_upload_aborts_it() {
     s.input(Input::ControlClosed);
     let outputs = s.take();
     assert!(outputs.contains(&Output::AbortTransfer(upload)));
-    assert!(s.driver.finished);
+    assert!(s.adapter.finished);
 }
 
 #[test]
@@ -239,10 +239,10 @@ fn processing_outlives_a_lost_control_connection_but_is_not_answered() {
     let mut s = Harness::logged_in(Config::default());
     let (upload, _) = s.upload_until_processing("a.jpg", 10);
     s.input(Input::ControlClosed);
-    assert!(!s.driver.finished);
+    assert!(!s.adapter.finished);
     s.processed(upload, Ok(()));
     assert_eq!(s.replies(), Vec::<u16>::new());
-    assert!(s.driver.finished);
+    assert!(s.adapter.finished);
 }
 
 #[test]
@@ -275,5 +275,5 @@ fn end_of_file_during_a_transfer_aborts_it() {
         outputs.contains(&Output::AbortTransfer(upload)),
         "{outputs:?}"
     );
-    assert!(s.driver.finished);
+    assert!(s.adapter.finished);
 }

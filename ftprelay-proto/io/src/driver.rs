@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use proto::{
     Authenticator, DataEvent, FileProcessor, Input, LoginRejected, Output, ProcessError,
-    ProcessRequest, ReceiveRequest, TransferEnd, Upload, UploadId,
+    ProcessRequest, ReceiveRequest, TransferEnd, TransferId, Upload,
 };
 
 use crate::data_tls;
@@ -42,13 +42,13 @@ const EVENTS_BEFORE_YIELD: u32 = 32;
 /// authenticator panicked).
 type LoginCheck<P> = BoxFuture<Option<Result<P, LoginRejected>>>;
 /// An upload being received: how it ended, and its spool file if complete.
-type Receiving = (UploadId, BoxFuture<(TransferEnd, Option<SpoolFile>)>);
+type Receiving = (TransferId, BoxFuture<(TransferEnd, Option<SpoolFile>)>);
 /// A processor running (`None` if it panicked; dropping it cancels it), and
 /// the spool file it works on: kept here, not in the processor's task, so
 /// that it is deleted the moment processing ends or is cancelled (a
 /// cancelled task is dropped only later), before any reply.
 type Processing = (
-    UploadId,
+    TransferId,
     BoxFuture<Option<Result<(), ProcessError>>>,
     SpoolFile,
 );
@@ -203,7 +203,7 @@ struct Driver<A: Authenticator, R: Runtime> {
     receiving: Option<Receiving>,
     /// Complete uploads between their transfer's end and the session's
     /// verdict (process or discard).
-    spooled: HashMap<UploadId, SpoolFile>,
+    spooled: HashMap<TransferId, SpoolFile>,
     /// Processors running; dropping one cancels it.
     processing: Vec<Processing>,
     shutdown: Option<BoxFuture<()>>,
@@ -220,8 +220,8 @@ enum Event<P, D> {
     LoginChecked(Result<P, LoginRejected>),
     Accepted(io::Result<(D, SocketAddr)>),
     Connected(SocketAddr, io::Result<D>),
-    Received(UploadId, TransferEnd, Option<SpoolFile>),
-    Processed(UploadId, Result<(), ProcessError>),
+    Received(TransferId, TransferEnd, Option<SpoolFile>),
+    Processed(TransferId, Result<(), ProcessError>),
     AcceptResumed,
     LoginRetry,
     Deadline,

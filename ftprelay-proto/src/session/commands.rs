@@ -104,7 +104,7 @@ impl Session {
                 "Security data exchange not completed: no AUTH.",
             )),
             Ccc if self.tls_offered => self.reply(Reply::new(
-                ReplyCode::new(534).unwrap_or(ReplyCode::NOT_IMPLEMENTED),
+                ReplyCode::POLICY_REFUSED,
                 "CCC refused: the connection stays encrypted.",
             )),
             Ccc | Adat(_) | Mic(_) | Conf(_) | Enc(_) | Acct(_) | Smnt(_) | Rein => self.reply(
@@ -250,7 +250,7 @@ impl Session {
             ));
         }
         self.reply(Reply::new(
-            ReplyCode::new(234).unwrap_or(ReplyCode::COMMAND_OK),
+            ReplyCode::SECURITY_EXCHANGE_OK,
             "Proceed with TLS negotiation.",
         ));
         self.outputs.push_back(super::Output::StartTls);
@@ -263,7 +263,7 @@ impl Session {
         use crate::command::ProtectionLevel::*;
         match level {
             Clear if self.config.require_protected_data => self.reply(Reply::new(
-                ReplyCode::new(534).unwrap_or(ReplyCode::NOT_IMPLEMENTED_FOR_PARAMETER),
+                ReplyCode::POLICY_REFUSED,
                 "Data connections must be protected here: use PROT P.",
             )),
             Clear => {
@@ -275,7 +275,7 @@ impl Session {
                 self.ok("Data connections are protected.");
             }
             _ => self.reply(Reply::new(
-                ReplyCode::new(536).unwrap_or(ReplyCode::NOT_IMPLEMENTED_FOR_PARAMETER),
+                ReplyCode::PROTECTION_LEVEL_NOT_SUPPORTED,
                 "Only PROT C and PROT P are supported.",
             )),
         }

@@ -10,16 +10,16 @@ use crate::reply::Reply;
 /// Names one upload within its session, so that late news about an upload
 /// the session already gave up on can be recognised and ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UploadId(pub(crate) u64);
+pub struct TransferId(pub(crate) u64);
 
-impl UploadId {
+impl TransferId {
     /// The number, unique within one session, counting from 1.
     pub fn get(self) -> u64 {
         self.0
     }
 }
 
-impl fmt::Display for UploadId {
+impl fmt::Display for TransferId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
@@ -46,7 +46,7 @@ pub enum Input<'a> {
     /// The answer to [`Output::Process`].
     Processed {
         /// The upload the processor ran on.
-        upload: UploadId,
+        upload: TransferId,
         /// What it returned; a panic is a [`ProcessError::transient`].
         result: Result<(), ProcessError>,
     },
@@ -122,7 +122,7 @@ pub enum DataEvent {
     /// The transfer of [`Output::Receive`] ended.
     TransferEnded {
         /// The upload being received.
-        upload: UploadId,
+        upload: TransferId,
         /// How it ended.
         end: TransferEnd,
     },
@@ -199,7 +199,7 @@ pub enum Output {
     /// ([`TransferEnd::Complete`] once all was written).
     Send {
         /// Names this transfer in the answer.
-        transfer: UploadId,
+        transfer: TransferId,
         /// What to send.
         bytes: bytes::Bytes,
         /// Under TLS (`PROT P`).
@@ -207,9 +207,9 @@ pub enum Output {
     },
     /// Stop receiving this upload and delete its spool file. No
     /// [`DataEvent::TransferEnded`] is expected for it any more.
-    AbortTransfer(UploadId),
+    AbortTransfer(TransferId),
     /// Delete the spool file of this upload, which ended without success.
-    Discard(UploadId),
+    Discard(TransferId),
     /// Close the passive listener and any data connection not being received.
     CloseData,
     /// Run the processor on this spooled upload, delete the spool file when
@@ -217,7 +217,7 @@ pub enum Output {
     Process(ProcessRequest),
     /// The processor of this upload ran out of time: cancel it and delete
     /// the spool file. No [`Input::Processed`] is expected for it any more.
-    CancelProcessing(UploadId),
+    CancelProcessing(TransferId),
     /// Write the replies so far (the `234`) as they are, then run the TLS
     /// handshake as the server on the control connection: every byte read
     /// and written afterwards goes through TLS. A failed handshake is
@@ -239,7 +239,7 @@ pub enum Output {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiveRequest {
     /// Names this upload in later inputs and outputs.
-    pub upload: UploadId,
+    pub upload: TransferId,
     /// Stop and report [`TransferEnd::TooLarge`] once more than this many
     /// bytes arrived.
     pub max_size: u64,

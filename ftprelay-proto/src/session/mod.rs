@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use event::{
-    DataEvent, Input, LoginVerdict, Output, ReceiveRequest, SpoolFailure, TransferEnd, UploadId,
+    DataEvent, Input, LoginVerdict, Output, ReceiveRequest, SpoolFailure, TransferEnd, TransferId,
 };
 
 use crate::command::{Arg, Command};
@@ -681,16 +681,16 @@ impl Session {
             return;
         }
         self.outputs.push_back(Output::CloseControl);
-        self.shut_down();
+        self.end_control();
     }
 
     /// The control connection is gone: stop everything that served the
     /// client, keep processing what was already received.
     fn control_lost(&mut self) {
-        self.shut_down();
+        self.end_control();
     }
 
-    fn shut_down(&mut self) {
+    fn end_control(&mut self) {
         self.control_open = false;
         self.queue.clear();
         self.queued_bytes = 0;

@@ -4,12 +4,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::UploadId;
+use super::TransferId;
 
 /// What is known about an upload from its STOR on, for its log line.
 #[derive(Debug, Clone)]
 pub(super) struct UploadRecord {
-    pub(super) upload: UploadId,
+    pub(super) upload: TransferId,
     /// The name as the client sent it.
     pub(super) name: Bytes,
     pub(super) started: Instant,
@@ -20,7 +20,7 @@ pub(super) struct UploadRecord {
 }
 
 impl UploadRecord {
-    pub(super) fn new(upload: UploadId, name: Bytes, started: Instant) -> Self {
+    pub(super) fn new(upload: TransferId, name: Bytes, started: Instant) -> Self {
         Self {
             upload,
             name,
@@ -31,7 +31,7 @@ impl UploadRecord {
     }
 
     /// The record of a directory listing, which is logged as a command.
-    pub(super) fn listing(transfer: UploadId, started: Instant) -> Self {
+    pub(super) fn listing(transfer: TransferId, started: Instant) -> Self {
         Self {
             listing: true,
             ..Self::new(transfer, Bytes::new(), started)

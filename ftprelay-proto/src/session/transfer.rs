@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{
     Blocked, DataChannel, DataEvent, OnProcessed, Output, ReceiveRequest, Session, SessionFile,
-    SpoolFailure, Transfer, TransferEnd, TransferPhase, UploadId, UploadRecord, canonical,
+    SpoolFailure, Transfer, TransferEnd, TransferId, TransferPhase, UploadRecord, canonical,
 };
 use crate::app::{ProcessError, ProcessRequest};
 use crate::reply::{Reply, ReplyCode};
@@ -80,7 +80,7 @@ impl Session {
             }
             max_size = max_size.min(self.config.max_held_bytes.saturating_sub(bytes));
         }
-        let upload = UploadId(self.uploads_started + 1);
+        let upload = TransferId(self.uploads_started + 1);
         let text = match announce {
             Some(name) => format!("FILE: {}", name.escape_ascii()),
             None => "Ok to send data.".to_owned(),
@@ -91,7 +91,7 @@ impl Session {
 
     /// LIST, NLST, MLSD: `150`, then `listing` over the data connection.
     pub(super) fn start_listing(&mut self, listing: Bytes) {
-        let record = UploadRecord::listing(UploadId(self.uploads_started + 1), self.now);
+        let record = UploadRecord::listing(TransferId(self.uploads_started + 1), self.now);
         let text = "Here comes the directory listing.".to_owned();
         self.start_transfer(record, Vec::new(), Some(listing), text, (false, 0));
     }
@@ -106,7 +106,7 @@ impl Session {
     ) {
         if self.config.require_protected_data && !self.data_protected {
             return self.reply(Reply::new(
-                ReplyCode::new(521).unwrap_or(ReplyCode::CANT_OPEN_DATA),
+                ReplyCode::DATA_PROTECTION_REQUIRED,
                 "Data connections must be protected: send PBSZ 0 and PROT P.",
             ));
         }
@@ -269,7 +269,7 @@ impl Session {
         }));
     }
 
-    fn transfer_ended(&mut self, upload: UploadId, end: TransferEnd) {
+    fn transfer_ended(&mut self, upload: TransferId, end: TransferEnd) {
         let receiving = matches!(
             &self.blocked,
             Some(Blocked::Transfer(t)) if t.record.upload == upload && t.phase == TransferPhase::Receiving
@@ -411,7 +411,7 @@ impl Session {
         }
     }
 
-    pub(super) fn processed(&mut self, upload: UploadId, result: Result<(), ProcessError>) {
+    pub(super) fn processed(&mut self, upload: TransferId, result: Result<(), ProcessError>) {
         let outcome = match &result {
             Ok(()) => "processed",
             Err(error) if error.is_permanent() => "rejected by the processor",
@@ -533,7 +533,7 @@ fn epsv_all_in_effect() -> Reply {
 fn tls_refusal(end: TransferEnd, what: &str) -> Reply {
     if end == TransferEnd::TlsSessionNotResumed {
         Reply::new(
-            ReplyCode::new(522).unwrap_or(ReplyCode::TRANSFER_ABORTED),
+            ReplyCode::TLS_NEGOTIATION_FAILED,
             format!(
                 "The data connection must resume the control connection's TLS session; {what} refused."
             ),

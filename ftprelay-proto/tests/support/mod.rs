@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ftprelay_proto::fuzzing::Driver;
+use ftprelay_proto::fuzzing::SimulatedAdapter;
 use ftprelay_proto::{
-    Config, DataEvent, Input, LoginVerdict, Output, ProcessError, TransferEnd, UploadId,
+    Config, DataEvent, Input, LoginVerdict, Output, ProcessError, TransferEnd, TransferId,
 };
 
 /// The origin of the virtual clock. The one clock read in the tests: every
@@ -34,7 +34,7 @@ pub fn addr(text: &str) -> SocketAddr {
 
 /// A session under test, stepped by hand.
 pub struct Harness {
-    pub driver: Driver,
+    pub adapter: SimulatedAdapter,
     seen: usize,
 }
 
@@ -48,9 +48,9 @@ impl Harness {
     }
 
     pub fn with_addresses(config: Config, local: &str, peer: &str) -> Self {
-        let driver = Driver::with_addresses(config, origin(), addr(local), addr(peer));
+        let adapter = SimulatedAdapter::with_addresses(config, origin(), addr(local), addr(peer));
         let mut harness = Self {
-            driver: driver.manual(),
+            adapter: adapter.manual(),
             seen: 0,
         };
         harness.expect_replies(&[220]);
@@ -64,9 +64,9 @@ impl Harness {
         recent: &std::sync::Arc<ftprelay_proto::RecentUploads>,
         user: &str,
     ) -> Self {
-        let driver = Driver::with_addresses(config, origin(), addr(RELAY), addr(CLIENT));
+        let adapter = SimulatedAdapter::with_addresses(config, origin(), addr(RELAY), addr(CLIENT));
         let mut harness = Self {
-            driver: driver.manual().with_recent_uploads(recent.clone()),
+            adapter: adapter.manual().with_recent_uploads(recent.clone()),
             seen: 0,
         };
         harness.expect_replies(&[220]);
@@ -76,9 +76,9 @@ impl Harness {
 
     /// A session that offers TLS (the adapter has a certificate).
     pub fn offering_tls(config: Config) -> Self {
-        let driver = Driver::with_addresses(config, origin(), addr(RELAY), addr(CLIENT));
+        let adapter = SimulatedAdapter::with_addresses(config, origin(), addr(RELAY), addr(CLIENT));
         let mut harness = Self {
-            driver: driver.manual().with_tls_offered(),
+            adapter: adapter.manual().with_tls_offered(),
             seen: 0,
         };
         harness.expect_replies(&[220]);
@@ -97,13 +97,13 @@ impl Harness {
         self.expect_replies(&[331]);
         self.send(&format!("PASS {password}\r\n"));
         self.expect_login_check(user);
-        self.driver
+        self.adapter
             .handle(Input::LoginChecked(LoginVerdict::ACCEPTED));
         self.expect_replies(&[230]);
     }
 
     pub fn wants_control_bytes(&self) -> bool {
-        self.driver.session.wants_control_bytes()
+        self.adapter.session.wants_control_bytes()
     }
 
     pub fn send(&mut self, text: &str) {
@@ -111,25 +111,25 @@ impl Harness {
     }
 
     pub fn send_bytes(&mut self, bytes: &[u8]) {
-        self.driver.handle(Input::ControlBytes(bytes));
+        self.adapter.handle(Input::ControlBytes(bytes));
     }
 
     pub fn input(&mut self, input: Input<'_>) {
-        self.driver.handle(input);
+        self.adapter.handle(input);
     }
 
     pub fn data(&mut self, event: DataEvent) {
-        self.driver.handle(Input::Data(event));
+        self.adapter.handle(Input::Data(event));
     }
 
     pub fn advance(&mut self, by: Duration) {
-        self.driver.advance(by);
+        self.adapter.advance(by);
     }
 
     /// The outputs since the last call.
     pub fn take(&mut self) -> Vec<Output> {
-        let new = self.driver.outputs[self.seen..].to_vec();
-        self.seen = self.driver.outputs.len();
+        let new = self.adapter.outputs[self.seen..].to_vec();
+        self.seen = self.adapter.outputs.len();
         new
     }
 
@@ -161,7 +161,7 @@ impl Harness {
     }
 
     pub fn reject_login(&mut self) {
-        self.driver
+        self.adapter
             .handle(Input::LoginChecked(LoginVerdict::Rejected));
     }
 
@@ -183,17 +183,17 @@ impl Harness {
         self.take()
     }
 
-    pub fn transfer_ended(&mut self, upload: UploadId, end: TransferEnd) {
+    pub fn transfer_ended(&mut self, upload: TransferId, end: TransferEnd) {
         self.data(DataEvent::TransferEnded { upload, end });
     }
 
-    pub fn processed(&mut self, upload: UploadId, result: Result<(), ProcessError>) {
+    pub fn processed(&mut self, upload: TransferId, result: Result<(), ProcessError>) {
         self.input(Input::Processed { upload, result });
     }
 
     /// STOR `name` over a fresh passive channel the client connected to
     /// early: returns the upload being received.
-    pub fn receiving(&mut self, name: &str) -> UploadId {
+    pub fn receiving(&mut self, name: &str) -> TransferId {
         self.pasv();
         self.connect_from("127.0.0.1:40001");
         self.send(&format!("STOR {name}\r\n"));
@@ -202,7 +202,7 @@ impl Harness {
 
     /// STOR over a fresh passive channel up to the moment the processor is
     /// asked: returns the upload and the request's file name.
-    pub fn upload_until_processing(&mut self, name: &str, bytes: u64) -> (UploadId, Vec<u8>) {
+    pub fn upload_until_processing(&mut self, name: &str, bytes: u64) -> (TransferId, Vec<u8>) {
         let upload = self.receiving(name);
         self.transfer_ended(upload, TransferEnd::Complete { bytes });
         let outputs = self.take();
@@ -217,7 +217,7 @@ impl Harness {
     }
 
     pub fn wait_deadline(&mut self) -> Option<Instant> {
-        match self.driver.session.poll_output() {
+        match self.adapter.session.poll_output() {
             Output::Wait(deadline) => deadline,
             other => panic!("expected Wait, got {other:?}"),
         }
@@ -238,7 +238,7 @@ pub fn codes(outputs: &[Output]) -> Vec<u16> {
 /// Checks that `outputs` are the reply `code` then a Receive; returns its
 /// upload.
 #[track_caller]
-pub fn expect_receive(outputs: &[Output], code: u16) -> UploadId {
+pub fn expect_receive(outputs: &[Output], code: u16) -> TransferId {
     match outputs {
         [Output::Reply(reply), Output::Receive(request)] if reply.code().as_u16() == code => {
             request.upload
