@@ -319,7 +319,7 @@ impl Session {
         };
         self.outputs.push_back(Output::Process(request));
         let deadline = self.deadline_after(self.config.process_timeout);
-        if self.control_open {
+        if self.is_control_open() {
             self.blocked = Some(Blocked::Processing {
                 record,
                 deadline,

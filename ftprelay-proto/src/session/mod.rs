@@ -3,8 +3,10 @@
 mod commands;
 mod devices;
 mod event;
+mod lifecycle;
 mod login;
 mod record;
+mod timers;
 mod transfer;
 
 use std::collections::VecDeque;
@@ -24,6 +26,7 @@ use crate::error::CommandError;
 use crate::framer::{Frame, LineFramer};
 use crate::reply::{Reply, ReplyCode};
 use record::UploadRecord;
+use lifecycle::Lifecycle;
 
 /// The FTP session of one control connection, as a pure state machine.
 ///
@@ -86,13 +89,8 @@ pub struct Session {
     /// When the session last finished something for the client: the idle
     /// timeout counts from here.
     last_activity: Instant,
-    control_open: bool,
-    /// [`Input::Shutdown`] arrived: close once the command in progress is
-    /// done.
-    shutting_down: bool,
-    /// [`Input::ControlEof`] arrived: close once every command received is
-    /// answered.
-    peer_done_sending: bool,
+    /// Where the control connection is in its life.
+    lifecycle: Lifecycle,
     profile: Profile,
     /// The devices profile's virtual working directory.
     cwd: Vec<Bytes>,
@@ -235,9 +233,7 @@ impl Session {
             background: Vec::new(),
             uploads_started: 0,
             last_activity: now,
-            control_open: true,
-            shutting_down: false,
-            peer_done_sending: false,
+            lifecycle: Lifecycle::Open,
             profile: config.profile,
             cwd: Vec::new(),
             files: Vec::new(),
@@ -275,7 +271,7 @@ impl Session {
             Input::Processed { upload, result } => self.processed(upload, result),
             Input::Timeout => {}
             Input::Unwritten(bytes) => self.reply_backlog = Some(bytes),
-            Input::Shutdown => self.shutting_down = true,
+            Input::Shutdown => self.lifecycle = self.lifecycle.stopping(),
         }
         self.drive();
     }
@@ -297,9 +293,7 @@ impl Session {
     /// once the control connection is closed; stop reading then, so that
     /// memory stays bounded and TCP holds the client back.
     pub fn wants_control_bytes(&self) -> bool {
-        self.control_open
-            && !self.peer_done_sending
-            && self.queued_bytes < self.config.max_pending_input
+        self.lifecycle.reads() && self.queued_bytes < self.config.max_pending_input
     }
 
     /// A session that offers TLS: the adapter has a certificate. Without
@@ -341,6 +335,12 @@ impl Session {
         self.tls_active
     }
 
+    /// Whether the control connection is still open (the session may still
+    /// be finishing its processing when it is not).
+    pub fn is_control_open(&self) -> bool {
+        self.lifecycle != Lifecycle::Closed
+    }
+
     /// Whether a login succeeded on this session.
     pub fn is_logged_in(&self) -> bool {
         matches!(self.login, LoginState::LoggedIn(_))
@@ -362,14 +362,14 @@ impl Session {
     /// Whether the session is over: control connection closed, nothing in
     /// flight, every output drained.
     pub fn is_finished(&self) -> bool {
-        !self.control_open
+        !self.is_control_open()
             && self.outputs.is_empty()
             && !matches!(self.blocked, Some(Blocked::Processing { .. }))
             && self.background.is_empty()
     }
 
     fn receive_control(&mut self, bytes: &[u8]) {
-        if !self.control_open || self.peer_done_sending {
+        if !self.lifecycle.reads() {
             return;
         }
         let queued_before = self.queue.len();
@@ -398,13 +398,13 @@ impl Session {
     /// transfer, end of file counts as the connection lost: a client that
     /// was killed sends it too, and its upload must not be processed.
     fn control_eof(&mut self) {
-        if !self.control_open || self.peer_done_sending {
+        if !self.lifecycle.reads() {
             return;
         }
         if let Some(Blocked::Transfer(_)) = self.blocked {
             return self.control_lost();
         }
-        self.peer_done_sending = true;
+        self.lifecycle = self.lifecycle.peer_done();
         self.line_started = None;
         let queue = &mut self.queue;
         let queued_bytes = &mut self.queued_bytes;
@@ -431,19 +431,21 @@ impl Session {
     fn drive(&mut self) {
         loop {
             self.fire_timers();
-            if !self.control_open {
+            if !self.is_control_open() {
                 return;
             }
-            let ending = self.shutting_down || (self.peer_done_sending && self.queue.is_empty());
+            let stopping = matches!(self.lifecycle, Lifecycle::Stopping { .. });
+            let peer_done = self.lifecycle.is_peer_done();
+            let ending = stopping || (peer_done && self.queue.is_empty());
             // Held uploads are processed before a session ends.
             if ending && self.blocked.is_none() && self.finalize_next_held(None) {
                 continue;
             }
-            if self.peer_done_sending && self.blocked.is_none() && self.queue.is_empty() {
+            if peer_done && self.blocked.is_none() && self.queue.is_empty() {
                 self.close();
                 return;
             }
-            if self.shutting_down && self.blocked.is_none() {
+            if stopping && self.blocked.is_none() {
                 self.reply(Reply::new(
                     ReplyCode::SERVICE_NOT_AVAILABLE,
                     "Server shutting down; closing control connection.",
@@ -476,175 +478,6 @@ impl Session {
         }
     }
 
-    fn fire_timers(&mut self) {
-        let now = self.now;
-        match &self.blocked {
-            Some(Blocked::LoginCheck { deadline, .. }) if *deadline <= now => {
-                self.blocked = None;
-                self.reply(Reply::new(
-                    ReplyCode::SERVICE_NOT_AVAILABLE,
-                    "Login check timed out; closing.",
-                ));
-                self.close();
-            }
-            Some(Blocked::LoginDelay { until, .. }) if *until <= now => {
-                if let Some(Blocked::LoginDelay { reply, close, .. }) = self.blocked.take() {
-                    self.reply(reply);
-                    if close {
-                        self.close();
-                    }
-                }
-                self.last_activity = now;
-            }
-            Some(Blocked::Listen { deadline, .. }) if *deadline <= now => {
-                self.unblock();
-                self.outputs.push_back(Output::CloseData);
-                self.reply(Reply::new(
-                    ReplyCode::CANT_OPEN_DATA,
-                    "Cannot open a passive listener.",
-                ));
-            }
-            Some(Blocked::Transfer(Transfer {
-                phase: TransferPhase::AwaitingConnection { deadline },
-                ..
-            })) if *deadline <= now => {
-                if let Some(Blocked::Transfer(transfer)) = self.blocked.take() {
-                    transfer
-                        .record
-                        .finish(now, self.user(), "no data connection");
-                }
-                self.unblock();
-                self.close_data_channel();
-                self.reply(Reply::new(
-                    ReplyCode::CANT_OPEN_DATA,
-                    "No data connection came; upload cancelled.",
-                ));
-            }
-            Some(Blocked::Processing {
-                deadline, record, ..
-            }) if *deadline <= now => {
-                self.outputs
-                    .push_back(Output::CancelProcessing(record.upload));
-                let timed_out = crate::app::ProcessError::transient("processing timed out");
-                self.end_processing("processing timed out", Err(timed_out));
-            }
-            _ => {}
-        }
-        let outputs = &mut self.outputs;
-        let user = match &self.login {
-            LoginState::LoggedIn(user) => Some(user.as_bytes()),
-            _ => None,
-        };
-        self.background.retain(|(record, deadline)| {
-            let due = *deadline <= now;
-            if due {
-                record.finish(now, user, "processing timed out");
-                outputs.push_back(Output::CancelProcessing(record.upload));
-            }
-            !due
-        });
-        if let DataChannel::Passive { expires, .. } = self.data
-            && expires <= now
-            && !matches!(self.blocked, Some(Blocked::Transfer(_)))
-        {
-            // Nobody used the listener: free its port.
-            self.close_data_channel();
-        }
-        if self.control_open
-            && self.blocked.is_none()
-            && self.queue.is_empty()
-            && self.held_deadline().is_some_and(|deadline| deadline <= now)
-        {
-            // A held upload waited long enough for its rename.
-            self.finalize_next_held(None);
-        }
-        for (deadline, text) in [
-            (
-                self.login_deadline(),
-                "Login timeout; closing control connection.",
-            ),
-            (
-                self.line_deadline(),
-                "Command line too slow; closing control connection.",
-            ),
-        ] {
-            if deadline.is_some_and(|deadline| deadline <= now) {
-                self.reply(Reply::new(ReplyCode::SERVICE_NOT_AVAILABLE, text));
-                self.close();
-            }
-        }
-        if let Some(idle_deadline) = self.idle_deadline()
-            && idle_deadline <= now
-        {
-            self.reply(Reply::new(
-                ReplyCode::SERVICE_NOT_AVAILABLE,
-                "Idle timeout; closing control connection.",
-            ));
-            self.close();
-        }
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        let blocked = match &self.blocked {
-            Some(Blocked::LoginCheck { deadline, .. })
-            | Some(Blocked::LoginDelay {
-                until: deadline, ..
-            })
-            | Some(Blocked::Listen { deadline, .. })
-            | Some(Blocked::Transfer(Transfer {
-                phase: TransferPhase::AwaitingConnection { deadline },
-                ..
-            }))
-            | Some(Blocked::Processing { deadline, .. }) => Some(*deadline),
-            Some(Blocked::Transfer(_)) | None => None,
-        };
-        let passive = match self.data {
-            DataChannel::Passive { expires, .. }
-                if !matches!(self.blocked, Some(Blocked::Transfer(_))) =>
-            {
-                Some(expires)
-            }
-            _ => None,
-        };
-        let background = self.background.iter().map(|&(_, deadline)| deadline);
-        let held = self
-            .held_deadline()
-            .filter(|_| self.control_open && self.blocked.is_none());
-        [
-            blocked,
-            passive,
-            self.idle_deadline(),
-            held,
-            self.login_deadline(),
-            self.line_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .chain(background)
-        .min()
-    }
-
-    /// When the client counts as idle: while nothing is in progress or
-    /// queued for it, and while it does not read its replies.
-    fn idle_deadline(&self) -> Option<Instant> {
-        let waiting_for_client = self.control_open
-            && self.blocked.is_none()
-            && (self.queue.is_empty() || self.is_reply_backlog_full());
-        waiting_for_client.then(|| later(self.last_activity, self.config.idle_timeout))
-    }
-
-    /// A client that has not logged in by then is sent away.
-    fn login_deadline(&self) -> Option<Instant> {
-        let waiting = self.control_open && !self.is_logged_in();
-        waiting.then(|| later(self.started, self.config.login_timeout))
-    }
-
-    /// A line begun but not ended by then is too slow.
-    fn line_deadline(&self) -> Option<Instant> {
-        let started = self.line_started.filter(|_| self.control_open)?;
-        Some(later(started, self.config.line_timeout))
-    }
-
     /// `now + wait`, for a deadline.
     fn deadline_after(&self, wait: Duration) -> Instant {
         later(self.now, wait)
@@ -658,7 +491,7 @@ impl Session {
     }
 
     fn reply(&mut self, reply: Reply) {
-        if self.control_open {
+        if self.is_control_open() {
             if let Some(backlog) = &mut self.reply_backlog {
                 // The code, separators and line ends: about 8 bytes a line.
                 *backlog += reply.text().len() + 8 * (reply.text().matches('\n').count() + 1);
@@ -677,7 +510,7 @@ impl Session {
     /// Closes the control connection after the replies so far. Processing in
     /// flight goes on (its result can no longer be answered).
     fn close(&mut self) {
-        if !self.control_open {
+        if !self.is_control_open() {
             return;
         }
         self.outputs.push_back(Output::CloseControl);
@@ -691,7 +524,7 @@ impl Session {
     }
 
     fn end_control(&mut self) {
-        self.control_open = false;
+        self.lifecycle = Lifecycle::Closed;
         self.queue.clear();
         self.queued_bytes = 0;
         match self.blocked.take() {
