@@ -26,7 +26,7 @@ impl Session {
         match command {
             Cwd(path) | Xcwd(path) => match self.resolve(&path) {
                 Ok(folder) => {
-                    self.cwd = folder;
+                    self.namespace.cwd = folder;
                     self.reply(Reply::new(
                         ReplyCode::FILE_ACTION_OK,
                         "Directory successfully changed.",
@@ -35,14 +35,14 @@ impl Session {
                 Err(error) => self.reply(error.reply(true)),
             },
             Cdup | Xcup => {
-                self.cwd.pop();
+                self.namespace.cwd.pop();
                 self.reply(Reply::new(
                     ReplyCode::FILE_ACTION_OK,
                     "Directory successfully changed.",
                 ));
             }
             Pwd | Xpwd => {
-                let cwd = display(&self.cwd);
+                let cwd = display(&self.namespace.cwd);
                 self.reply(Reply::quoted_path(&cwd, "is the current directory."));
             }
             // Every folder "exists" and is empty: what a device checks.
@@ -66,7 +66,7 @@ impl Session {
             },
             Stou(_) => {
                 let generated = Bytes::from(format!("upload-{}", self.uploads_started + 1));
-                match resolve(&self.cwd, &generated, self.config.path_limits()) {
+                match resolve(&self.namespace.cwd, &generated, self.config.path_limits()) {
                     Ok(path) => self.start_upload(generated.clone(), path, Some(generated), false),
                     Err(error) => self.reply(error.reply(false)),
                 }
@@ -80,7 +80,7 @@ impl Session {
             },
             Mdtm(path) => match (
                 self.session_file(&path).map(|f| f.received),
-                self.wall_clock,
+                self.namespace.wall_clock,
             ) {
                 (Some(received), Some((wall, at))) => {
                     let time = wall + received.saturating_duration_since(at);
@@ -107,7 +107,7 @@ impl Session {
             Dele(path) => self.delete(&path),
             Rnfr(path) => match self.resolve(&path) {
                 Ok(from) => {
-                    self.rename_from = Some(from);
+                    self.namespace.rename_from = Some(from);
                     self.reply(Reply::new(
                         ReplyCode::PENDING_FURTHER_INFORMATION,
                         "Ready for RNTO.",
@@ -151,7 +151,11 @@ impl Session {
     }
 
     fn resolve(&self, path: &Arg) -> Result<Vec<Bytes>, PathError> {
-        resolve(&self.cwd, &path.to_bytes(), self.config.path_limits())
+        resolve(
+            &self.namespace.cwd,
+            &path.to_bytes(),
+            self.config.path_limits(),
+        )
     }
 
     fn session_file(&self, path: &Arg) -> Option<RecentUpload> {
@@ -165,6 +169,7 @@ impl Session {
     /// user's uploads of the last moments on other sessions.
     fn visible_files(&self) -> Vec<RecentUpload> {
         let mut files: Vec<RecentUpload> = self
+            .namespace
             .files
             .iter()
             .map(|file| RecentUpload {
@@ -173,7 +178,7 @@ impl Session {
                 received: file.received,
             })
             .collect();
-        if let (Some(recent), Some(user)) = (&self.recent, self.user()) {
+        if let (Some(recent), Some(user)) = (&self.namespace.recent, self.user()) {
             for other in recent.of(user, self.now) {
                 if !files.iter().any(|own| own.path == other.path) {
                     files.push(other);
@@ -185,7 +190,7 @@ impl Session {
 
     /// Tells the user's other sessions about an upload received here.
     pub(super) fn share(&self, path: &[Bytes], size: u64) {
-        if let (Some(recent), Some(user)) = (&self.recent, self.user()) {
+        if let (Some(recent), Some(user)) = (&self.namespace.recent, self.user()) {
             let upload = RecentUpload {
                 path: path.to_vec(),
                 size,
@@ -200,7 +205,7 @@ impl Session {
     pub(super) fn forget_file(&mut self, path: &[Bytes], outcome: &str) {
         let (now, user) = (self.now, self.user().map(<[u8]>::to_vec));
         let outputs = &mut self.outputs;
-        self.files.retain(|file| {
+        self.namespace.files.retain(|file| {
             let here = file.path == path;
             if let (true, Some(record)) = (here, &file.held) {
                 record.finish(now, user.as_deref(), outcome);
@@ -218,12 +223,17 @@ impl Session {
         if file.held.is_none() {
             self.share(&file.path, file.size);
         }
-        self.files.push(file);
+        self.namespace.files.push(file);
         let most = self.config.max_remembered_files;
-        let mut processed = self.files.iter().filter(|f| f.held.is_none()).count();
+        let mut processed = self
+            .namespace
+            .files
+            .iter()
+            .filter(|f| f.held.is_none())
+            .count();
         while processed > most {
-            if let Some(oldest) = self.files.iter().position(|f| f.held.is_none()) {
-                self.files.remove(oldest);
+            if let Some(oldest) = self.namespace.files.iter().position(|f| f.held.is_none()) {
+                self.namespace.files.remove(oldest);
             }
             processed -= 1;
         }
@@ -243,7 +253,7 @@ impl Session {
     /// RNTO: a held upload is processed under its new name, and the reply
     /// waits for the processor; a processed one just changes its name.
     fn rename_to(&mut self, path: &Arg) {
-        let Some(from) = self.rename_from.take() else {
+        let Some(from) = self.namespace.rename_from.take() else {
             return self.reply(Reply::new(ReplyCode::BAD_SEQUENCE, "Send RNFR first."));
         };
         let to = match self.resolve(path) {
@@ -256,17 +266,17 @@ impl Session {
                 "No file name given.",
             ));
         }
-        if from != to && self.files.iter().any(|f| f.path == from) {
+        if from != to && self.namespace.files.iter().any(|f| f.path == from) {
             // What was at the new name is replaced (a held upload there is
             // dropped): one file per path.
             self.forget_file(&to, "replaced by a rename");
         }
-        match self.files.iter().position(|f| f.path == from) {
-            Some(index) if self.files[index].held.is_some() => {
+        match self.namespace.files.iter().position(|f| f.path == from) {
+            Some(index) if self.namespace.files[index].held.is_some() => {
                 self.finalize(index, to, OnProcessed::Rename, None);
             }
             Some(index) => {
-                self.files[index].path = to;
+                self.namespace.files[index].path = to;
                 self.reply(Reply::new(ReplyCode::FILE_ACTION_OK, "Renamed."));
             }
             None => self.reply(Reply::new(ReplyCode::FILE_ACTION_OK, "Renamed.")),
@@ -276,9 +286,9 @@ impl Session {
     /// Starts processing the oldest held upload, silently (it was answered
     /// when it arrived), then `then`. `false` when nothing is held.
     pub(super) fn finalize_next_held(&mut self, then: Option<Command>) -> bool {
-        match self.files.iter().position(|f| f.held.is_some()) {
+        match self.namespace.files.iter().position(|f| f.held.is_some()) {
             Some(index) => {
-                let path = self.files[index].path.clone();
+                let path = self.namespace.files[index].path.clone();
                 self.finalize(index, path, OnProcessed::Silent, then);
                 true
             }
@@ -288,7 +298,8 @@ impl Session {
 
     /// When the oldest held upload stops waiting for its rename.
     pub(super) fn held_deadline(&self) -> Option<Instant> {
-        self.files
+        self.namespace
+            .files
             .iter()
             .filter(|f| f.held.is_some())
             .map(|f| super::later(f.received, self.config.held_upload_timeout))
@@ -303,10 +314,10 @@ impl Session {
         reply: OnProcessed,
         then: Option<Command>,
     ) {
-        let Some(record) = self.files[index].held.take() else {
+        let Some(record) = self.namespace.files[index].held.take() else {
             return;
         };
-        self.files[index].path = path.clone();
+        self.namespace.files[index].path = path.clone();
         self.share(&path, record.size.unwrap_or(0));
         let request = ProcessRequest {
             upload: record.upload,
@@ -335,7 +346,8 @@ impl Session {
 
     /// How many uploads are held for a rename, and their bytes.
     pub(super) fn held_uploads(&self) -> (usize, u64) {
-        self.files
+        self.namespace
+            .files
             .iter()
             .filter(|f| f.held.is_some())
             .fold((0, 0), |(count, bytes), f| (count + 1, bytes + f.size))
@@ -361,9 +373,9 @@ impl Session {
             .rfind(|part| !part.is_empty() && !part.starts_with(b"-"))
             .map(|part| {
                 let limits = self.config.path_limits();
-                resolve(&self.cwd, &Bytes::copy_from_slice(part), limits)
+                resolve(&self.namespace.cwd, &Bytes::copy_from_slice(part), limits)
             })
-            .unwrap_or_else(|| Ok(self.cwd.clone()));
+            .unwrap_or_else(|| Ok(self.namespace.cwd.clone()));
         // A folder that cannot exist holds nothing.
         let Ok(folder) = folder else {
             return self.start_listing(Bytes::new());
@@ -396,7 +408,7 @@ impl Session {
     /// Lets MDTM answer with times: `wall` is the wall-clock time now. The
     /// core reads no clock; an adapter passes it once.
     pub fn with_wall_clock(mut self, wall: SystemTime) -> Self {
-        self.wall_clock = Some((wall, self.now));
+        self.namespace.wall_clock = Some((wall, self.now));
         self
     }
 }

@@ -5,6 +5,7 @@ mod devices;
 mod event;
 mod lifecycle;
 mod login;
+mod namespace;
 mod record;
 mod timers;
 mod transfer;
@@ -25,8 +26,9 @@ use crate::config::{Config, Profile};
 use crate::error::CommandError;
 use crate::framer::{Frame, LineFramer};
 use crate::reply::{Reply, ReplyCode};
-use record::UploadRecord;
 use lifecycle::Lifecycle;
+use namespace::{Namespace, SessionFile};
+use record::UploadRecord;
 
 /// The FTP session of one control connection, as a pure state machine.
 ///
@@ -92,16 +94,8 @@ pub struct Session {
     /// Where the control connection is in its life.
     lifecycle: Lifecycle,
     profile: Profile,
-    /// The devices profile's virtual working directory.
-    cwd: Vec<Bytes>,
-    /// The devices profile's files: this session's uploads.
-    files: Vec<SessionFile>,
-    /// The relay's recent uploads, shared with the user's other sessions.
-    recent: Option<Arc<crate::RecentUploads>>,
-    /// The path of the last RNFR, for the RNTO that follows.
-    rename_from: Option<Vec<Bytes>>,
-    /// A wall-clock time and the instant it was read, for MDTM.
-    wall_clock: Option<(std::time::SystemTime, Instant)>,
+    /// The devices profile's virtual namespace.
+    namespace: Namespace,
     /// When the session started: the login deadline counts from here.
     started: Instant,
     /// When the line being received began (slow-loris deadline).
@@ -112,16 +106,6 @@ pub struct Session {
     tls_active: bool,
     /// `PROT P`: data connections under TLS.
     data_protected: bool,
-}
-
-/// An upload of this session, as the devices profile shows it.
-#[derive(Debug, Clone)]
-struct SessionFile {
-    path: Vec<Bytes>,
-    size: u64,
-    received: Instant,
-    /// Set while the upload waits for its rename (a temporary name).
-    held: Option<UploadRecord>,
 }
 
 #[derive(Debug, Clone)]
@@ -235,11 +219,7 @@ impl Session {
             last_activity: now,
             lifecycle: Lifecycle::Open,
             profile: config.profile,
-            cwd: Vec::new(),
-            files: Vec::new(),
-            recent: None,
-            rename_from: None,
-            wall_clock: None,
+            namespace: Namespace::default(),
             started: now,
             line_started: None,
             tls_offered: false,
@@ -326,7 +306,7 @@ impl Session {
     /// sessions for a moment (devices profile; see [`crate::RecentUploads`]).
     /// Give every session of a relay the same one.
     pub fn with_recent_uploads(mut self, recent: Arc<crate::RecentUploads>) -> Self {
-        self.recent = Some(recent);
+        self.namespace.recent = Some(recent);
         self
     }
 
