@@ -30,15 +30,18 @@ pub(crate) struct Smol {
 impl Runtime for Smol {
     type Stream = Async<TcpStream>;
     type Listener = Async<TcpListener>;
+    type Sleep = Timer;
 
     fn now(&self) -> Instant {
         Instant::now()
     }
 
-    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
-        Box::pin(async move {
-            Timer::at(deadline).await;
-        })
+    fn sleep_until(&self, deadline: Instant) -> Timer {
+        Timer::at(deadline)
+    }
+
+    fn reset(&self, sleep: &mut Timer, deadline: Instant) {
+        sleep.set_at(deadline);
     }
 
     fn spawn<T: Send + 'static>(

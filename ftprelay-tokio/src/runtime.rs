@@ -19,16 +19,23 @@ pub(crate) struct Tokio;
 impl Runtime for Tokio {
     type Stream = TcpStream;
     type Listener = TcpListener;
+    type Sleep = Pin<Box<tokio::time::Sleep>>;
 
     fn now(&self) -> Instant {
         // tokio's clock, so that a paused test clock applies.
         tokio::time::Instant::now().into_std()
     }
 
-    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
         Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
             deadline,
         )))
+    }
+
+    fn reset(&self, sleep: &mut Self::Sleep, deadline: Instant) {
+        sleep
+            .as_mut()
+            .reset(tokio::time::Instant::from_std(deadline));
     }
 
     fn spawn<T: Send + 'static>(

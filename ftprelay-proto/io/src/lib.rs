@@ -19,6 +19,8 @@
 //! Implementing [`Runtime`] for another executor gives a relay on it: see
 //! the two adapters' `runtime.rs`, about a hundred lines each.
 
+mod control;
+mod data;
 mod data_threads;
 mod data_tls;
 mod driver;

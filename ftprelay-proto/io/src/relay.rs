@@ -45,7 +45,7 @@ struct Listening<R: Runtime> {
     /// Connections here are TLS from their first byte.
     implicit_tls: bool,
     /// Accepting failed: wait for this before trying again.
-    paused: Option<BoxFuture<()>>,
+    paused: Option<R::Sleep>,
 }
 
 impl<A: Authenticator, R: Runtime> Relay<A, R> {
@@ -130,7 +130,7 @@ impl<A: Authenticator, R: Runtime> Relay<A, R> {
             "shutting down: finishing uploads in flight"
         );
         sessions.stop();
-        let grace = shared.runtime.sleep_until(deadline(&shared));
+        let grace = sleep(shared.runtime.sleep_until(deadline(&shared)));
         let drained = race_bool(sessions.all_finished(), grace).await;
         if !drained {
             tracing::warn!(
@@ -143,7 +143,7 @@ impl<A: Authenticator, R: Runtime> Relay<A, R> {
         // `serve` returns only once that happened.
         drop(tasks);
         let runtime = &shared.runtime;
-        let limit = runtime.sleep_until(runtime.now() + CANCEL_WAIT);
+        let limit = sleep(runtime.sleep_until(runtime.now() + CANCEL_WAIT));
         if !race_bool(sessions.all_finished(), limit).await {
             tracing::warn!(
                 sessions = sessions.running(),
@@ -177,7 +177,7 @@ fn poll_accept<R: Runtime>(
     for listening in listeners.iter_mut() {
         loop {
             if let Some(pause) = &mut listening.paused {
-                if pause.as_mut().poll(cx).is_pending() {
+                if std::pin::Pin::new(pause).poll(cx).is_pending() {
                     break;
                 }
                 listening.paused = None;
@@ -271,8 +271,13 @@ async fn write_refusal<A: Authenticator, R: Runtime>(
         }
         Poll::Ready(())
     });
-    let limit = runtime.sleep_until(runtime.now() + REFUSAL_WRITE);
+    let limit = sleep(runtime.sleep_until(runtime.now() + REFUSAL_WRITE));
     race_bool(write, limit).await;
+}
+
+/// A runtime's timer as a future of `()`.
+async fn sleep(timer: impl Future) {
+    timer.await;
 }
 
 /// Whether `first` finished before `second`.

@@ -23,8 +23,15 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// The runtime's clock.
     fn now(&self) -> Instant;
-    /// Resolves at `deadline`.
-    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()>;
+    /// A timer. The driver moves one to each new deadline of its session
+    /// ([`Runtime::reset`]) instead of allocating one per deadline.
+    /// Its output is ignored.
+    type Sleep: Future + Send + Unpin + 'static;
+
+    /// A timer that resolves at `deadline`.
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
+    /// Moves `sleep` to `deadline` (it resolves again, at the new one).
+    fn reset(&self, sleep: &mut Self::Sleep, deadline: Instant);
     /// Runs `future` as a task of its own. The returned future resolves to
     /// its output, or `None` if it panicked; dropping it cancels the task.
     fn spawn<T: Send + 'static>(
