@@ -78,16 +78,8 @@ impl LoginThrottle {
         if self.is_locked_out(ip, now) {
             return Attempt::LockedOut;
         }
-        let (lockout, max) = (self.lockout, self.max_failures);
-        let client = client_group(ip);
-        let failures = self.clients.entry(client).or_insert(Failures {
-            count: 0,
-            in_flight: 0,
-            last: now,
-        });
-        if now >= failures.last + lockout {
-            failures.count = 0;
-        }
+        let (max, client) = (self.max_failures, client_group(ip));
+        let failures = self.current(client, now);
         if failures.count + failures.in_flight >= max {
             return Attempt::Wait;
         }
@@ -112,15 +104,8 @@ impl LoginThrottle {
 
     /// Counts a failed login of `ip` at `now`.
     pub fn record_failure(&mut self, ip: IpAddr, now: Instant) {
-        let (lockout, client) = (self.lockout, client_group(ip));
-        let failures = self.clients.entry(client).or_insert(Failures {
-            count: 0,
-            in_flight: 0,
-            last: now,
-        });
-        if now >= failures.last + lockout {
-            failures.count = 0;
-        }
+        let client = client_group(ip);
+        let failures = self.current(client, now);
         failures.count += 1;
         failures.last = now;
         if self.clients.len() > MAX_REMEMBERED_ADDRESSES {
@@ -138,6 +123,21 @@ impl LoginThrottle {
     /// [`MAX_REMEMBERED_ADDRESSES`]): a figure for an operator's metrics.
     pub fn remembered_addresses(&self) -> usize {
         self.clients.len()
+    }
+
+    /// The failures of `client` as they count at `now`: failures older than
+    /// the lock-out are forgotten.
+    fn current(&mut self, client: IpAddr, now: Instant) -> &mut Failures {
+        let lockout = self.lockout;
+        let failures = self.clients.entry(client).or_insert(Failures {
+            count: 0,
+            in_flight: 0,
+            last: now,
+        });
+        if now >= failures.last + lockout {
+            failures.count = 0;
+        }
+        failures
     }
 
     fn locks_out(&self, failures: &Failures, now: Instant) -> bool {
