@@ -242,14 +242,10 @@ fn admit<A: Authenticator, R: Runtime>(
         implicit_tls,
         sessions.stopped(id),
     );
-    let task = shared.runtime.spawn(async move {
-        // A panic ends this session only, and is said where an operator
-        // looks, on every runtime alike.
-        if crate::panics::caught(session).await.is_err() {
-            tracing::error!(%peer, "a session panicked");
-        }
-        drop(token);
-    });
+    // A panic ends this session only, and is logged, on every runtime.
+    let task = shared
+        .runtime
+        .spawn(crate::panics::Caught::new(session, peer, token));
     Some((id, task))
 }
 
