@@ -40,6 +40,32 @@ support::on_every_runtime!(
         assert!(!output.status.success());
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
     }),
+    http_a_redirect_is_not_followed_and_is_451({
+        // 301 to https is the most common redirect there is; followed as
+        // ureq does, the file was dropped (a GET without it) and 226 sent.
+        for status in [301, 302, 303, 307] {
+            let mut server = KillOnDrop(
+                Command::new("python3")
+                    .args(["-c", REDIRECTING_HTTP_SERVER, &status.to_string()])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("python3"),
+            );
+            let mut lines = BufReader::new(server.0.stdout.take().expect("stdout")).lines();
+            let port = lines.next().expect("PORT line").expect("read");
+            let url = format!("http://127.0.0.1:{}/hook", port.trim_start_matches("PORT "));
+            let relay = Relay::start(&["--user", "demo:demo", "--http", &url]);
+            let work = tempfile::tempdir().expect("dir");
+            let file = write(work.path(), "local", b"do not lose me");
+            let output = curl_upload(&relay, "demo:demo", "a.jpg", &file);
+            assert!(stderr(&output).contains("451"), "{status}: {}", stderr(&output));
+            drop(relay);
+            drop(server);
+            let requests: Vec<String> = lines.map_while(Result::ok).collect();
+            assert_eq!(requests, ["POST /hook"], "{status}");
+        }
+    }),
     discard_logs_and_drops({
         let mut relay = Relay::start(&["--user", "demo:demo", "--discard"]);
         let work = tempfile::tempdir().expect("dir");
@@ -142,6 +168,42 @@ fn http_server(status: u16) -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
     });
     (url, received)
 }
+
+/// A child process killed (and reaped) when dropped, a failing test too.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A python3 HTTP server that answers a POST with the redirect status of
+/// its argument (to `/landed`, which a GET would get 200 from); prints
+/// `PORT n`, then each request's method and path.
+const REDIRECTING_HTTP_SERVER: &str = r#"
+import http.server, sys
+status = int(sys.argv[1])
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def do_POST(self):
+        print("POST " + self.path, flush=True)
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(status)
+        self.send_header("Location", "/landed")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def do_GET(self):
+        print("GET " + self.path, flush=True)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print("PORT %d" % server.server_address[1], flush=True)
+server.serve_forever()
+"#;
 
 /// A python3 HTTP server that reads request bodies slowly, until a line on
 /// its standard input says to read the rest at full speed; it prints

@@ -38,7 +38,11 @@ pub(super) async fn post(
             cancelled: flag,
             deadline: Instant::now() + request_timeout,
         };
-        let mut request = ureq::post(&url).timeout(request_timeout);
+        // Redirects are not followed: ureq would turn a 301/302/303 into a
+        // GET without the file, and a 2xx to that GET would count as the
+        // file delivered. A redirect is an answer that is not a 2xx.
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let mut request = agent.post(&url).timeout(request_timeout);
         for (name, value) in &headers {
             request = request.set(name, value);
         }
@@ -48,10 +52,13 @@ pub(super) async fn post(
     drop(cancelled);
     match sent {
         Ok(response) if (200..300).contains(&response.status()) => Ok(()),
-        Ok(response) => Err(ProcessError::transient(format!(
-            "the server answered {}",
-            response.status()
-        ))),
+        Ok(response) => Err(ProcessError::transient(match response.header("Location") {
+            Some(location) => format!(
+                "the server answered {} (a redirect to {location}; redirects are not followed: give that URL)",
+                response.status()
+            ),
+            None => format!("the server answered {}", response.status()),
+        })),
         Err(e) => Err(ProcessError::transient(format!("posting the file: {e}"))),
     }
 }
