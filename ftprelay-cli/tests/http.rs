@@ -59,7 +59,11 @@ support::on_every_runtime!(
             let work = tempfile::tempdir().expect("dir");
             let file = write(work.path(), "local", b"do not lose me");
             let output = curl_upload(&relay, "demo:demo", "a.jpg", &file);
-            assert!(stderr(&output).contains("451"), "{status}: {}", stderr(&output));
+            assert!(
+                stderr(&output).contains("451"),
+                "{status}: {}",
+                stderr(&output)
+            );
             drop(relay);
             drop(server);
             let requests: Vec<String> = lines.map_while(Result::ok).collect();

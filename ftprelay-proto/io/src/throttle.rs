@@ -18,15 +18,28 @@ use crate::limits::client_group;
 
 /// The clients remembered at most: beyond, the ones that failed longest ago
 /// and are not locked out are forgotten, so a spray of addresses cannot
-/// grow memory, nor make the throttle forget a client it locked out.
+/// grow memory, nor make the throttle forget a client it locked out. When
+/// every remembered client is locked out, the clients without room are
+/// counted together, as one (see [`LoginThrottle`]).
 pub const MAX_REMEMBERED_ADDRESSES: usize = 10_000;
 
 /// Counts failed logins per client and locks clients out.
+///
+/// A spray of addresses large enough to fill the table with lock-outs
+/// must not switch the lock-out off for the next addresses: the clients the
+/// table has no room for share one count (fail closed: while such an
+/// attack lasts, a new client is locked out with the attacker's; the
+/// clients already remembered are not).
 #[derive(Debug, Clone)]
 pub struct LoginThrottle {
     max_failures: u32,
     lockout: Duration,
     clients: HashMap<IpAddr, Failures>,
+    /// The shared count of the clients the table has no room for.
+    overflow: Option<Failures>,
+    /// No room can be made before then (the earliest lock-out of a full
+    /// table ends): a full table is not scanned on every failure.
+    no_room_until: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -61,14 +74,23 @@ impl LoginThrottle {
             max_failures: max_failures.max(1),
             lockout,
             clients: HashMap::new(),
+            overflow: None,
+            no_room_until: None,
         }
     }
 
     /// Whether `ip` is locked out at `now`.
     pub fn is_locked_out(&self, ip: IpAddr, now: Instant) -> bool {
-        self.clients
-            .get(&client_group(ip))
-            .is_some_and(|failures| self.locks_out(failures, now))
+        match self.clients.get(&client_group(ip)) {
+            Some(failures) => self.locks_out(failures, now),
+            None => {
+                self.is_full()
+                    && self
+                        .overflow
+                        .as_ref()
+                        .is_some_and(|shared| self.locks_out(shared, now))
+            }
+        }
     }
 
     /// A login of `ip` is to be checked at `now`: whether it may be now.
@@ -84,9 +106,6 @@ impl LoginThrottle {
             return Attempt::Wait;
         }
         failures.in_flight += 1;
-        if self.clients.len() > MAX_REMEMBERED_ADDRESSES {
-            self.forget_oldest(now, client);
-        }
         Attempt::Go
     }
 
@@ -94,7 +113,11 @@ impl LoginThrottle {
     /// failure counts from here on; a success does not take back earlier
     /// failures (a valid login between guesses must not reset the count).
     pub fn end_attempt(&mut self, ip: IpAddr, now: Instant, succeeded: bool) {
-        if let Some(failures) = self.clients.get_mut(&client_group(ip)) {
+        let failures = match self.clients.get_mut(&client_group(ip)) {
+            Some(failures) => Some(failures),
+            None => self.overflow.as_mut(),
+        };
+        if let Some(failures) = failures {
             failures.in_flight = failures.in_flight.saturating_sub(1);
         }
         if !succeeded {
@@ -108,9 +131,6 @@ impl LoginThrottle {
         let failures = self.current(client, now);
         failures.count += 1;
         failures.last = now;
-        if self.clients.len() > MAX_REMEMBERED_ADDRESSES {
-            self.forget_oldest(now, client);
-        }
     }
 
     /// Clears the failures of `ip` (an operator's decision: a successful
@@ -125,30 +145,44 @@ impl LoginThrottle {
         self.clients.len()
     }
 
-    /// The failures of `client` as they count at `now`: failures older than
-    /// the lock-out are forgotten.
+    /// The failures of `client` as they count at `now` (failures older than
+    /// the lock-out are forgotten): its own, or the shared ones of the
+    /// clients the table has no room for.
     fn current(&mut self, client: IpAddr, now: Instant) -> &mut Failures {
         let lockout = self.lockout;
-        let failures = self.clients.entry(client).or_insert(Failures {
+        let known = self.clients.contains_key(&client);
+        let fresh = Failures {
             count: 0,
             in_flight: 0,
             last: now,
-        });
+        };
+        let failures = if known || !self.is_full() || self.make_room(now) {
+            self.clients.entry(client).or_insert(fresh)
+        } else {
+            self.overflow.get_or_insert(fresh)
+        };
         if now >= failures.last + lockout {
             failures.count = 0;
         }
         failures
     }
 
+    fn is_full(&self) -> bool {
+        self.clients.len() >= MAX_REMEMBERED_ADDRESSES
+    }
+
     fn locks_out(&self, failures: &Failures, now: Instant) -> bool {
         failures.count >= self.max_failures && now < failures.last + self.lockout
     }
 
-    /// Forgets clients that are not locked out, oldest first, down to half
-    /// the bound. If every client is locked out, the table stays full and
-    /// the entry just added is dropped instead: a lock-out is never
-    /// forgotten.
-    fn forget_oldest(&mut self, now: Instant, just_added: IpAddr) {
+    /// Forgets clients that are not locked out and have no check in
+    /// flight, oldest first, down to half the bound; whether there is room
+    /// now. A lock-out is never forgotten: if every client is locked out,
+    /// no room is made until the first lock-out ends.
+    fn make_room(&mut self, now: Instant) -> bool {
+        if self.no_room_until.is_some_and(|until| now < until) {
+            return false;
+        }
         let mut by_age: Vec<(Instant, IpAddr)> = self
             .clients
             .iter()
@@ -156,12 +190,19 @@ impl LoginThrottle {
             .map(|(ip, failures)| (failures.last, *ip))
             .collect();
         by_age.sort_unstable();
-        let excess = self.clients.len() - MAX_REMEMBERED_ADDRESSES / 2;
+        let excess = self
+            .clients
+            .len()
+            .saturating_sub(MAX_REMEMBERED_ADDRESSES / 2);
         for (_, ip) in by_age.iter().take(excess) {
             self.clients.remove(ip);
         }
-        if self.clients.len() > MAX_REMEMBERED_ADDRESSES {
-            self.clients.remove(&just_added);
+        if self.is_full() {
+            let first_end = self.clients.values().map(|f| f.last + self.lockout).min();
+            self.no_room_until = first_end;
+            return false;
         }
+        self.no_room_until = None;
+        true
     }
 }

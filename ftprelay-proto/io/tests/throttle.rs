@@ -123,3 +123,38 @@ fn a_table_full_of_lock_outs_stays_bounded_and_keeps_them() {
     assert_eq!(throttle.remembered_addresses(), MAX_REMEMBERED_ADDRESSES);
     assert!(throttle.is_locked_out(ip(0), t0));
 }
+
+#[test]
+fn a_table_full_of_lock_outs_locks_out_the_next_addresses_together() {
+    let t0 = origin();
+    let mut throttle = LoginThrottle::new(3, Duration::from_secs(600));
+    let ip = |i: u32| IpAddr::from((0x0A00_0000 + i).to_be_bytes());
+    for i in 0..MAX_REMEMBERED_ADDRESSES as u32 {
+        for _ in 0..3 {
+            throttle.record_failure(ip(i), t0);
+        }
+    }
+    // Fresh addresses now: none may guess without limit.
+    let fresh = |n: u32| IpAddr::from((0x0B00_0000 + n).to_be_bytes());
+    let mut checked = 0;
+    for n in 0..100 {
+        match throttle.begin_attempt(fresh(n), t0) {
+            Attempt::Go => {
+                checked += 1;
+                throttle.end_attempt(fresh(n), t0, false);
+            }
+            Attempt::LockedOut => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(checked, 3, "the fresh addresses share one count");
+    assert!(throttle.is_locked_out(fresh(1_000), t0));
+    assert_eq!(throttle.remembered_addresses(), MAX_REMEMBERED_ADDRESSES);
+    // The remembered ones are still locked out, and once the lock-outs end
+    // there is room again: a fresh address has a count of its own.
+    assert!(throttle.is_locked_out(ip(7), t0));
+    let later = t0 + Duration::from_secs(601);
+    assert!(throttle.begin_attempt(fresh(2_000), later) == Attempt::Go);
+    throttle.end_attempt(fresh(2_000), later, false);
+    assert!(!throttle.is_locked_out(fresh(2_001), later));
+}
