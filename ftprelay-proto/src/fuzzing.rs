@@ -464,6 +464,7 @@ fn assert_safe_components(components: &[Bytes]) {
             "{text:?}"
         );
         assert!(!text.contains(['\u{FF0F}', '\u{FF3C}']), "{text:?}");
+        assert!(!text.chars().any(crate::path::is_invisible), "{text:?}");
         let first = text.chars().next().unwrap_or('.');
         let last = text.chars().last().unwrap_or(' ');
         assert!(

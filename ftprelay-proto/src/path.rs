@@ -12,9 +12,13 @@
 //! - never holding a separator: `/`, `\`, or their full-width forms
 //!   (U+FF0F, U+FF3C), which a Unicode normalisation downstream would turn
 //!   into separators;
-//! - never starting or ending with white space or invisible characters
-//!   (U+3000, U+00A0, zero-width spaces, controls), which file systems and
-//!   people trim;
+//! - never holding an invisible character anywhere (Unicode's default
+//!   ignorable code points: zero-width spaces and joiners, bidi overrides,
+//!   variation selectors, Hangul fillers, tags), which would make a name
+//!   read as another (U+202E before `..`, or inside `invoice` U+202E
+//!   `fdp.exe`);
+//! - never starting or ending with white space or controls (U+3000,
+//!   U+00A0, tabs), which file systems and people trim;
 //! - never holding NUL (the path is refused instead).
 //!
 //! What is `.` or `..` is decided *after* that trimming, never before:
@@ -74,10 +78,15 @@ pub fn components(path: &Bytes) -> Result<Vec<Component>, PathError> {
     }
     let mut out = Vec::new();
     for segment in segments(path) {
-        match classify(segment) {
+        let visible = without_invisible(segment);
+        match classify(&visible) {
             Step::Current => {}
             Step::Parent => out.push(Component::Parent),
-            Step::Name(name) => out.push(Component::Name(path.slice_ref(name))),
+            // Zero-copy unless invisible characters had to go.
+            Step::Name(name) => out.push(Component::Name(match &visible {
+                std::borrow::Cow::Borrowed(_) => path.slice_ref(name),
+                std::borrow::Cow::Owned(_) => Bytes::copy_from_slice(name),
+            })),
         }
     }
     Ok(out)
@@ -204,14 +213,53 @@ fn dot_weight(c: char) -> usize {
     }
 }
 
-/// White space, controls and invisible characters: what trimming removes.
+/// White space and controls: what trimming removes.
 fn is_blank(c: char) -> bool {
-    c.is_whitespace()
-        || c.is_control()
-        || matches!(
-            c,
-            '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}'
-        )
+    c.is_whitespace() || c.is_control()
+}
+
+/// Unicode's default ignorable code points (DerivedCoreProperties.txt):
+/// characters that are not shown, so a name holding them reads as another.
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// `segment` without its invisible characters (borrowed when it has none).
+fn without_invisible(segment: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let has_invisible = segment
+        .utf8_chunks()
+        .any(|chunk| chunk.valid().chars().any(is_invisible));
+    if !has_invisible {
+        return std::borrow::Cow::Borrowed(segment);
+    }
+    let mut visible = Vec::with_capacity(segment.len());
+    for chunk in segment.utf8_chunks() {
+        for c in chunk.valid().chars().filter(|c| !is_invisible(*c)) {
+            let mut buf = [0; 4];
+            visible.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+        visible.extend_from_slice(chunk.invalid());
+    }
+    std::borrow::Cow::Owned(visible)
 }
 
 fn starts_with_separator(path: &[u8]) -> bool {
@@ -363,6 +411,11 @@ mod tests {
         assert_eq!(shown(&[], ". .htaccess"), "/htaccess");
         assert_eq!(shown(&[], "...hidden"), "/hidden");
         assert_eq!(shown(&[], " \u{A0}scan 1.pdf\t"), "/scan 1.pdf");
+        // Invisible characters go wherever they are.
+        assert_eq!(shown(&[], "a/\u{202E}../x"), "/x");
+        assert_eq!(shown(&[], "a/.\u{115F}./x"), "/x");
+        assert_eq!(shown(&[], "invoice\u{202E}fdp.exe"), "/invoicefdp.exe");
+        assert_eq!(shown(&[], "\u{E0001}\u{3164}"), "/");
     }
 
     #[test]

@@ -314,8 +314,31 @@ proptest! {
 /// byte at all.
 fn path_bytes() -> impl Strategy<Value = Vec<u8>> {
     let pieces = prop::sample::select(vec![
-        "/", "\\", ".", "..", " ", "\t", "\u{3000}", "\u{A0}", "\u{200B}", "\u{FEFF}", "\u{FF0E}",
-        "\u{2024}", "\u{2025}", "\u{2026}", "\u{FE52}", "\u{FF0F}", "\u{FF3C}", "a", "x.txt", "\0",
+        "/",
+        "\\",
+        ".",
+        "..",
+        " ",
+        "\t",
+        "\u{3000}",
+        "\u{A0}",
+        "\u{200B}",
+        "\u{FEFF}",
+        "\u{FF0E}",
+        "\u{2024}",
+        "\u{2025}",
+        "\u{2026}",
+        "\u{FE52}",
+        "\u{FF0F}",
+        "\u{FF3C}",
+        "a",
+        "x.txt",
+        "\u{202E}",
+        "\u{115F}",
+        "\u{3164}",
+        "\u{E0001}",
+        "\u{FE0F}",
+        "\0",
         "\u{1}",
     ]);
     let piece = prop_oneof![

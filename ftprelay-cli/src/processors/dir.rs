@@ -17,11 +17,16 @@ use rustix::io::Errno;
 
 use super::local_name::LocalName;
 
-/// How many names are tried before giving up: `name.jpg`, `name-1.jpg`, …
-const MAX_ATTEMPTS: u32 = 10_000;
+/// Names tried in sequence: `name.jpg`, `name-1.jpg` … `name-9.jpg`.
+const SEQUENTIAL_NAMES: u32 = 10;
+/// Then names with a suffix no other upload has (the time and a counter):
+/// a camera that uploads `snapshot.jpg` forever costs a bounded number of
+/// file-system calls per upload, never a failure.
+const UNIQUE_NAMES: u32 = 8;
 
 /// Moves the upload into `dir` under its name spelled for this machine,
-/// never overwriting: `name.jpg`, then `name-1.jpg`, `name-2.jpg`, … A hard
+/// never overwriting: `name.jpg`, then `name-1.jpg` … `name-9.jpg`, then a
+/// unique `name-<time>-<n>.jpg`. A hard
 /// link is atomic and keeps the spool file for the relay to delete; across
 /// file systems the file is copied into a file created exclusively.
 pub(super) async fn move_into(dir: &Path, upload: &Upload) -> Result<(), ProcessError> {
@@ -48,11 +53,11 @@ fn place(base: &Path, folders: &[String], source: &Path, name: &LocalName) -> io
     let dir = open_beneath(base, folders)?;
     let mut shown = base.to_owned();
     shown.extend(folders);
-    for attempt in 0..MAX_ATTEMPTS {
-        let suffix = if attempt == 0 {
-            String::new()
-        } else {
-            format!("-{attempt}")
+    for attempt in 0..SEQUENTIAL_NAMES + UNIQUE_NAMES {
+        let suffix = match attempt {
+            0 => String::new(),
+            n if n < SEQUENTIAL_NAMES => format!("-{n}"),
+            _ => unique_suffix(),
         };
         let candidate = name.spelled(&suffix);
         match link_or_copy(&dir, source, &candidate) {
@@ -69,6 +74,16 @@ fn place(base: &Path, folders: &[String], source: &Path, name: &LocalName) -> io
             shown.display()
         ),
     ))
+}
+
+/// `-<nanoseconds since 1970, hex>-<a counter of this process>`.
+fn unique_suffix() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("-{nanos:x}-{n}")
 }
 
 /// `base/folders…`, each folder created if missing and opened without
@@ -161,6 +176,27 @@ mod tests {
         let second = place(target.path(), &[], &source, &name).expect("place");
         assert_eq!(first, target.path().join("scan.pdf"));
         assert_eq!(second, target.path().join("scan-1.pdf"));
+    }
+
+    #[test]
+    fn a_name_taken_many_times_over_costs_a_bounded_number_of_tries() {
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        std::fs::write(target.path().join("snapshot.jpg"), b"old").expect("write");
+        for n in 1..=12_000 {
+            let taken = target.path().join(format!("snapshot-{n}.jpg"));
+            std::fs::write(taken, b"old").expect("write");
+        }
+        let name = LocalName::new(b"snapshot.jpg");
+        let first = place(target.path(), &[], &source, &name).expect("a free name");
+        let second = place(target.path(), &[], &source, &name).expect("a free name");
+        assert_ne!(first, second);
+        for placed in [&first, &second] {
+            assert_eq!(std::fs::read(placed).expect("read"), b"one");
+            let file_name = placed.file_name().and_then(|n| n.to_str()).expect("utf-8");
+            assert!(file_name.starts_with("snapshot-") && file_name.ends_with(".jpg"));
+        }
     }
 
     #[test]
