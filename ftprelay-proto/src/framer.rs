@@ -132,11 +132,6 @@ impl LineFramer {
         !self.line.is_empty() || self.discarding || self.telnet != TelnetState::Data
     }
 
-    /// The bytes of the unfinished line held right now.
-    pub fn buffered_len(&self) -> usize {
-        self.line.len()
-    }
-
     fn telnet_byte(&mut self, byte: u8) {
         self.telnet = match (self.telnet, byte) {
             (TelnetState::Iac, IAC) => {

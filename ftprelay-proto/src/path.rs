@@ -76,17 +76,19 @@ pub fn components(path: &Bytes) -> Result<Vec<Component>, PathError> {
     if path.contains(&0) {
         return Err(PathError::Nul);
     }
+    // Invisible characters go first, from the whole path: what remains is
+    // split and judged (a removal can join bytes into a new separator).
+    let visible = match without_invisible(path) {
+        std::borrow::Cow::Borrowed(_) => path.clone(),
+        std::borrow::Cow::Owned(visible) => Bytes::from(visible),
+    };
     let mut out = Vec::new();
-    for segment in segments(path) {
-        let visible = without_invisible(segment);
-        match classify(&visible) {
+    for segment in segments(&visible) {
+        match classify(segment) {
             Step::Current => {}
             Step::Parent => out.push(Component::Parent),
-            // Zero-copy unless invisible characters had to go.
-            Step::Name(name) => out.push(Component::Name(match &visible {
-                std::borrow::Cow::Borrowed(_) => path.slice_ref(name),
-                std::borrow::Cow::Owned(_) => Bytes::copy_from_slice(name),
-            })),
+            // Zero-copy: a slice of the path (or of its visible copy).
+            Step::Name(name) => out.push(Component::Name(visible.slice_ref(name))),
         }
     }
     Ok(out)
@@ -243,23 +245,30 @@ pub(crate) fn is_invisible(c: char) -> bool {
     )
 }
 
-/// `segment` without its invisible characters (borrowed when it has none).
-fn without_invisible(segment: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let has_invisible = segment
-        .utf8_chunks()
-        .any(|chunk| chunk.valid().chars().any(is_invisible));
-    if !has_invisible {
-        return std::borrow::Cow::Borrowed(segment);
-    }
-    let mut visible = Vec::with_capacity(segment.len());
-    for chunk in segment.utf8_chunks() {
-        for c in chunk.valid().chars().filter(|c| !is_invisible(*c)) {
-            let mut buf = [0; 4];
-            visible.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+/// `text` without invisible characters (borrowed when it has none). To a
+/// fixed point: removing one can join the bytes around it into another
+/// (`E2 [E2 80 8E] 80 8E` leaves `E2 80 8E`, U+200E again), so the
+/// removal repeats until none is left. Each pass shortens the text, so
+/// there are at most a third as many passes as bytes.
+fn without_invisible(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut visible = std::borrow::Cow::Borrowed(text);
+    while has_invisible(&visible) {
+        let mut next = Vec::with_capacity(visible.len());
+        for chunk in visible.utf8_chunks() {
+            for c in chunk.valid().chars().filter(|c| !is_invisible(*c)) {
+                let mut buf = [0; 4];
+                next.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+            next.extend_from_slice(chunk.invalid());
         }
-        visible.extend_from_slice(chunk.invalid());
+        visible = std::borrow::Cow::Owned(next);
     }
-    std::borrow::Cow::Owned(visible)
+    visible
+}
+
+fn has_invisible(text: &[u8]) -> bool {
+    text.utf8_chunks()
+        .any(|chunk| chunk.valid().chars().any(is_invisible))
 }
 
 fn starts_with_separator(path: &[u8]) -> bool {
@@ -416,6 +425,11 @@ mod tests {
         assert_eq!(shown(&[], "a/.\u{115F}./x"), "/x");
         assert_eq!(shown(&[], "invoice\u{202E}fdp.exe"), "/invoicefdp.exe");
         assert_eq!(shown(&[], "\u{E0001}\u{3164}"), "/");
+        // A removal that joins its neighbours into another invisible
+        // character, or into a separator, is repeated, then split.
+        let joined = Bytes::from_static(b"a\xe2\xe2\x80\x8e\x80\x8e..\xef\xe2\x80\x8b\xbc\x8fb");
+        let resolved = resolve(&[], &joined, LIMITS).expect("valid");
+        assert_eq!(display(&resolved), Bytes::from_static(b"/a../b"));
     }
 
     #[test]
