@@ -50,6 +50,10 @@ pub enum PathError {
     TooDeep,
     /// The resolved path is longer than [`crate::Config::max_path_length`].
     TooLong,
+    /// Invisible characters built out of broken UTF-8, so that removing
+    /// them makes more: no device writes that, and undoing it without
+    /// bound would cost time quadratic in the line.
+    Garbled,
 }
 
 impl PathError {
@@ -60,6 +64,7 @@ impl PathError {
             Self::Nul => "File name not allowed: it holds a NUL byte.",
             Self::TooDeep => "Path not allowed: too many folders.",
             Self::TooLong => "Path not allowed: too long.",
+            Self::Garbled => "File name not allowed: it is not readable text.",
         };
         let code = if for_folder {
             ReplyCode::FILE_UNAVAILABLE
@@ -78,7 +83,7 @@ pub fn components(path: &Bytes) -> Result<Vec<Component>, PathError> {
     }
     // Invisible characters go first, from the whole path: what remains is
     // split and judged (a removal can join bytes into a new separator).
-    let visible = match without_invisible(path) {
+    let visible = match without_invisible(path).ok_or(PathError::Garbled)? {
         std::borrow::Cow::Borrowed(_) => path.clone(),
         std::borrow::Cow::Owned(visible) => Bytes::from(visible),
     };
@@ -245,14 +250,20 @@ pub(crate) fn is_invisible(c: char) -> bool {
     )
 }
 
-/// `text` without invisible characters (borrowed when it has none). To a
-/// fixed point: removing one can join the bytes around it into another
-/// (`E2 [E2 80 8E] 80 8E` leaves `E2 80 8E`, U+200E again), so the
-/// removal repeats until none is left. Each pass shortens the text, so
-/// there are at most a third as many passes as bytes.
-fn without_invisible(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+/// `text` without invisible characters (borrowed when it has none), or
+/// `None` when removing them keeps making more. Removing one can join the
+/// bytes around it into another (`E2 [E2 80 8E] 80 8E` leaves `E2 80 8E`,
+/// U+200E again), so the removal repeats, a few times at most: each pass
+/// copies the text, and a line crafted to need a pass per character would
+/// cost time quadratic in its length.
+fn without_invisible(text: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    /// Passes: one for any real name, the rest for joins.
+    const MAX_PASSES: usize = 4;
     let mut visible = std::borrow::Cow::Borrowed(text);
-    while has_invisible(&visible) {
+    for _ in 0..MAX_PASSES {
+        if !has_invisible(&visible) {
+            return Some(visible);
+        }
         let mut next = Vec::with_capacity(visible.len());
         for chunk in visible.utf8_chunks() {
             for c in chunk.valid().chars().filter(|c| !is_invisible(*c)) {
@@ -263,7 +274,7 @@ fn without_invisible(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         }
         visible = std::borrow::Cow::Owned(next);
     }
-    visible
+    (!has_invisible(&visible)).then_some(visible)
 }
 
 fn has_invisible(text: &[u8]) -> bool {
@@ -430,6 +441,19 @@ mod tests {
         let joined = Bytes::from_static(b"a\xe2\xe2\x80\x8e\x80\x8e..\xef\xe2\x80\x8b\xbc\x8fb");
         let resolved = resolve(&[], &joined, LIMITS).expect("valid");
         assert_eq!(display(&resolved), Bytes::from_static(b"/a../b"));
+        // Joins nested a thousand deep are refused, not undone a thousand
+        // times over.
+        let mut nested = b"x".to_vec();
+        for _ in 0..1000 {
+            nested = [b"\xe2".as_slice(), &nested, b"\x80\x8e"].concat();
+        }
+        let nested = [b"a".as_slice(), &nested].concat();
+        let nested: Vec<u8> = nested.iter().copied().filter(|b| *b != b'x').collect();
+        let nested = [nested, b"\xe2\x80\x8e".to_vec()].concat();
+        assert_eq!(
+            resolve(&[], &Bytes::from(nested), LIMITS),
+            Err(PathError::Garbled)
+        );
     }
 
     #[test]
