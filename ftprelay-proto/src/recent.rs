@@ -22,6 +22,8 @@ pub struct RecentUploads {
     window: Duration,
     max_entries: usize,
     users: Mutex<Uploads>,
+    /// The last session number given out.
+    sessions: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -37,6 +39,8 @@ pub(crate) struct RecentUpload {
     pub(crate) path: Vec<Bytes>,
     pub(crate) size: u64,
     pub(crate) received: Instant,
+    /// The session that received it ([`RecentUploads::register`]).
+    pub(crate) owner: u64,
 }
 
 impl RecentUploads {
@@ -47,7 +51,16 @@ impl RecentUploads {
             window,
             max_entries,
             users: Mutex::new(Uploads::default()),
+            sessions: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// A number for a session that shares its uploads here, so that it can
+    /// tell its own from the others'.
+    pub(crate) fn register(&self) -> u64 {
+        self.sessions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
     }
 
     /// `user` received `upload`.
@@ -71,16 +84,24 @@ impl RecentUploads {
         while uploads.entries > self.max_entries && uploads.drop_oldest() {}
     }
 
-    /// `user`'s uploads of the window before `now`, oldest first.
-    pub(crate) fn of(&self, user: &[u8], now: Instant) -> Vec<RecentUpload> {
+    /// Visits `user`'s uploads of the window before `now` made by other
+    /// sessions than `me`, oldest first, without copying them.
+    pub(crate) fn visit(
+        &self,
+        user: &[u8],
+        me: u64,
+        now: Instant,
+        mut visit: impl FnMut(&RecentUpload),
+    ) {
         let uploads = self.lock();
         let horizon = now.checked_sub(self.window);
-        uploads.by_user.get(user).map_or_else(Vec::new, |list| {
-            list.iter()
-                .filter(|upload| horizon.is_none_or(|horizon| upload.received > horizon))
-                .cloned()
-                .collect()
-        })
+        let Some(list) = uploads.by_user.get(user) else {
+            return;
+        };
+        list.iter()
+            .filter(|upload| upload.owner != me)
+            .filter(|upload| horizon.is_none_or(|horizon| upload.received > horizon))
+            .for_each(&mut visit);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Uploads> {

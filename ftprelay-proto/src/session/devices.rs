@@ -72,14 +72,13 @@ impl Session {
                 }
             }
             Size(path) => match self.session_file(&path) {
-                Some(file) => {
-                    let size = file.size;
+                Some((size, _)) => {
                     self.reply(Reply::new(ReplyCode::FILE_STATUS, size.to_string()));
                 }
                 None => self.deny("No such file."),
             },
             Mdtm(path) => match (
-                self.session_file(&path).map(|f| f.received),
+                self.session_file(&path).map(|(_, received)| received),
                 self.namespace.wall_clock,
             ) {
                 (Some(received), Some((wall, at))) => {
@@ -90,7 +89,11 @@ impl Session {
             },
             Mlst(path) => {
                 let path = path.unwrap_or_else(dot);
-                match self.session_file(&path).map(|f| (display(&f.path), f.size)) {
+                let shown = self.resolve(&path).map(|resolved| display(&resolved));
+                match shown
+                    .ok()
+                    .zip(self.session_file(&path).map(|(size, _)| size))
+                {
                     Some((shown, size)) => {
                         let facts = format!("type=file;size={size}; {}", shown.escape_ascii());
                         self.reply(Reply::multiline(
@@ -158,43 +161,44 @@ impl Session {
         )
     }
 
-    fn session_file(&self, path: &Arg) -> Option<RecentUpload> {
+    /// The size and arrival of the file at `path`, if this session answers
+    /// for one there.
+    fn session_file(&self, path: &Arg) -> Option<(u64, Instant)> {
         let resolved = self.resolve(path).ok()?;
-        self.visible_files()
-            .into_iter()
-            .find(|file| file.path == resolved)
+        let mut found = None;
+        self.visit_files(|file, size, received| {
+            if found.is_none() && file == resolved.as_slice() {
+                found = Some((size, received));
+            }
+        });
+        found
     }
 
-    /// The files this session answers for: its own uploads, and the same
-    /// user's uploads of the last moments on other sessions.
-    fn visible_files(&self) -> Vec<RecentUpload> {
-        let mut files: Vec<RecentUpload> = self
-            .namespace
-            .files
-            .iter()
-            .map(|file| RecentUpload {
-                path: file.path.clone(),
-                size: file.size,
-                received: file.received,
-            })
-            .collect();
-        if let (Some(recent), Some(user)) = (&self.namespace.recent, self.user()) {
-            for other in recent.of(user, self.now) {
-                if !files.iter().any(|own| own.path == other.path) {
-                    files.push(other);
-                }
-            }
+    /// Visits the files this session answers for (path, size, arrival): its
+    /// own uploads, then the same user's uploads of the last moments on
+    /// other sessions that it has not at the same path.
+    fn visit_files(&self, mut visit: impl FnMut(&[Bytes], u64, Instant)) {
+        let own = &self.namespace.files;
+        for file in own {
+            visit(&file.path, file.size, file.received);
         }
-        files
+        if let (Some((recent, me)), Some(user)) = (&self.namespace.recent, self.user()) {
+            recent.visit(user, *me, self.now, |other| {
+                if !own.iter().any(|file| file.path == other.path) {
+                    visit(&other.path, other.size, other.received);
+                }
+            });
+        }
     }
 
     /// Tells the user's other sessions about an upload received here.
     pub(super) fn share(&self, path: &[Bytes], size: u64) {
-        if let (Some(recent), Some(user)) = (&self.namespace.recent, self.user()) {
+        if let (Some((recent, me)), Some(user)) = (&self.namespace.recent, self.user()) {
             let upload = RecentUpload {
                 path: path.to_vec(),
                 size,
                 received: self.now,
+                owner: *me,
             };
             recent.record(user, upload);
         }
@@ -381,27 +385,27 @@ impl Session {
             return self.start_listing(Bytes::new());
         };
         let mut listing = BytesMut::new();
-        for file in &self.visible_files() {
-            let Some((name, parent)) = file.path.split_last() else {
-                continue;
+        self.visit_files(|path, size, _| {
+            let Some((name, parent)) = path.split_last() else {
+                return;
             };
             if parent != folder.as_slice() {
-                continue;
+                return;
             }
             match kind {
                 Listing::Names => listing.extend_from_slice(name),
                 Listing::Long => {
-                    let line = format!("-rw-r--r-- 1 ftp ftp {:>12} Jan 01 00:00 ", file.size);
+                    let line = format!("-rw-r--r-- 1 ftp ftp {size:>12} Jan 01 00:00 ");
                     listing.extend_from_slice(line.as_bytes());
                     listing.extend_from_slice(name);
                 }
                 Listing::Facts => {
-                    listing.extend_from_slice(format!("type=file;size={}; ", file.size).as_bytes());
+                    listing.extend_from_slice(format!("type=file;size={size}; ").as_bytes());
                     listing.extend_from_slice(name);
                 }
             }
             listing.put_slice(b"\r\n");
-        }
+        });
         self.start_listing(listing.freeze());
     }
 

@@ -306,7 +306,8 @@ impl Session {
     /// sessions for a moment (devices profile; see [`crate::RecentUploads`]).
     /// Give every session of a relay the same one.
     pub fn with_recent_uploads(mut self, recent: Arc<crate::RecentUploads>) -> Self {
-        self.namespace.recent = Some(recent);
+        let me = recent.register();
+        self.namespace.recent = Some((recent, me));
         self
     }
 

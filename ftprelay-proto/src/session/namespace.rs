@@ -23,8 +23,9 @@ pub(super) struct Namespace {
     pub(super) rename_from: Option<Vec<Bytes>>,
     /// A wall-clock time and the instant it was read, for MDTM.
     pub(super) wall_clock: Option<(SystemTime, Instant)>,
-    /// The relay's recent uploads, shared with the user's other sessions.
-    pub(super) recent: Option<Arc<RecentUploads>>,
+    /// The relay's recent uploads, shared with the user's other sessions,
+    /// and this session's number there.
+    pub(super) recent: Option<(Arc<RecentUploads>, u64)>,
 }
 
 /// An upload of this session, as the devices profile shows it.
