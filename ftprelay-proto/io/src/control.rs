@@ -232,30 +232,9 @@ impl<R: Runtime> ControlStream<R> {
         if self.unwritten.is_empty() || self.writer_shut {
             return;
         }
-        let flush = std::future::poll_fn(|cx| {
-            while !self.unwritten.is_empty() {
-                match runtime.poll_write(&self.stream, cx, &self.unwritten) {
-                    Poll::Ready(Ok(written)) if written > 0 => {
-                        self.unwritten.drain(..written);
-                    }
-                    Poll::Ready(_) => break,
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
-            Poll::Ready(())
-        });
-        let mut limit = runtime.sleep_until(runtime.now() + CLOSE_LINGER);
-        let mut flush = std::pin::pin!(flush);
-        std::future::poll_fn(|cx| {
-            if flush.as_mut().poll(cx).is_ready()
-                || std::pin::Pin::new(&mut limit).poll(cx).is_ready()
-            {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
+        let written =
+            crate::wait::write_within(runtime, &self.stream, &self.unwritten, CLOSE_LINGER).await;
+        self.unwritten.drain(..written);
     }
 }
 

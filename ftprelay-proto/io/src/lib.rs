@@ -36,6 +36,7 @@ mod spool;
 mod state;
 mod throttle;
 mod tls;
+mod wait;
 
 pub use limits::{ConnectionCounter, TooManyConnections, client_group};
 pub use proto;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proto::{Authenticator, RelayConfig};
 
@@ -20,6 +20,7 @@ use crate::runtime::{BoxFuture, Runtime};
 use crate::spool::Spool;
 use crate::state::Shared;
 use crate::tls::Tls;
+use crate::wait::{within, write_within};
 
 /// How long to wait before accepting again on a listener whose accept
 /// failed (out of file descriptors, say): the connection stays queued, so
@@ -130,9 +131,8 @@ impl<A: Authenticator, R: Runtime> Relay<A, R> {
             "shutting down: finishing uploads in flight"
         );
         sessions.stop();
-        let grace = sleep(shared.runtime.sleep_until(deadline(&shared)));
-        let drained = race_bool(sessions.all_finished(), grace).await;
-        if !drained {
+        let (runtime, grace) = (&shared.runtime, shared.config.shutdown_grace);
+        if !within(runtime, grace, sessions.all_finished()).await {
             tracing::warn!(
                 sessions = sessions.running(),
                 "shutdown grace period over: dropping the sessions left"
@@ -142,9 +142,7 @@ impl<A: Authenticator, R: Runtime> Relay<A, R> {
         // future (its connection, threads and spool files) soon after, and
         // `serve` returns only once that happened.
         drop(tasks);
-        let runtime = &shared.runtime;
-        let limit = sleep(runtime.sleep_until(runtime.now() + CANCEL_WAIT));
-        if !race_bool(sessions.all_finished(), limit).await {
+        if !within(runtime, CANCEL_WAIT, sessions.all_finished()).await {
             tracing::warn!(
                 sessions = sessions.running(),
                 "sessions still not dropped after their cancellation"
@@ -152,10 +150,6 @@ impl<A: Authenticator, R: Runtime> Relay<A, R> {
         }
         Ok(())
     }
-}
-
-fn deadline<A: Authenticator, R: Runtime>(shared: &Shared<A, R>) -> Instant {
-    shared.runtime.now() + shared.config.shutdown_grace
 }
 
 /// A connection accepted on a control listener.
@@ -255,41 +249,7 @@ async fn write_refusal<A: Authenticator, R: Runtime>(
     stream: R::Stream,
     bytes: Vec<u8>,
 ) {
-    let runtime = &shared.runtime;
-    let mut written = 0;
-    let write = std::future::poll_fn(|cx| {
-        while written < bytes.len() {
-            match runtime.poll_write(&stream, cx, &bytes[written..]) {
-                Poll::Ready(Ok(n)) if n > 0 => written += n,
-                Poll::Ready(_) => return Poll::Ready(()),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        Poll::Ready(())
-    });
-    let limit = sleep(runtime.sleep_until(runtime.now() + REFUSAL_WRITE));
-    race_bool(write, limit).await;
-}
-
-/// A runtime's timer as a future of `()`.
-async fn sleep(timer: impl Future) {
-    timer.await;
-}
-
-/// Whether `first` finished before `second`.
-async fn race_bool(first: impl Future<Output = ()>, second: impl Future<Output = ()>) -> bool {
-    let mut first = pin!(first);
-    let mut second = pin!(second);
-    std::future::poll_fn(|cx| {
-        if first.as_mut().poll(cx).is_ready() {
-            Poll::Ready(true)
-        } else if second.as_mut().poll(cx).is_ready() {
-            Poll::Ready(false)
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
+    write_within(&shared.runtime, &stream, &bytes, REFUSAL_WRITE).await;
 }
 
 /// The relay's sessions: how many run, which finished, and the stop signal
