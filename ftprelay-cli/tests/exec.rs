@@ -4,7 +4,6 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use support::{Relay, curl_upload, stderr, write};
 
@@ -62,20 +61,19 @@ support::on_every_runtime!(
         let pid = std::fs::read_to_string(&pid_file).expect("the command ran");
         let pid = pid.trim();
         // The child is gone: `kill -0` fails once it is reaped (bounded wait).
-        let mut gone = false;
-        for _ in 0..500 {
-            let alive = Command::new("kill")
+        let alive = || {
+            Command::new("kill")
                 .args(["-0", pid])
                 .stderr(Stdio::null())
                 .status()
-                .expect("kill");
-            if !alive.success() {
-                gone = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(gone, "the command outlived its timeout");
+                .expect("kill")
+                .success()
+        };
+        support::wait_until(
+            "the command's end after its timeout",
+            || !alive(),
+            || format!("process {pid} still runs: the command outlived its timeout"),
+        );
         assert!(relay.spool_is_empty());
     }),
     exec_non_utf8_output_does_not_kill_the_command({

@@ -5,9 +5,8 @@ mod support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use support::{Relay, curl_upload, stderr, write};
+use support::{Relay, curl_upload, stderr, wait_until, write};
 
 support::on_every_runtime!(
     exec_timeouts_leave_no_process_and_no_open_spool_file({
@@ -88,19 +87,6 @@ support::on_every_runtime!(
         );
     }),
 );
-
-/// Waits (at most 10 s) until `condition` holds; `describe` says what was
-/// seen instead.
-#[track_caller]
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool, describe: impl Fn() -> String) {
-    for _ in 0..1000 {
-        if condition() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out waiting for {what}: {}", describe());
-}
 
 /// A string no other test's processes carry.
 fn unique_marker() -> String {

@@ -292,3 +292,16 @@ macro_rules! on_tokio_only {
 }
 #[allow(unused_imports)]
 pub(crate) use on_tokio_only;
+
+/// Waits (at most 10 s) until `condition` holds; `describe` says what was
+/// seen instead.
+#[track_caller]
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool, describe: impl Fn() -> String) {
+    for _ in 0..1000 {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {what}: {}", describe());
+}
