@@ -370,14 +370,17 @@ pub(crate) fn root_file_name(path: &Bytes) -> Result<Option<Bytes>, PathError> {
     }
 }
 
-/// The last segment of `path` as the client wrote it, blanks trimmed: what
-/// temporary-name patterns such as `.in.*` are matched against (the safe
-/// name has lost its leading dots).
-pub(crate) fn last_segment(path: &[u8]) -> &[u8] {
-    let last = segments(path)
+/// The last segment of `path` as the client wrote it, invisible
+/// characters removed and blanks trimmed as for its safe name, but its
+/// leading dots kept: what temporary-name patterns such as `.in.*` are
+/// matched against (the safe name has lost its leading dots).
+pub(crate) fn last_segment(path: &[u8]) -> Vec<u8> {
+    let visible = without_invisible(path).unwrap_or(std::borrow::Cow::Borrowed(path));
+    let last = segments(&visible)
         .map(|segment| trim_end(trim_start(segment, is_blank), is_blank))
         .filter(|segment| !segment.is_empty())
-        .last();
+        .last()
+        .map(<[u8]>::to_vec);
     last.unwrap_or_default()
 }
 

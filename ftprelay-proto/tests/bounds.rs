@@ -238,3 +238,22 @@ fn reply_bytes(outputs: &[Output]) -> usize {
         })
         .sum()
 }
+
+#[test]
+fn a_temporary_name_with_invisible_characters_is_held_like_its_safe_name() {
+    let mut s = Harness::logged_in(devices());
+    for name in [
+        "snap.tmp\u{200B}",
+        "\u{FEFF}.in.scan.pdf.",
+        "clip\u{202E}.part",
+    ] {
+        let upload = s.receiving(name);
+        s.transfer_ended(upload, TransferEnd::Complete { bytes: 3 });
+        let outputs = s.take();
+        assert_eq!(codes(&outputs), vec![226], "{name:?}");
+        assert!(
+            !outputs.iter().any(|o| matches!(o, Output::Process(_))),
+            "{name:?} was processed, not held for its rename"
+        );
+    }
+}

@@ -59,7 +59,7 @@ impl Session {
                     "No file name given.",
                 )),
                 Ok(resolved) => {
-                    let held = self.is_temporary(crate::path::last_segment(path.as_bytes()));
+                    let held = self.is_temporary(&crate::path::last_segment(path.as_bytes()));
                     self.start_upload(path.to_bytes(), resolved, None, held);
                 }
                 Err(error) => self.reply(error.reply(false)),
