@@ -7,8 +7,9 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use ftprelay_tokio::proto::PassivePorts;
 
 /// An FTP server for devices that can only upload by FTP: each file is
-/// handed to a processor (a command, a directory, a URL), the device is told
-/// whether that worked, and nothing is kept.
+/// delivered to its destinations (a folder, a command, a URL, a mailbox, a
+/// bucket, an SFTP server), the device is told whether that worked, and
+/// nothing is kept.
 #[derive(Debug, Parser)]
 #[command(name = "ftprelay", version, args_conflicts_with_subcommands = true)]
 pub(crate) struct Cli {
@@ -142,22 +143,9 @@ pub(crate) struct RunArgs {
     /// Less log output (-q warnings, -qq errors).
     #[arg(short, long, action = ArgAction::Count)]
     pub(crate) quiet: u8,
-    /// Processor: run `/bin/sh -c CMD` with the file as $1 (exit 0 means success).
-    #[arg(long, value_name = "CMD", group = "processor")]
-    pub(crate) exec: Option<String>,
-    /// The most of an --exec command's output logged per upload; the rest is
-    /// read, counted and dropped (lines are cut at 4 KiB) [default: 64K].
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
-    pub(crate) exec_log_limit: Option<u64>,
-    /// Processor: move the file into DIR under its (safe) name, never overwriting.
-    #[arg(long, value_name = "DIR", group = "processor")]
-    pub(crate) dir: Option<PathBuf>,
-    /// Processor: POST the file to URL (a 2xx answer means success).
-    #[arg(long, value_name = "URL", group = "processor")]
-    pub(crate) http: Option<String>,
-    /// Processor: log the file's name and size, and drop it.
-    #[arg(long, group = "processor")]
-    pub(crate) discard: bool,
+    /// Where files go: one or more destinations, each upload to all.
+    #[command(flatten)]
+    pub(crate) destinations: crate::destinations::DestinationArgs,
 }
 
 fn parse_user(text: &str) -> Result<(String, String), String> {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::destinations::{DirEntry, Entry, ExecEntry, HttpEntry};
 use crate::error::CliError;
 
 /// Everything the flags set, plus per-user processors.
@@ -33,11 +34,17 @@ pub(crate) struct FileConfig {
     pub(crate) tls_required: Option<bool>,
     pub(crate) exec_log_limit: Option<Size>,
     pub(crate) tls_require_session_reuse: Option<bool>,
-    // The processor of users without their own: one of these.
+    /// Roots for outgoing TLS besides the system's.
+    #[serde(default)]
+    pub(crate) trust_ca: Vec<PathBuf>,
+    // The destinations of users without their own: these shorthands and
+    // the `[[destinations]]` list, together.
     pub(crate) exec: Option<String>,
-    pub(crate) dir: Option<PathBuf>,
+    pub(crate) dir: Option<String>,
     pub(crate) http: Option<String>,
     pub(crate) discard: Option<bool>,
+    #[serde(default)]
+    pub(crate) destinations: Vec<Entry>,
     #[serde(default)]
     pub(crate) users: Vec<FileUser>,
 }
@@ -60,9 +67,69 @@ pub(crate) struct FileUser {
     /// This user's profile, if not the relay's.
     pub(crate) profile: Option<crate::args::ProfileArg>,
     pub(crate) exec: Option<String>,
-    pub(crate) dir: Option<PathBuf>,
+    pub(crate) dir: Option<String>,
     pub(crate) http: Option<String>,
     pub(crate) discard: Option<bool>,
+    /// This user's destinations (with the shorthands), if not the default.
+    #[serde(default)]
+    pub(crate) destinations: Vec<Entry>,
+}
+
+/// The entries of the one-line destinations (`exec = "…"`, `dir = "…"`,
+/// `http = "…"`, `discard = true`), then `list`'s.
+fn entries(
+    exec: &Option<String>,
+    dir: &Option<String>,
+    http: &Option<String>,
+    discard: Option<bool>,
+    list: &[Entry],
+) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    if let Some(command) = exec {
+        entries.push(Entry::Exec(ExecEntry {
+            command: command.clone(),
+        }));
+    }
+    if let Some(path) = dir {
+        entries.push(Entry::Dir(DirEntry {
+            path: path.clone(),
+            mode: None,
+        }));
+    }
+    if let Some(url) = http {
+        entries.push(Entry::Http(HttpEntry::new(url.clone())));
+    }
+    if discard == Some(true) {
+        entries.push(Entry::Discard);
+    }
+    entries.extend(list.iter().cloned());
+    entries
+}
+
+impl FileConfig {
+    /// The destinations of users without their own.
+    pub(crate) fn entries(&self) -> Vec<Entry> {
+        entries(
+            &self.exec,
+            &self.dir,
+            &self.http,
+            self.discard,
+            &self.destinations,
+        )
+    }
+}
+
+impl FileUser {
+    /// This user's own destinations; empty for the default ones.
+    pub(crate) fn entries(&self) -> Vec<Entry> {
+        entries(
+            &self.exec,
+            &self.dir,
+            &self.http,
+            self.discard,
+            &self.destinations,
+        )
+    }
 }
 
 /// Reads and parses `path`. Errors name the file, the line and the key.
@@ -111,10 +178,7 @@ exec = "mail -s snapshot me@example.org < \"$1\""
         assert_eq!(config.listen.as_ref().map(Vec::len), Some(2));
         assert_eq!(config.users.len(), 2);
         assert_eq!(config.discard, Some(true));
-        assert_eq!(
-            config.users[0].dir.as_deref(),
-            Some(Path::new("/srv/scans"))
-        );
+        assert_eq!(config.users[0].dir.as_deref(), Some("/srv/scans"));
     }
 
     #[test]

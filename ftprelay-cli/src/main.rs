@@ -1,15 +1,15 @@
 //! `ftprelay`: a standalone FTP upload relay that needs no code.
 //!
 //! ```text
-//! ftprelay [OPTIONS] (--exec CMD | --dir DIR | --http URL | --discard)
+//! ftprelay [OPTIONS] DESTINATION…   (--dir, --exec, --http, --mail-to, --s3, --sftp, --discard)
 //! ftprelay hash-password
 //! ```
 
 mod args;
+mod destinations;
 mod error;
 mod file;
 mod hash;
-mod processors;
 mod settings;
 mod signals;
 mod users;
@@ -132,24 +132,19 @@ where
         anonymous,
         tls,
         password_checks,
-        exec_log_limit,
     } = settings;
     let ftps = match (&tls, config.implicit_tls_listen.as_slice()) {
         (None, _) => "off".to_owned(),
         (Some(_), []) => "AUTH TLS".to_owned(),
         (Some(_), implicit) => format!("AUTH TLS, implicit on {implicit:?}"),
     };
-    let summary = users_summary(&users, anonymous.as_deref());
+    let summary = users_summary(&users, anonymous.as_ref());
     let passive = config
         .passive_ports
         .map_or("any".to_owned(), |p| format!("{}-{}", p.first(), p.last()));
     let verifier = verifier::Verifier::new(password_checks)
         .map_err(|e| CliError::Runtime(format!("cannot start the password checks: {e}")))?;
-    let limits = processors::Limits {
-        process_timeout: config.session.process_timeout,
-        exec_log_limit,
-    };
-    let authenticator = Users::new(users, anonymous, limits, verifier);
+    let authenticator = Users::new(users, anonymous, verifier);
     let relay = bind_relay(config, authenticator)
         .await
         .map_err(runtime_error)?;
@@ -167,7 +162,10 @@ fn runtime_error(error: std::io::Error) -> CliError {
 
 /// `name (processor), …`: who can log in and where their files go. Never
 /// passwords.
-fn users_summary(users: &[users::User], anonymous: Option<&processors::ProcessorSpec>) -> String {
+fn users_summary(
+    users: &[users::User],
+    anonymous: Option<&ftprelay_deliver::Destinations>,
+) -> String {
     let mut parts: Vec<String> = users
         .iter()
         .map(|user| format!("{} ({})", user.name, user.processor))

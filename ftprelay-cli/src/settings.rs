@@ -1,16 +1,16 @@
 //! The settings of a run: the configuration file, then the flags on top.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use ftprelay_tokio::proto::RelayConfig;
 
 use crate::args::{RunArgs, parse_port_range, parse_size};
+use crate::destinations::{self, Context};
 use crate::error::CliError;
 use crate::file::{self, FileConfig, Size};
-use crate::processors::{DEFAULT_EXEC_LOG_LIMIT, ProcessorSpec};
 use crate::users::{Credential, User, check_hash};
+use ftprelay_deliver::Destinations;
 
 /// Everything a run needs.
 #[derive(Debug)]
@@ -19,11 +19,9 @@ pub(crate) struct Settings {
     /// The certificate and key files, when FTPS is on.
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
     pub(crate) users: Vec<User>,
-    pub(crate) anonymous: Option<Arc<ProcessorSpec>>,
+    pub(crate) anonymous: Option<Destinations>,
     /// Password hashes checked at once.
     pub(crate) password_checks: usize,
-    /// The most of an `--exec` command's output logged per run.
-    pub(crate) exec_log_limit: usize,
 }
 
 impl Settings {
@@ -64,24 +62,37 @@ impl Settings {
         relay.tls_require_session_reuse = reuse;
         relay.session.require_tls = required;
         relay.session.require_protected_data = required;
-        let flag_processor = processor(
-            args.exec.clone(),
-            args.dir.clone(),
-            args.http.clone(),
-            args.discard,
-            "flags",
-        )?;
-        let file_processor = processor(
-            file.exec.clone(),
-            file.dir.clone(),
-            file.http.clone(),
-            file.discard.unwrap_or(false),
-            "the configuration file",
-        )?;
-        let default_processor = flag_processor.or(file_processor).map(Arc::new);
+        let exec_log_limit = match (args.destinations.exec.exec_log_limit, &file.exec_log_limit) {
+            (Some(bytes), _) => bytes,
+            (None, Some(size)) => size_in_bytes(size, "exec_log_limit")?,
+            (None, None) => ftprelay_deliver::DEFAULT_EXEC_LOG_LIMIT as u64,
+        };
+        let trust_files: Vec<PathBuf> = if args.destinations.trust_ca.is_empty() {
+            file.trust_ca.clone()
+        } else {
+            args.destinations.trust_ca.clone()
+        };
+        let context = Context {
+            trust: Context::trust(&trust_files)?,
+            process_timeout: relay.session.process_timeout,
+            exec_log_limit: usize::try_from(exec_log_limit).unwrap_or(usize::MAX),
+        };
+        // The flags' destinations replace the file's.
+        let flag_entries = args.destinations.entries()?;
+        let default_destinations = if flag_entries.is_empty() {
+            let entries = file.entries();
+            (!entries.is_empty())
+                .then(|| destinations::build(&entries, &context, "the configuration file"))
+                .transpose()?
+        } else {
+            Some(destinations::build(&flag_entries, &context, "flags")?)
+        };
         let needs_default = || {
-            default_processor.clone().ok_or_else(|| {
-                usage("no processor given: use --exec CMD, --dir DIR, --http URL or --discard")
+            default_destinations.clone().ok_or_else(|| {
+                usage(
+                    "no destination given: use --dir DIR, --exec CMD, --http URL, --mail-to ADDR, \
+                     --s3 URL, --sftp URL or --discard",
+                )
             })
         };
 
@@ -105,16 +116,11 @@ impl Settings {
                     )));
                 }
             };
-            let own = processor(
-                entry.exec.clone(),
-                entry.dir.clone(),
-                entry.http.clone(),
-                entry.discard.unwrap_or(false),
-                &format!("user {}", entry.name),
-            )?;
-            let processor = match own {
-                Some(own) => Arc::new(own),
-                None => needs_default()?,
+            let own = entry.entries();
+            let processor = if own.is_empty() {
+                needs_default()?
+            } else {
+                destinations::build(&own, &context, &format!("user {}", entry.name))?
             };
             add(User {
                 name: entry.name.clone(),
@@ -146,7 +152,7 @@ impl Settings {
         } else {
             None
         };
-        if default_processor.is_none() && users.is_empty() {
+        if default_destinations.is_none() && users.is_empty() {
             return Err(needs_default()
                 .err()
                 .unwrap_or_else(|| usage("no processor")));
@@ -160,18 +166,12 @@ impl Settings {
         if password_checks == 0 {
             return Err(usage("password_checks must be at least 1"));
         }
-        let exec_log_limit = match (args.exec_log_limit, &file.exec_log_limit) {
-            (Some(bytes), _) => bytes,
-            (None, Some(size)) => size_in_bytes(size, "exec_log_limit")?,
-            (None, None) => DEFAULT_EXEC_LOG_LIMIT as u64,
-        };
         Ok(Self {
             relay,
             tls,
             users,
             anonymous,
             password_checks,
-            exec_log_limit: usize::try_from(exec_log_limit).unwrap_or(usize::MAX),
         })
     }
 }
@@ -253,44 +253,6 @@ fn seconds(secs: u64, what: &str) -> Result<Duration, CliError> {
         return Err(usage(format!("the {what} must be at least 1 second")));
     }
     Ok(Duration::from_secs(secs))
-}
-
-/// At most one processor from its four fields; `where_` names the source in
-/// errors.
-fn processor(
-    exec: Option<String>,
-    dir: Option<PathBuf>,
-    http: Option<String>,
-    discard: bool,
-    where_: &str,
-) -> Result<Option<ProcessorSpec>, CliError> {
-    let mut given = Vec::new();
-    if let Some(command) = exec {
-        if command.trim().is_empty() {
-            return Err(usage(format!("{where_}: the exec command is empty")));
-        }
-        given.push(ProcessorSpec::Exec(command));
-    }
-    if let Some(dir) = dir {
-        given.push(ProcessorSpec::Dir(dir));
-    }
-    if let Some(url) = http {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(usage(format!(
-                "{where_}: the http processor needs an http:// or https:// URL, got {url:?}"
-            )));
-        }
-        given.push(ProcessorSpec::Http(url));
-    }
-    if discard {
-        given.push(ProcessorSpec::Discard);
-    }
-    match given.len() {
-        0 | 1 => Ok(given.pop()),
-        _ => Err(usage(format!(
-            "{where_}: give only one of exec, dir, http and discard"
-        ))),
-    }
 }
 
 /// A users file: one `name:HASH` a line, `#` comments and blank lines

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use argon2::password_hash::PasswordHash;
 use ftprelay_tokio::proto::{Authenticator, Login, LoginRejected};
 
-use crate::processors::{Limits, Processor, ProcessorSpec};
+use crate::destinations::Processor;
 use crate::verifier::Verifier;
+use ftprelay_deliver::Destinations;
 
 /// How a user proves who they are.
 #[derive(Debug, Clone)]
@@ -23,7 +24,7 @@ pub(crate) enum Credential {
 pub(crate) struct User {
     pub(crate) name: String,
     pub(crate) credential: Credential,
-    pub(crate) processor: Arc<ProcessorSpec>,
+    pub(crate) processor: Destinations,
     /// This user's profile, if not the relay's.
     pub(crate) profile: Option<ftprelay_tokio::proto::Profile>,
 }
@@ -33,13 +34,12 @@ pub(crate) struct User {
 pub(crate) struct Users {
     by_name: HashMap<Vec<u8>, User>,
     /// `anonymous` and `ftp` with any password, if enabled.
-    anonymous: Option<Arc<ProcessorSpec>>,
+    anonymous: Option<Destinations>,
     verifier: Verifier,
     /// Whether any user has a hash: only then is an unknown name checked
     /// against [`DUMMY_HASH`] (with plain passwords alone, a wrong name and
     /// a wrong password cost the same: nothing).
     has_hashes: bool,
-    limits: Limits,
 }
 
 /// Verified against when the user name is unknown, so that an unknown name
@@ -49,8 +49,7 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 impl Users {
     pub(crate) fn new(
         users: Vec<User>,
-        anonymous: Option<Arc<ProcessorSpec>>,
-        limits: Limits,
+        anonymous: Option<Destinations>,
         verifier: Verifier,
     ) -> Self {
         let has_hashes = users
@@ -65,12 +64,7 @@ impl Users {
             anonymous,
             verifier,
             has_hashes,
-            limits,
         }
-    }
-
-    fn processor(&self, spec: &Arc<ProcessorSpec>) -> Processor {
-        Processor::new(spec.clone(), self.limits, None)
     }
 }
 
@@ -79,7 +73,7 @@ impl Authenticator for Users {
 
     async fn authenticate(&self, login: &Login) -> Result<Processor, LoginRejected> {
         if let (Some(spec), b"anonymous" | b"ftp") = (&self.anonymous, login.user()) {
-            return Ok(self.processor(spec));
+            return Ok(Processor::new(spec.clone(), None));
         }
         let user = self.by_name.get(login.user());
         let credential = user.map(|u| u.credential.clone());
@@ -96,11 +90,7 @@ impl Authenticator for Users {
             None => false,
         };
         match user {
-            Some(user) if accepted => Ok(Processor::new(
-                user.processor.clone(),
-                self.limits,
-                user.profile,
-            )),
+            Some(user) if accepted => Ok(Processor::new(user.processor.clone(), user.profile)),
             _ => Err(LoginRejected),
         }
     }

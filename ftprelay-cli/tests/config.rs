@@ -10,7 +10,7 @@ use std::time::Duration;
 use support::{BIN, Relay, assert_fails, curl_upload, ftprelay, stderr, write};
 
 support::on_every_runtime!(
-    a_config_file_with_per_user_processors({
+    a_config_file_with_per_user_destinations({
         let work = tempfile::tempdir().expect("dir");
         let scans = work.path().join("scans");
         let hash = ftprelay(&["hash-password"], "cam-pw\n");
@@ -150,7 +150,7 @@ exec = "cp \"$1\" {work}/camera-$FTPRELAY_FILE_NAME"
 fn bad_input_is_one_line_and_status_2() {
     let work = tempfile::tempdir().expect("dir");
     assert_fails(&ftprelay(&["--bogus"], ""), 2, "--bogus");
-    assert_fails(&ftprelay(&["--user", "demo:demo"], ""), 2, "no processor");
+    assert_fails(&ftprelay(&["--user", "demo:demo"], ""), 2, "no destination");
     assert_fails(&ftprelay(&["--discard"], ""), 2, "no users");
     assert_fails(
         &ftprelay(&["--user", "demo", "--discard"], ""),

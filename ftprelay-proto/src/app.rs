@@ -213,8 +213,19 @@ impl Upload {
 /// Why processing failed. It knows the reply the client gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessError {
-    permanent: bool,
+    kind: FailureKind,
     reason: String,
+}
+
+/// The kinds of failure, each with its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailureKind {
+    /// `451`: worth retrying.
+    Transient,
+    /// `550`: never accepted.
+    Rejected,
+    /// `552`: too large for the destination.
+    TooLarge,
 }
 
 impl ProcessError {
@@ -222,7 +233,7 @@ impl ProcessError {
     /// device keeps its copy and tries again.
     pub fn transient(reason: impl Into<String>) -> Self {
         Self {
-            permanent: false,
+            kind: FailureKind::Transient,
             reason: reason.into(),
         }
     }
@@ -231,14 +242,24 @@ impl ProcessError {
     /// `550`, so the device does not retry it forever.
     pub fn rejected(reason: impl Into<String>) -> Self {
         Self {
-            permanent: true,
+            kind: FailureKind::Rejected,
+            reason: reason.into(),
+        }
+    }
+
+    /// A file larger than the destination takes (a mail size limit):
+    /// `552`, exceeded storage allocation; retrying the same file cannot
+    /// help.
+    pub fn too_large(reason: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::TooLarge,
             reason: reason.into(),
         }
     }
 
     /// Whether retrying cannot help.
     pub fn is_permanent(&self) -> bool {
-        self.permanent
+        self.kind != FailureKind::Transient
     }
 
     /// The reason, for the log. It is not sent to the client, which may be
@@ -247,18 +268,30 @@ impl ProcessError {
         &self.reason
     }
 
+    /// This failure with another reason (the same reply): to say which
+    /// destination failed, say.
+    pub fn with_reason(self, reason: impl Into<String>) -> Self {
+        Self {
+            kind: self.kind,
+            reason: reason.into(),
+        }
+    }
+
     /// The reply the client gets.
     pub fn reply(&self) -> Reply {
-        if self.permanent {
-            Reply::new(
+        match self.kind {
+            FailureKind::Rejected => Reply::new(
                 ReplyCode::FILE_UNAVAILABLE,
                 "File rejected by the processor.",
-            )
-        } else {
-            Reply::new(
+            ),
+            FailureKind::TooLarge => Reply::new(
+                ReplyCode::EXCEEDED_STORAGE,
+                "File too large for its destination.",
+            ),
+            FailureKind::Transient => Reply::new(
                 ReplyCode::LOCAL_ERROR,
                 "Processing failed; the file was not accepted, try again later.",
-            )
+            ),
         }
     }
 }

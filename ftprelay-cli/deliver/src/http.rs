@@ -5,7 +5,40 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ftprelay_tokio::proto::{ProcessError, Upload};
+use ftprelay_proto::{ProcessError, Upload};
+
+use crate::destinations::{Delivery, Destination};
+use crate::fields::Fields;
+
+/// `--http`: POSTs each upload to a URL; a 2xx answer is success.
+#[derive(Debug, Clone)]
+pub struct Http {
+    url: String,
+    timeout: Duration,
+}
+
+impl Http {
+    /// POSTs to `url`, giving up on a request before `process_timeout`
+    /// (the relay's) has passed.
+    pub fn new(url: impl Into<String>, process_timeout: Duration) -> Self {
+        Self {
+            url: url.into(),
+            timeout: process_timeout,
+        }
+    }
+}
+
+impl Destination for Http {
+    fn deliver<'a>(&'a self, upload: &'a Upload, _fields: &'a Fields) -> Delivery<'a> {
+        Box::pin(post(&self.url, upload, self.timeout))
+    }
+}
+
+impl std::fmt::Display for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http {}", self.url)
+    }
+}
 
 /// POSTs the file as the request body; a 2xx answer is success.
 ///
@@ -15,11 +48,7 @@ use ftprelay_tokio::proto::{ProcessError, Upload};
 /// the device was told `451`, the body is read through [`Body`], which fails
 /// once this future is gone or the request's deadline has passed; and the
 /// deadline is before the relay's.
-pub(super) async fn post(
-    url: &str,
-    upload: &Upload,
-    timeout: Duration,
-) -> Result<(), ProcessError> {
+async fn post(url: &str, upload: &Upload, timeout: Duration) -> Result<(), ProcessError> {
     let url = url.to_owned();
     let path = upload.path().to_owned();
     let headers = [

@@ -1,6 +1,6 @@
 //! How a client's name is spelled as a name on this machine.
 //!
-//! The core hands over safe components ([`ftprelay_tokio::proto::path`]):
+//! The core hands over safe components ([`ftprelay_proto::path`]):
 //! no separators, no leading dots, no NUL. What is left to decide here is
 //! the spelling: bytes that are not UTF-8 and control characters become
 //! `%XX`, deterministically and without collisions (two Latin-1 names never
@@ -80,6 +80,19 @@ impl LocalName {
             name.push_str(piece);
         }
         name
+    }
+
+    /// The name without its extension, shortened as [`Self::spelled`]
+    /// would shorten it.
+    pub(crate) fn stem(&self) -> String {
+        let full = self.spelled("");
+        let extension: usize = self.extension.iter().map(String::len).sum();
+        full[..full.len().saturating_sub(extension).min(full.len())].to_owned()
+    }
+
+    /// The extension without its dot; empty when there is none.
+    pub(crate) fn extension(&self) -> String {
+        self.extension.iter().skip(1).map(String::as_str).collect()
     }
 }
 

@@ -15,21 +15,68 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal, kill_process_group};
 use smol::future::{FutureExt as _, zip};
 
-use super::output::{Budget, Stream, log_lines};
-use ftprelay_tokio::proto::{ProcessError, Upload};
+use crate::output::{Budget, Stream, log_lines};
+use ftprelay_proto::{ProcessError, Upload};
+
+use crate::destinations::{Delivery, Destination};
+use crate::fields::Fields;
 
 /// After the command exited (and its group was killed), how long what is
 /// still in its pipes is read. Only a process that left the group (setsid)
 /// can hold a pipe open past the kill; its output is not waited for.
 const DRAIN: Duration = Duration::from_secs(1);
 
+/// The bytes of a command's output logged per run, by default.
+pub const DEFAULT_LOG_LIMIT: usize = 64 * 1024;
+
+/// `--exec`: runs `/bin/sh -c CMD ftprelay PATH` on each upload; exit
+/// status 0 is success. The upload is described in the environment
+/// (`FTPRELAY_PATH`, `FTPRELAY_FILE_NAME`, `FTPRELAY_REMOTE_PATH`,
+/// `FTPRELAY_USER`, `FTPRELAY_PEER`, `FTPRELAY_SIZE`, `FTPRELAY_ID`).
+#[derive(Debug, Clone)]
+pub struct Command {
+    command: String,
+    log_limit: usize,
+}
+
+impl Command {
+    /// Runs `command`, logging at most [`DEFAULT_LOG_LIMIT`] bytes of its
+    /// output a run.
+    pub fn new(command: impl Into<String>) -> Self {
+        Self {
+            command: command.into(),
+            log_limit: DEFAULT_LOG_LIMIT,
+        }
+    }
+
+    /// Logs at most `bytes` of the command's output a run; the rest is
+    /// read, counted and dropped.
+    pub fn log_limit(mut self, bytes: usize) -> Self {
+        self.log_limit = bytes;
+        self
+    }
+}
+
+impl Destination for Command {
+    fn deliver<'a>(&'a self, upload: &'a Upload, fields: &'a Fields) -> Delivery<'a> {
+        Box::pin(exec(&self.command, upload, fields, self.log_limit))
+    }
+}
+
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exec {:?}", self.command)
+    }
+}
+
 /// `/bin/sh -c CMD ftprelay PATH`, with the upload described in the
 /// environment; success is the command's exit status 0, whatever its
 /// children do. At most `log_limit` bytes of its output are logged.
 /// async-process, not tokio's: it runs under either runtime.
-pub(super) async fn exec(
+async fn exec(
     command: &str,
     upload: &Upload,
+    fields: &Fields,
     log_limit: usize,
 ) -> Result<(), ProcessError> {
     let mut std_command = std::process::Command::new("/bin/sh");
@@ -48,6 +95,7 @@ pub(super) async fn exec(
         .env("FTPRELAY_USER", OsStr::from_bytes(upload.user()))
         .env("FTPRELAY_PEER", upload.peer().to_string())
         .env("FTPRELAY_SIZE", upload.size().to_string())
+        .env("FTPRELAY_ID", fields.id())
         // Its own group, led by the shell: everything it starts can be
         // killed at once.
         .process_group(0);
@@ -100,7 +148,7 @@ pub(super) async fn exec(
     };
     let dropped = budget.dropped();
     if dropped > 0 {
-        tracing::warn!(target: "ftprelay::exec", "{dropped} bytes of the command's output not logged (at most {log_limit} bytes a run, {} a line)", super::output::MAX_LINE);
+        tracing::warn!(target: "ftprelay::exec", "{dropped} bytes of the command's output not logged (at most {log_limit} bytes a run, {} a line)", crate::output::MAX_LINE);
     }
     let status =
         status.map_err(|e| ProcessError::transient(format!("waiting for the command: {e}")))?;

@@ -1,0 +1,484 @@
+//! `--dir`: move each upload into a directory, beneath it and nowhere
+//! else.
+//!
+//! The folders of a devices-profile upload are created beneath the
+//! directory one at a time, each opened relative to its parent without
+//! following a symbolic link (`openat` with `O_NOFOLLOW`): a link planted
+//! inside the directory, to `/etc` say, is refused, never followed. The
+//! directory itself is the operator's and may be a link.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ftprelay_proto::{ProcessError, Upload};
+use rustix::fs::{AtFlags, CWD, Mode, OFlags, RenameFlags};
+use rustix::io::Errno;
+
+use crate::destinations::{Delivery, Destination};
+use crate::fields::Fields;
+use crate::local_name::LocalName;
+use crate::template::{Escape, Placeholder, Template, TemplateError};
+
+/// Names tried in sequence: `name.jpg`, `name-1.jpg` … `name-9.jpg`.
+const SEQUENTIAL_NAMES: u32 = 10;
+/// Then names with a suffix no other upload has (the time and a counter):
+/// a camera that uploads `snapshot.jpg` forever costs a bounded number of
+/// file-system calls per upload, never a failure.
+const UNIQUE_NAMES: u32 = 8;
+
+/// `--dir`: stores each upload in a folder (a [`Template`]), complete or not
+/// at all, never overwriting.
+///
+/// The file is written under a hidden temporary name in the target folder
+/// and renamed to its name once complete, so a program watching the folder
+/// (paperless-ngx, Nextcloud, Syncthing) never sees half a file. The name
+/// is the upload's safe name; when it is taken, `name-1.jpg` …
+/// `name-9.jpg`, then a unique `name-<time>-<n>.jpg`. The folder is the
+/// template's; the devices profile's folders go beneath it unless the
+/// template places `{path}` itself. Files get mode 0666 less the umask,
+/// or [`Directory::mode`].
+#[derive(Debug, Clone)]
+pub struct Directory {
+    /// The template's leading folders without placeholders: the operator's,
+    /// made if missing, and followed if a link.
+    base: PathBuf,
+    /// The folders after it, each filled in per upload and opened beneath
+    /// without following a link.
+    beneath: Vec<Template>,
+    /// Whether the devices profile's folders are added (the template has
+    /// no `{path}`).
+    add_folders: bool,
+    mode: Option<u32>,
+    source: String,
+}
+
+impl Directory {
+    /// Stores uploads in the folder `template`; its folders up to the
+    /// first placeholder are the operator's, made if missing. An unknown
+    /// placeholder, or `.` or `..` after a placeholder, is an error.
+    pub fn parse(template: &str) -> Result<Self, TemplateError> {
+        let mut base = PathBuf::new();
+        let mut beneath = Vec::new();
+        if template.starts_with('/') {
+            base.push("/");
+        }
+        for component in template.split('/').filter(|c| !c.is_empty()) {
+            let parsed = Template::parse(component)?;
+            if let (true, Some(text)) = (beneath.is_empty(), parsed.as_literal()) {
+                base.push(text);
+                continue;
+            }
+            if matches!(component, "." | "..") {
+                return Err(TemplateError::Climbs {
+                    template: template.to_owned(),
+                });
+            }
+            beneath.push(parsed);
+        }
+        if base.as_os_str().is_empty() {
+            base.push(".");
+        }
+        let add_folders = !beneath.iter().any(|t| t.uses(Placeholder::Path));
+        Ok(Self {
+            base,
+            beneath,
+            add_folders,
+            mode: None,
+            source: template.to_owned(),
+        })
+    }
+
+    /// Files get `mode` (e.g. `0o640`) instead of 0666 less the umask.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode & 0o7777);
+        self
+    }
+
+    /// The folders beneath the base for `fields`: the template's, then the
+    /// devices profile's unless the template placed them.
+    fn folders(&self, fields: &Fields) -> Vec<String> {
+        let mut folders = Vec::new();
+        for template in &self.beneath {
+            let rendered = template.render(fields, Escape::None);
+            // `{path}` is folders joined by `/`; every other value is one
+            // safe component.
+            folders.extend(
+                rendered
+                    .split('/')
+                    .filter(|c| !c.is_empty())
+                    .map(|c| match c {
+                        "." => "%2E".to_owned(),
+                        ".." => "%2E%2E".to_owned(),
+                        _ => c.to_owned(),
+                    }),
+            );
+        }
+        if self.add_folders {
+            folders.extend(fields.folders().iter().cloned());
+        }
+        folders
+    }
+}
+
+impl Destination for Directory {
+    fn deliver<'a>(&'a self, upload: &'a Upload, fields: &'a Fields) -> Delivery<'a> {
+        let folders = self.folders(fields);
+        let name = LocalName::new(upload.file_name());
+        let base = self.base.clone();
+        let source = upload.path().to_owned();
+        let mode = self.mode.unwrap_or_else(default_mode);
+        let temporary = format!(".ftprelay-{}.part", fields.id());
+        Box::pin(async move {
+            let placed =
+                smol::unblock(move || place(&base, &folders, &source, &name, &temporary, mode))
+                    .await;
+            match placed {
+                Ok(target) => {
+                    tracing::info!(target = %target.display(), "stored");
+                    Ok(())
+                }
+                Err(e) => Err(ProcessError::transient(format!("storing the file: {e}"))),
+            }
+        })
+    }
+}
+
+impl fmt::Display for Directory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "dir {}", self.source)
+    }
+}
+
+/// 0666 less this process's umask (read once, from `/proc/self/status`:
+/// setting the umask to read it would race with other threads' files).
+fn default_mode() -> u32 {
+    static MODE: OnceLock<u32> = OnceLock::new();
+    *MODE.get_or_init(|| {
+        let umask = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status.lines().find_map(|line| {
+                    let value = line.strip_prefix("Umask:")?;
+                    u32::from_str_radix(value.trim(), 8).ok()
+                })
+            })
+            .unwrap_or(0o022);
+        0o666 & !umask
+    })
+}
+
+/// Writes `source` into `base/folders…/` under a hidden temporary name,
+/// then renames it to the first free spelling of `name`; returns the path
+/// it got. Nothing is left behind on failure.
+fn place(
+    base: &Path,
+    folders: &[String],
+    source: &Path,
+    name: &LocalName,
+    temporary: &str,
+    mode: u32,
+) -> io::Result<PathBuf> {
+    let dir = open_beneath(base, folders)?;
+    let mut shown = base.to_owned();
+    shown.extend(folders);
+    fill_temporary(&dir, source, temporary, mode)?;
+    let renamed = rename_to_free_name(&dir, temporary, name, &shown);
+    if renamed.is_err() {
+        let _ = rustix::fs::unlinkat(&dir, temporary, AtFlags::empty());
+    }
+    let target = renamed?;
+    // The rename itself survives a crash once the folder is synced.
+    let _ = rustix::fs::fsync(&dir);
+    Ok(target)
+}
+
+/// The complete file under `temporary` in `dir`, with `mode`, synced: a
+/// hard link to the spool file where it can be (atomic, and no copy),
+/// else a copy.
+fn fill_temporary(dir: &OwnedFd, source: &Path, temporary: &str, mode: u32) -> io::Result<()> {
+    let linked = match rustix::fs::linkat(CWD, source, dir, temporary, AtFlags::empty()) {
+        Ok(()) => true,
+        Err(Errno::EXIST) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("the temporary name {temporary} is taken"),
+            ));
+        }
+        // Another file system (EXDEV), or one without hard links.
+        Err(_) => false,
+    };
+    let finished = if linked {
+        let file = rustix::fs::openat(
+            dir,
+            temporary,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(io::Error::from)
+        .map(std::fs::File::from);
+        file.and_then(|file| {
+            rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))?;
+            file.sync_all()
+        })
+    } else {
+        copy_exclusive(dir, source, temporary, mode)
+    };
+    if finished.is_err() {
+        let _ = rustix::fs::unlinkat(dir, temporary, AtFlags::empty());
+    }
+    finished
+}
+
+/// Renames `temporary` to the first free spelling of `name`, never
+/// replacing a file.
+fn rename_to_free_name(
+    dir: &OwnedFd,
+    temporary: &str,
+    name: &LocalName,
+    shown: &Path,
+) -> io::Result<PathBuf> {
+    for attempt in 0..SEQUENTIAL_NAMES + UNIQUE_NAMES {
+        let suffix = match attempt {
+            0 => String::new(),
+            n if n < SEQUENTIAL_NAMES => format!("-{n}"),
+            _ => unique_suffix(),
+        };
+        let candidate = name.spelled(&suffix);
+        match rename_no_replace(dir, temporary, &candidate) {
+            Ok(()) => return Ok(shown.join(candidate)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "no free name for {} in {}",
+            name.spelled(""),
+            shown.display()
+        ),
+    ))
+}
+
+/// `renameat2(RENAME_NOREPLACE)`; where the file system has no such
+/// rename, a hard link and an unlink (as atomic for the name).
+fn rename_no_replace(dir: &OwnedFd, from: &str, to: &str) -> io::Result<()> {
+    match rustix::fs::renameat_with(dir, from, dir, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::EXIST) => Err(io::ErrorKind::AlreadyExists.into()),
+        Err(Errno::INVAL | Errno::NOSYS) => {
+            match rustix::fs::linkat(dir, from, dir, to, AtFlags::empty()) {
+                Ok(()) => {
+                    let _ = rustix::fs::unlinkat(dir, from, AtFlags::empty());
+                    Ok(())
+                }
+                Err(Errno::EXIST) => Err(io::ErrorKind::AlreadyExists.into()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `-<nanoseconds since 1970, hex>-<a counter of this process>`.
+fn unique_suffix() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("-{nanos:x}-{n}")
+}
+
+/// `base/folders…`, each folder created if missing and opened without
+/// following a symbolic link.
+fn open_beneath(base: &Path, folders: &[String]) -> io::Result<OwnedFd> {
+    // The operator's directory is made if missing, as `mkdir -p` would.
+    std::fs::create_dir_all(base)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", base.display())))?;
+    let directory = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+    let mut dir = rustix::fs::open(base, directory, Mode::empty())
+        .map_err(|e| with_path(e, base.to_owned()))?;
+    let mut at = base.to_owned();
+    for folder in folders {
+        at.push(folder);
+        let beneath = directory | OFlags::NOFOLLOW;
+        dir = match rustix::fs::openat(&dir, folder, beneath, Mode::empty()) {
+            Ok(next) => next,
+            Err(Errno::NOENT) => {
+                match rustix::fs::mkdirat(&dir, folder, Mode::from_raw_mode(0o777)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(with_path(e, at)),
+                }
+                rustix::fs::openat(&dir, folder, beneath, Mode::empty())
+                    .map_err(|e| with_path(e, at.clone()))?
+            }
+            Err(Errno::LOOP | Errno::NOTDIR) => {
+                return Err(io::Error::other(format!(
+                    "{} is not a folder (a symbolic link is never followed)",
+                    at.display()
+                )));
+            }
+            Err(e) => return Err(with_path(e, at)),
+        };
+    }
+    Ok(dir)
+}
+
+/// A copy of `source` named `name` in `dir`, created exclusively with
+/// `mode`, synced; removed again on failure.
+fn copy_exclusive(dir: &OwnedFd, source: &Path, name: &str, mode: u32) -> io::Result<()> {
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let created = match rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o666)) {
+        Ok(fd) => fd,
+        Err(Errno::EXIST) => return Err(io::ErrorKind::AlreadyExists.into()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut output = std::fs::File::from(created);
+    let copied = rustix::fs::fchmod(&output, Mode::from_raw_mode(mode))
+        .map_err(io::Error::from)
+        .and_then(|()| std::fs::File::open(source))
+        .and_then(|mut input| io::copy(&mut input, &mut output));
+    if let Err(e) = copied
+        .and_then(|_| output.flush())
+        .and_then(|()| output.sync_all())
+    {
+        let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn with_path(errno: Errno, path: PathBuf) -> io::Error {
+    let error = io::Error::from(errno);
+    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(
+        base: &Path,
+        folders: &[String],
+        source: &Path,
+        name: &LocalName,
+    ) -> io::Result<PathBuf> {
+        place(base, folders, source, name, ".ftprelay-test.part", 0o640)
+    }
+
+    fn spool_file(dir: &tempfile::TempDir) -> PathBuf {
+        let source = dir.path().join("upload");
+        std::fs::write(&source, b"one").expect("write");
+        source
+    }
+
+    #[test]
+    fn placing_never_overwrites() {
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        let name = LocalName::new(b"scan.pdf");
+        let first = put(target.path(), &[], &source, &name).expect("place");
+        let second = put(target.path(), &[], &source, &name).expect("place");
+        assert_eq!(first, target.path().join("scan.pdf"));
+        assert_eq!(second, target.path().join("scan-1.pdf"));
+    }
+
+    #[test]
+    fn a_name_taken_many_times_over_costs_a_bounded_number_of_tries() {
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        std::fs::write(target.path().join("snapshot.jpg"), b"old").expect("write");
+        for n in 1..=12_000 {
+            let taken = target.path().join(format!("snapshot-{n}.jpg"));
+            std::fs::write(taken, b"old").expect("write");
+        }
+        let name = LocalName::new(b"snapshot.jpg");
+        let first = put(target.path(), &[], &source, &name).expect("a free name");
+        let second = put(target.path(), &[], &source, &name).expect("a free name");
+        assert_ne!(first, second);
+        for placed in [&first, &second] {
+            assert_eq!(std::fs::read(placed).expect("read"), b"one");
+            let file_name = placed.file_name().and_then(|n| n.to_str()).expect("utf-8");
+            assert!(file_name.starts_with("snapshot-") && file_name.ends_with(".jpg"));
+        }
+    }
+
+    #[test]
+    fn folders_are_made_beneath_and_links_never_followed() {
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let outside = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        let name = LocalName::new(b"x.jpg");
+        let folders = ["NVR01".to_owned(), "ch1".to_owned()];
+        let placed = put(target.path(), &folders, &source, &name).expect("place");
+        assert_eq!(placed, target.path().join("NVR01/ch1/x.jpg"));
+        std::os::unix::fs::symlink(outside.path(), target.path().join("planted")).expect("link");
+        let error = put(target.path(), &["planted".to_owned()], &source, &name)
+            .expect_err("a planted link is refused");
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert_eq!(std::fs::read_dir(outside.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn a_link_at_the_file_name_is_never_written_through() {
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let outside = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, b"keep").expect("write");
+        std::os::unix::fs::symlink(&victim, target.path().join("x.jpg")).expect("link");
+        let placed = put(target.path(), &[], &source, &LocalName::new(b"x.jpg")).expect("place");
+        assert_eq!(placed, target.path().join("x-1.jpg"));
+        assert_eq!(std::fs::read(&victim).expect("read"), b"keep");
+    }
+
+    #[test]
+    fn the_file_appears_complete_with_its_mode_and_no_temporary_is_left() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        let placed = put(target.path(), &[], &source, &LocalName::new(b"scan.pdf")).expect("place");
+        let mode = std::fs::metadata(&placed)
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o640);
+        let names: Vec<_> = std::fs::read_dir(target.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("scan.pdf")]);
+        assert!(default_mode() & 0o111 == 0, "never executable");
+    }
+
+    #[test]
+    fn a_failed_copy_leaves_no_temporary_behind() {
+        let target = tempfile::tempdir().expect("dir");
+        let missing = target.path().join("no-such-spool-file");
+        let error =
+            put(target.path(), &[], &missing, &LocalName::new(b"x.jpg")).expect_err("no source");
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+        assert_eq!(std::fs::read_dir(target.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn templated_folders_go_beneath_the_literal_base() {
+        let dir = Directory::parse("/srv/scans/{user}/{date}").expect("valid");
+        assert_eq!(dir.base, Path::new("/srv/scans"));
+        let fields = Fields::for_test("a.pdf", &["NVR01"]);
+        assert_eq!(dir.folders(&fields), ["demo", "2026-12-02", "NVR01"]);
+        let placed = Directory::parse("in/{path}/x").expect("valid");
+        assert_eq!(placed.folders(&fields), ["NVR01", "x"]);
+        assert!(Directory::parse("/srv/{user}/../etc").is_err());
+        assert!(Directory::parse("/srv/{usr}").is_err());
+    }
+}

@@ -1,0 +1,48 @@
+//! Where ftprelay's uploads go: the destinations of the `ftprelay` binary,
+//! for library users too.
+//!
+//! Each destination implements [`Destination`]; a list of them,
+//! [`Destinations`], is a [`FileProcessor`](ftprelay_proto::FileProcessor)
+//! that delivers every upload to all of them and succeeds only when every
+//! one did. Names that a destination writes (folders, object keys, remote
+//! paths, subjects, URLs) are [`Template`]s with placeholders such as
+//! `{user}`, `{name}` and `{date}`, checked when they are parsed.
+//!
+//! The destinations run under any executor: the network clients run on a
+//! tokio runtime (the caller's when there is one, else one of this
+//! crate's), and dropping a delivery cancels it.
+//!
+//! ```no_run
+//! use ftprelay_deliver::{Destinations, Directory};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Every upload into /srv/scans/<user>/<date>/, complete or not at all.
+//! let archive = Directory::parse("/srv/scans/{user}/{date}")?;
+//! let processor = Destinations::new(vec![Box::new(archive)]);
+//! // `processor` is what an `Authenticator` returns for a login.
+//! # let _ = processor;
+//! # Ok(())
+//! # }
+//! ```
+
+mod destinations;
+mod dir;
+mod discard;
+mod exec;
+mod fields;
+mod http;
+mod local_name;
+mod output;
+#[allow(dead_code)] // the network destinations (HTTP, mail, S3, SFTP) use it; they land next
+mod runtime;
+mod template;
+mod trust;
+
+pub use destinations::{Delivery, Destination, Destinations};
+pub use dir::Directory;
+pub use discard::Discard;
+pub use exec::{Command, DEFAULT_LOG_LIMIT as DEFAULT_EXEC_LOG_LIMIT};
+pub use fields::Fields;
+pub use http::Http;
+pub use template::{Escape, Placeholder, Template, TemplateError};
+pub use trust::{Trust, TrustError};

@@ -1,0 +1,147 @@
+//! Where a user's files go: the destination flags and `[[destinations]]`
+//! entries of the configuration file, made into `ftprelay-deliver`'s
+//! destinations. Flags and file entries take one path: each becomes an
+//! [`Entry`], and each entry is built once, at start-up, so that a bad
+//! setting is a one-line error then and never a surprise on an upload.
+
+mod dir;
+mod exec;
+mod http;
+
+pub(crate) use dir::DirEntry;
+pub(crate) use exec::ExecEntry;
+pub(crate) use http::HttpEntry;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use ftprelay_deliver::{Destination, Destinations, Discard, Trust};
+use ftprelay_tokio::proto::{FileProcessor, ProcessError, Profile, Upload};
+use serde::Deserialize;
+
+use crate::error::CliError;
+
+/// The destination flags: together, the destinations of users without
+/// their own.
+#[derive(Debug, Args)]
+pub(crate) struct DestinationArgs {
+    #[command(flatten)]
+    pub(crate) exec: exec::ExecArgs,
+    #[command(flatten)]
+    pub(crate) dir: dir::DirArgs,
+    #[command(flatten)]
+    pub(crate) http: http::HttpArgs,
+    /// Destination: log the file's name and size, and drop it.
+    #[arg(long)]
+    pub(crate) discard: bool,
+    /// Trust this CA (PEM) for outgoing TLS, besides the system's roots
+    /// (mail, HTTP, S3); repeatable.
+    #[arg(long = "trust-ca", value_name = "FILE")]
+    pub(crate) trust_ca: Vec<PathBuf>,
+}
+
+impl DestinationArgs {
+    /// The entries the flags give, in a fixed order.
+    pub(crate) fn entries(&self) -> Result<Vec<Entry>, CliError> {
+        let mut entries = Vec::new();
+        entries.extend(self.exec.entry().map(Entry::Exec));
+        entries.extend(self.dir.entry().map(Entry::Dir));
+        entries.extend(self.http.entry()?.map(Entry::Http));
+        if self.discard {
+            entries.push(Entry::Discard);
+        }
+        Ok(entries)
+    }
+}
+
+/// One destination, as the configuration file writes it
+/// (`[[destinations]]`, `[[users.destinations]]`) and as the flags give it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub(crate) enum Entry {
+    /// Run a shell command.
+    Exec(exec::ExecEntry),
+    /// Store in a folder.
+    Dir(dir::DirEntry),
+    /// Send to an HTTP endpoint.
+    Http(http::HttpEntry),
+    /// Log and drop.
+    Discard,
+}
+
+/// What building a destination needs besides its entry.
+#[derive(Debug, Clone)]
+pub(crate) struct Context {
+    /// The roots outgoing TLS trusts.
+    #[allow(dead_code)] // the network destinations use it; they land next
+    pub(crate) trust: Trust,
+    /// The relay's processing timeout: network destinations give up before.
+    pub(crate) process_timeout: Duration,
+    /// The bytes of an `--exec` command's output logged per run.
+    pub(crate) exec_log_limit: usize,
+}
+
+impl Context {
+    /// The roots for outgoing TLS: the system's and every `--trust-ca`.
+    pub(crate) fn trust(files: &[PathBuf]) -> Result<Trust, CliError> {
+        files.iter().try_fold(Trust::system(), |trust, file| {
+            trust
+                .with_ca_file(file)
+                .map_err(|e| CliError::Usage(e.to_string()))
+        })
+    }
+}
+
+/// The destinations of `entries`; `source` names where they came from in
+/// errors ("flags", "user scanner").
+pub(crate) fn build(
+    entries: &[Entry],
+    context: &Context,
+    source: &str,
+) -> Result<Destinations, CliError> {
+    let mut list: Vec<Box<dyn Destination>> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let built: Result<Box<dyn Destination>, CliError> = match entry {
+            Entry::Exec(entry) => entry.build(context).map(|d| Box::new(d) as _),
+            Entry::Dir(entry) => entry.build().map(|d| Box::new(d) as _),
+            Entry::Http(entry) => entry.build(context).map(|d| Box::new(d) as _),
+            Entry::Discard => Ok(Box::new(Discard)),
+        };
+        list.push(built.map_err(|e| invalid(format!("{source}: {e}")))?);
+    }
+    Ok(Destinations::new(list))
+}
+
+/// A setting that cannot be used: the one-line error of a bad start.
+pub(crate) fn invalid(message: impl std::fmt::Display) -> CliError {
+    CliError::Usage(message.to_string())
+}
+
+/// A user's processor for one session: the user's destinations and
+/// profile.
+#[derive(Debug, Clone)]
+pub(crate) struct Processor {
+    destinations: Destinations,
+    /// The user's own profile, if any.
+    profile: Option<Profile>,
+}
+
+impl Processor {
+    pub(crate) fn new(destinations: Destinations, profile: Option<Profile>) -> Self {
+        Self {
+            destinations,
+            profile,
+        }
+    }
+}
+
+impl FileProcessor for Processor {
+    fn profile(&self) -> Option<Profile> {
+        self.profile
+    }
+
+    async fn process(&self, upload: &Upload) -> Result<(), ProcessError> {
+        self.destinations.process(upload).await
+    }
+}
