@@ -20,7 +20,7 @@ use rustix::io::Errno;
 use crate::destinations::{Delivery, Destination};
 use crate::fields::Fields;
 use crate::local_name::LocalName;
-use crate::template::{Escape, Placeholder, Template, TemplateError};
+use crate::template::{Escape, Placeholder, Template, TemplateError, path_components};
 
 /// Names tried in sequence: `name.jpg`, `name-1.jpg` … `name-9.jpg`.
 const SEQUENTIAL_NAMES: u32 = 10;
@@ -105,16 +105,7 @@ impl Directory {
             let rendered = template.render(fields, Escape::None);
             // `{path}` is folders joined by `/`; every other value is one
             // safe component.
-            folders.extend(
-                rendered
-                    .split('/')
-                    .filter(|c| !c.is_empty())
-                    .map(|c| match c {
-                        "." => "%2E".to_owned(),
-                        ".." => "%2E%2E".to_owned(),
-                        _ => c.to_owned(),
-                    }),
-            );
+            folders.extend(path_components(&rendered));
         }
         if self.add_folders {
             folders.extend(fields.folders().iter().cloned());
@@ -468,6 +459,29 @@ mod tests {
             put(target.path(), &[], &missing, &LocalName::new(b"x.jpg")).expect_err("no source");
         assert_eq!(error.kind(), io::ErrorKind::NotFound);
         assert_eq!(std::fs::read_dir(target.path()).expect("dir").count(), 0);
+    }
+
+    proptest::proptest! {
+        /// Whatever the names of the upload and its folders, and whatever
+        /// the template after its base, the folders made beneath the base
+        /// are single components that never climb.
+        #[test]
+        fn folders_never_climb(
+            name in "\\PC{0,12}",
+            folders in proptest::collection::vec("[./a-z\\\\%{}]{0,6}", 0..4),
+            template in proptest::sample::select(vec![
+                "/srv/{user}", "/srv/{path}", "/srv/{stem}{ext}/{path}/..x", "/srv/{name}/{ext}.",
+            ]),
+        ) {
+            let folder_refs: Vec<&str> = folders.iter().map(String::as_str).collect();
+            let fields = Fields::for_test(&name, &folder_refs);
+            let dir = Directory::parse(template).expect("valid");
+            for component in dir.folders(&fields) {
+                proptest::prop_assert!(!component.is_empty());
+                proptest::prop_assert!(component != "." && component != "..", "{component:?}");
+                proptest::prop_assert!(!component.contains(['/', '\0']), "{component:?}");
+            }
+        }
     }
 
     #[test]

@@ -91,7 +91,10 @@ impl Fields {
             stem: name_spelled.stem(),
             ext: name_spelled.extension(),
             name: name_spelled.spelled(""),
-            folders: folders.iter().map(|f| (*f).to_owned()).collect(),
+            folders: folders
+                .iter()
+                .map(|f| LocalName::new(f.as_bytes()).spelled(""))
+                .collect(),
             peer: "192.0.2.7".to_owned(),
             date: "2026-12-02".to_owned(),
             time: "040506".to_owned(),

@@ -213,6 +213,22 @@ impl Template {
     }
 }
 
+/// The components of a rendered path: empty ones (a `{path}` at the root,
+/// a doubled `/`) dropped, and a component that came out as `.` or `..`
+/// spelled `%2E`/`%2E%2E`, so that a rendered path never climbs. Values
+/// never bring either (they are safe names); the literal text around them
+/// might.
+pub(crate) fn path_components(rendered: &str) -> impl Iterator<Item = String> + '_ {
+    rendered
+        .split('/')
+        .filter(|component| !component.is_empty())
+        .map(|component| match component {
+            "." => "%2E".to_owned(),
+            ".." => "%2E%2E".to_owned(),
+            _ => component.to_owned(),
+        })
+}
+
 impl fmt::Display for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
