@@ -17,6 +17,7 @@ use ftprelay_proto::{ProcessError, Upload};
 use rustix::fs::{AtFlags, CWD, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
+use crate::cancel::{CancelOnDrop, Cancelled};
 use crate::destinations::{Delivery, Destination};
 use crate::fields::Fields;
 use crate::local_name::LocalName;
@@ -123,9 +124,17 @@ impl Destination for Directory {
         let mode = self.mode.unwrap_or_else(default_mode);
         let temporary = format!(".ftprelay-{}.part", fields.id());
         Box::pin(async move {
-            let placed =
-                smol::unblock(move || place(&base, &folders, &source, &name, &temporary, mode))
-                    .await;
+            // The thread cannot be stopped; it looks before each step and
+            // never renames into place once this future is gone.
+            let guard = CancelOnDrop::default();
+            let cancelled = guard.token();
+            let placed = smol::unblock(move || {
+                place(
+                    &base, &folders, &source, &name, &temporary, mode, &cancelled,
+                )
+            })
+            .await;
+            drop(guard);
             match placed {
                 Ok(target) => {
                     tracing::info!(target = %target.display(), "stored");
@@ -171,12 +180,18 @@ fn place(
     name: &LocalName,
     temporary: &str,
     mode: u32,
+    cancelled: &Cancelled,
 ) -> io::Result<PathBuf> {
     let dir = open_beneath(base, folders)?;
     let mut shown = base.to_owned();
     shown.extend(folders);
-    fill_temporary(&dir, source, temporary, mode)?;
-    let renamed = rename_to_free_name(&dir, temporary, name, &shown);
+    fill_temporary(&dir, source, temporary, mode, cancelled)?;
+    // The rename is what makes the file visible: not once the relay gave
+    // up on the upload (checked right before it; what is left is the
+    // moment between the check and the rename).
+    let renamed = cancelled
+        .check()
+        .and_then(|()| rename_to_free_name(&dir, temporary, name, &shown));
     if renamed.is_err() {
         let _ = rustix::fs::unlinkat(&dir, temporary, AtFlags::empty());
     }
@@ -189,7 +204,13 @@ fn place(
 /// The complete file under `temporary` in `dir`, with `mode`, synced: a
 /// hard link to the spool file where it can be (atomic, and no copy),
 /// else a copy.
-fn fill_temporary(dir: &OwnedFd, source: &Path, temporary: &str, mode: u32) -> io::Result<()> {
+fn fill_temporary(
+    dir: &OwnedFd,
+    source: &Path,
+    temporary: &str,
+    mode: u32,
+    cancelled: &Cancelled,
+) -> io::Result<()> {
     let linked = match rustix::fs::linkat(CWD, source, dir, temporary, AtFlags::empty()) {
         Ok(()) => true,
         Err(Errno::EXIST) => {
@@ -215,7 +236,7 @@ fn fill_temporary(dir: &OwnedFd, source: &Path, temporary: &str, mode: u32) -> i
             file.sync_all()
         })
     } else {
-        copy_exclusive(dir, source, temporary, mode)
+        copy_exclusive(dir, source, temporary, mode, cancelled)
     };
     if finished.is_err() {
         let _ = rustix::fs::unlinkat(dir, temporary, AtFlags::empty());
@@ -321,7 +342,13 @@ fn open_beneath(base: &Path, folders: &[String]) -> io::Result<OwnedFd> {
 
 /// A copy of `source` named `name` in `dir`, created exclusively with
 /// `mode`, synced; removed again on failure.
-fn copy_exclusive(dir: &OwnedFd, source: &Path, name: &str, mode: u32) -> io::Result<()> {
+fn copy_exclusive(
+    dir: &OwnedFd,
+    source: &Path,
+    name: &str,
+    mode: u32,
+    cancelled: &Cancelled,
+) -> io::Result<()> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let created = match rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o666)) {
         Ok(fd) => fd,
@@ -332,7 +359,7 @@ fn copy_exclusive(dir: &OwnedFd, source: &Path, name: &str, mode: u32) -> io::Re
     let copied = rustix::fs::fchmod(&output, Mode::from_raw_mode(mode))
         .map_err(io::Error::from)
         .and_then(|()| std::fs::File::open(source))
-        .and_then(|mut input| io::copy(&mut input, &mut output));
+        .and_then(|input| io::copy(&mut cancelled.reader(input), &mut output));
     if let Err(e) = copied
         .and_then(|_| output.flush())
         .and_then(|()| output.sync_all())
@@ -358,7 +385,15 @@ mod tests {
         source: &Path,
         name: &LocalName,
     ) -> io::Result<PathBuf> {
-        place(base, folders, source, name, ".ftprelay-test.part", 0o640)
+        place(
+            base,
+            folders,
+            source,
+            name,
+            ".ftprelay-test.part",
+            0o640,
+            &Cancelled::default(),
+        )
     }
 
     fn spool_file(dir: &tempfile::TempDir) -> PathBuf {
@@ -449,6 +484,29 @@ mod tests {
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("scan.pdf")]);
         assert!(default_mode() & 0o111 == 0, "never executable");
+    }
+
+    #[test]
+    fn a_delivery_given_up_on_is_never_renamed_into_place() {
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        let guard = CancelOnDrop::default();
+        let cancelled = guard.token();
+        drop(guard);
+        let name = LocalName::new(b"x.jpg");
+        let error = place(
+            target.path(),
+            &[],
+            &source,
+            &name,
+            ".t.part",
+            0o644,
+            &cancelled,
+        )
+        .expect_err("given up on");
+        assert_eq!(error.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(std::fs::read_dir(target.path()).expect("dir").count(), 0);
     }
 
     #[test]

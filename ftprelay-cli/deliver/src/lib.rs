@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+mod cancel;
 mod destinations;
 mod dir;
 mod discard;
