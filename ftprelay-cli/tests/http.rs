@@ -41,8 +41,8 @@ support::on_every_runtime!(
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
     }),
     http_a_redirect_is_not_followed_and_is_451({
-        // 301 to https is the most common redirect there is; followed as
-        // ureq does, the file was dropped (a GET without it) and 226 sent.
+        // 301 to https is the most common redirect there is. Followed (as ureq
+        // did), a 301/302/303 became a GET without the file, its 200 a 226.
         for status in [301, 302, 303, 307] {
             let mut server = KillOnDrop(
                 Command::new("python3")

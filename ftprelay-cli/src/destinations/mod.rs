@@ -74,7 +74,6 @@ pub(crate) enum Entry {
 #[derive(Debug, Clone)]
 pub(crate) struct Context {
     /// The roots outgoing TLS trusts.
-    #[allow(dead_code)] // the network destinations use it; they land next
     pub(crate) trust: Trust,
     /// The relay's processing timeout: network destinations give up before.
     pub(crate) process_timeout: Duration,
