@@ -32,8 +32,8 @@ mod exec;
 mod fields;
 mod http;
 mod local_name;
+mod mail;
 mod output;
-#[allow(dead_code)] // the network destinations (HTTP, mail, S3, SFTP) use it; they land next
 mod runtime;
 mod template;
 mod trust;
@@ -44,5 +44,9 @@ pub use discard::Discard;
 pub use exec::{Command, DEFAULT_LOG_LIMIT as DEFAULT_EXEC_LOG_LIMIT};
 pub use fields::Fields;
 pub use http::Http;
+pub use mail::{
+    DEFAULT_MAX_SIZE as DEFAULT_MAIL_MAX_SIZE, DEFAULT_SUBJECT as DEFAULT_MAIL_SUBJECT, Mail,
+    MailError, Security, SmtpServer,
+};
 pub use template::{Escape, Placeholder, Template, TemplateError};
 pub use trust::{Trust, TrustError};
