@@ -46,7 +46,7 @@ pub use fields::Fields;
 pub use http::Http;
 pub use mail::{
     DEFAULT_MAX_SIZE as DEFAULT_MAIL_MAX_SIZE, DEFAULT_SUBJECT as DEFAULT_MAIL_SUBJECT, Mail,
-    MailError, Security, SmtpServer,
+    MailError, SmtpSecurity, SmtpServer,
 };
 pub use template::{Escape, Placeholder, Template, TemplateError};
 pub use trust::{Trust, TrustError};

@@ -27,7 +27,7 @@ pub const DEFAULT_MAX_SIZE: u64 = 25 << 20;
 
 /// How the connection to the SMTP server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
+pub enum SmtpSecurity {
     /// `smtps://`: TLS from the first byte (port 465).
     Implicit,
     /// `smtp://…?tls=required`: STARTTLS, and no delivery when the server
@@ -42,7 +42,7 @@ pub enum Security {
     None,
 }
 
-impl Security {
+impl SmtpSecurity {
     fn default_port(self) -> u16 {
         match self {
             Self::Implicit => 465,
@@ -76,7 +76,7 @@ const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
 pub struct SmtpServer {
     host: String,
     port: u16,
-    security: Security,
+    security: SmtpSecurity,
     credentials: Option<(String, String)>,
 }
 
@@ -96,10 +96,10 @@ impl SmtpServer {
             )));
         }
         let security = match (parsed.scheme(), tls.as_deref()) {
-            ("smtps", None) => Security::Implicit,
-            ("smtp", None) => Security::None,
-            ("smtp", Some("required")) => Security::StartTlsRequired,
-            ("smtp", Some("opportunistic")) => Security::StartTlsOpportunistic,
+            ("smtps", None) => SmtpSecurity::Implicit,
+            ("smtp", None) => SmtpSecurity::None,
+            ("smtp", Some("required")) => SmtpSecurity::StartTlsRequired,
+            ("smtp", Some("opportunistic")) => SmtpSecurity::StartTlsOpportunistic,
             ("smtp", Some(other)) => {
                 return Err(bad(&format!(
                     "tls={other:?}: expected tls=required or tls=opportunistic"
@@ -157,7 +157,7 @@ impl SmtpServer {
     }
 
     /// How the connection is secured.
-    pub fn security(&self) -> Security {
+    pub fn security(&self) -> SmtpSecurity {
         self.security
     }
 
@@ -170,7 +170,7 @@ impl SmtpServer {
 impl fmt::Display for SmtpServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = match self.security {
-            Security::Implicit => "smtps",
+            SmtpSecurity::Implicit => "smtps",
             _ => "smtp",
         };
         write!(f, "{scheme}://")?;
@@ -186,9 +186,9 @@ impl fmt::Display for SmtpServer {
             write!(f, "{}:{}", self.host, self.port)?;
         }
         match self.security {
-            Security::StartTlsRequired => f.write_str("?tls=required"),
-            Security::StartTlsOpportunistic => f.write_str("?tls=opportunistic"),
-            Security::Implicit | Security::None => Ok(()),
+            SmtpSecurity::StartTlsRequired => f.write_str("?tls=required"),
+            SmtpSecurity::StartTlsOpportunistic => f.write_str("?tls=opportunistic"),
+            SmtpSecurity::Implicit | SmtpSecurity::None => Ok(()),
         }
     }
 }
@@ -204,9 +204,10 @@ impl fmt::Debug for SmtpServer {
 /// short text naming the file, its size, the user and the device.
 ///
 /// The message is built in memory (lettre's way), the attachment
-/// base64-encoded: a delivery holds about 2.4 times the file's size while
-/// it runs. The size limit ([`Mail::max_size`]) is what bounds that: a
-/// larger file is refused with `552` before a byte of it is read.
+/// base64-encoded, then written out whole to be sent: a delivery holds up
+/// to about three times the file's size while it runs. The size limit
+/// ([`Mail::max_size`]) is what bounds that: a larger file is refused with
+/// `552` before a byte of it is read.
 ///
 /// The SMTP exchange runs on tokio (the caller's runtime or a shared one),
 /// under any executor, and stops when the delivery is dropped: a message
@@ -263,7 +264,7 @@ impl Mail {
             .map(|address| mailbox(address.as_ref(), "a recipient (--mail-to)"))
             .collect::<Result<Vec<_>, _>>()?;
         let tls = match server.security {
-            Security::None => None,
+            SmtpSecurity::None => None,
             _ => Some(tls_parameters(&server.host, trust)?),
         };
         Ok(Self {
@@ -306,9 +307,11 @@ impl Mail {
                 .port(self.server.port)
                 .timeout(Some(self.timeout));
         builder = match (self.server.security, self.tls.clone()) {
-            (Security::Implicit, Some(tls)) => builder.tls(Tls::Wrapper(tls)),
-            (Security::StartTlsRequired, Some(tls)) => builder.tls(Tls::Required(tls)),
-            (Security::StartTlsOpportunistic, Some(tls)) => builder.tls(Tls::Opportunistic(tls)),
+            (SmtpSecurity::Implicit, Some(tls)) => builder.tls(Tls::Wrapper(tls)),
+            (SmtpSecurity::StartTlsRequired, Some(tls)) => builder.tls(Tls::Required(tls)),
+            (SmtpSecurity::StartTlsOpportunistic, Some(tls)) => {
+                builder.tls(Tls::Opportunistic(tls))
+            }
             _ => builder.tls(Tls::None),
         };
         if let Some((user, password)) = &self.server.credentials {
@@ -482,13 +485,13 @@ mod tests {
         let server = SmtpServer::parse("smtp://relay.lan").expect("plain");
         assert_eq!(
             (server.host(), server.port(), server.security()),
-            ("relay.lan", 25, Security::None)
+            ("relay.lan", 25, SmtpSecurity::None)
         );
         assert_eq!(server.user(), None);
         let server = SmtpServer::parse("smtps://mail.example.org").expect("implicit");
         assert_eq!(
             (server.port(), server.security()),
-            (465, Security::Implicit)
+            (465, SmtpSecurity::Implicit)
         );
         let server = SmtpServer::parse(
             "smtp://me%40example.org:p%40ss%3Aword@mail.example.org?tls=required",
@@ -496,7 +499,7 @@ mod tests {
         .expect("starttls");
         assert_eq!(
             (server.port(), server.security()),
-            (587, Security::StartTlsRequired)
+            (587, SmtpSecurity::StartTlsRequired)
         );
         assert_eq!(server.user(), Some("me@example.org"));
         assert_eq!(
@@ -505,7 +508,7 @@ mod tests {
         );
         let server = SmtpServer::parse("smtp://[::1]:2525?tls=opportunistic").expect("v6");
         assert_eq!((server.host(), server.port()), ("::1", 2525));
-        assert_eq!(server.security(), Security::StartTlsOpportunistic);
+        assert_eq!(server.security(), SmtpSecurity::StartTlsOpportunistic);
         assert_eq!(server.to_string(), "smtp://[::1]:2525?tls=opportunistic");
     }
 
