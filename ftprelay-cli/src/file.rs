@@ -50,7 +50,7 @@ pub(crate) struct FileConfig {
 }
 
 /// A size as a number of bytes or a string with a suffix (`"100M"`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum Size {
     Bytes(u64),

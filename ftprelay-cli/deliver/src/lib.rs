@@ -33,6 +33,7 @@ mod exec;
 mod fields;
 mod http;
 mod local_name;
+mod mail;
 mod output;
 mod runtime;
 mod template;
@@ -44,5 +45,9 @@ pub use discard::Discard;
 pub use exec::{Command, DEFAULT_LOG_LIMIT as DEFAULT_EXEC_LOG_LIMIT};
 pub use fields::Fields;
 pub use http::{Http, HttpError, Method as HttpMethod};
+pub use mail::{
+    DEFAULT_MAX_SIZE as DEFAULT_MAIL_MAX_SIZE, DEFAULT_SUBJECT as DEFAULT_MAIL_SUBJECT, Mail,
+    MailError, SmtpSecurity, SmtpServer,
+};
 pub use template::{Escape, Placeholder, Template, TemplateError};
 pub use trust::{Trust, TrustError};

@@ -1,0 +1,593 @@
+//! `--mail-to`: each upload mailed as an attachment, over SMTP.
+
+use std::fmt;
+use std::time::Duration;
+
+use ftprelay_proto::{ProcessError, Upload};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
+use tokio::io::AsyncReadExt as _;
+
+use crate::destinations::{Delivery, Destination};
+use crate::fields::Fields;
+use crate::runtime::on_tokio;
+use crate::template::{Escape, Template};
+use crate::trust::Trust;
+
+/// The subject of a message when none is given.
+pub const DEFAULT_SUBJECT: &str = "{name} from {user}";
+
+/// The largest file mailed when no limit is given: 25 MiB, what the common
+/// providers accept (before the attachment's base64 encoding, which adds a
+/// third).
+pub const DEFAULT_MAX_SIZE: u64 = 25 << 20;
+
+/// How the connection to the SMTP server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// `smtps://`: TLS from the first byte (port 465).
+    Implicit,
+    /// `smtp://…?tls=required`: STARTTLS, and no delivery when the server
+    /// does not offer it or the handshake fails (port 587).
+    StartTlsRequired,
+    /// `smtp://…?tls=opportunistic`: STARTTLS when the server offers it,
+    /// plain text otherwise (port 587). A man in the middle can remove the
+    /// offer: prefer `required`.
+    StartTlsOpportunistic,
+    /// `smtp://`: plain text (port 25), for a relay on the same host or
+    /// network.
+    None,
+}
+
+impl SmtpSecurity {
+    fn default_port(self) -> u16 {
+        match self {
+            Self::Implicit => 465,
+            Self::StartTlsRequired | Self::StartTlsOpportunistic => 587,
+            Self::None => 25,
+        }
+    }
+}
+
+/// Why a mail destination cannot be made: a bad URL or address; the
+/// message is one line, and never holds the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MailError(String);
+
+/// What a user name keeps unencoded when shown in a URL: the unreserved
+/// characters (RFC 3986).
+const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// An SMTP server, as a URL gives it:
+/// `smtp[s]://[USER:PASSWORD@]HOST[:PORT][?tls=required|opportunistic]`.
+///
+/// The user and the password are percent-decoded (write `%40` for an `@`
+/// in the user name). The password is never shown: [`fmt::Display`] writes
+/// the URL without it.
+#[derive(Clone)]
+pub struct SmtpServer {
+    host: String,
+    port: u16,
+    security: SmtpSecurity,
+    credentials: Option<(String, String)>,
+}
+
+impl SmtpServer {
+    /// Parses `url`; an error says what is wrong, without the password.
+    pub fn parse(url: &str) -> Result<Self, MailError> {
+        // Never quote the URL itself: it may hold the password.
+        let bad = |why: &str| MailError(format!("--smtp: {why}"));
+        let parsed = url::Url::parse(url).map_err(|e| bad(&format!("not a URL ({e})")))?;
+        let tls = parsed
+            .query_pairs()
+            .find(|(key, _)| key == "tls")
+            .map(|(_, value)| value.into_owned());
+        if let Some((key, _)) = parsed.query_pairs().find(|(key, _)| key != "tls") {
+            return Err(bad(&format!(
+                "unknown parameter {key:?} (only tls=required or tls=opportunistic)"
+            )));
+        }
+        let security = match (parsed.scheme(), tls.as_deref()) {
+            ("smtps", None) => SmtpSecurity::Implicit,
+            ("smtp", None) => SmtpSecurity::None,
+            ("smtp", Some("required")) => SmtpSecurity::StartTlsRequired,
+            ("smtp", Some("opportunistic")) => SmtpSecurity::StartTlsOpportunistic,
+            ("smtp", Some(other)) => {
+                return Err(bad(&format!(
+                    "tls={other:?}: expected tls=required or tls=opportunistic"
+                )));
+            }
+            ("smtps", Some(_)) => {
+                return Err(bad("smtps:// is TLS already; tls= is for smtp://"));
+            }
+            (scheme, _) => {
+                return Err(bad(&format!(
+                    "the scheme is {scheme}://, expected smtp:// or smtps://"
+                )));
+            }
+        };
+        if parsed.path() != "" && parsed.path() != "/" {
+            return Err(bad("a path after the server (expected smtp://HOST[:PORT])"));
+        }
+        if parsed.fragment().is_some() {
+            return Err(bad("a #fragment after the server"));
+        }
+        let host = match parsed.host() {
+            Some(url::Host::Domain(name)) if !name.is_empty() => name.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            _ => return Err(bad("no server name")),
+        };
+        let decode = |part: &str, what: &str| {
+            percent_encoding::percent_decode_str(part)
+                .decode_utf8()
+                .map(|text| text.into_owned())
+                .map_err(|_| bad(&format!("the {what} is not UTF-8 once percent-decoded")))
+        };
+        let credentials = match (parsed.username(), parsed.password()) {
+            ("", None) => None,
+            ("", Some(_)) => return Err(bad("a password without a user name")),
+            (_, None) => return Err(bad("a user name without a password (USER:PASSWORD@)")),
+            (user, Some(password)) => Some((decode(user, "user")?, decode(password, "password")?)),
+        };
+        Ok(Self {
+            port: parsed.port().unwrap_or(security.default_port()),
+            host,
+            security,
+            credentials,
+        })
+    }
+
+    /// The server's name or address.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port, given or the scheme's.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// How the connection is secured.
+    pub fn security(&self) -> SmtpSecurity {
+        self.security
+    }
+
+    /// The user name the relay logs in as, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.credentials.as_ref().map(|(user, _)| user.as_str())
+    }
+}
+
+impl fmt::Display for SmtpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self.security {
+            SmtpSecurity::Implicit => "smtps",
+            _ => "smtp",
+        };
+        write!(f, "{scheme}://")?;
+        if let Some(user) = self.user() {
+            // Percent-encoded as in a URL, so that the line reads back as
+            // one; the password is left out.
+            let user = percent_encoding::utf8_percent_encode(user, USERINFO);
+            write!(f, "{user}@")?;
+        }
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)?;
+        } else {
+            write!(f, "{}:{}", self.host, self.port)?;
+        }
+        match self.security {
+            SmtpSecurity::StartTlsRequired => f.write_str("?tls=required"),
+            SmtpSecurity::StartTlsOpportunistic => f.write_str("?tls=opportunistic"),
+            SmtpSecurity::Implicit | SmtpSecurity::None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for SmtpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SmtpServer({self})")
+    }
+}
+
+/// `--mail-to`: mails each upload, one message per file, the file attached
+/// under its safe name with the content type its extension says, and a
+/// short text naming the file, its size, the user and the device.
+///
+/// The message is built in memory (lettre's way), the attachment
+/// base64-encoded, then written out whole to be sent: a delivery holds up
+/// to about three times the file's size while it runs. The size limit
+/// ([`Mail::max_size`]) is what bounds that: a larger file is refused with
+/// `552` before a byte of it is read.
+///
+/// The SMTP exchange runs on tokio (the caller's runtime or a shared one),
+/// under any executor, and stops when the delivery is dropped: a message
+/// the relay gave up on (the device was told `451`) is never completed
+/// afterwards. A server that cannot be reached, refuses the login or
+/// answers an error is a `451` (the device tries again), the server's
+/// answer in the log; a server's "message too large" (`552`) is a `552`.
+///
+/// ```no_run
+/// use ftprelay_deliver::{Destinations, Mail, SmtpServer, Template, Trust};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = SmtpServer::parse("smtp://scanner%40example.org:secret@smtp.example.org?tls=required")?;
+/// let mail = Mail::new(
+///     server,
+///     "Scanner <scanner@example.org>",
+///     &["office@example.org"],
+///     &Trust::system(),
+/// )?
+/// .subject(Template::parse("Scan {name} ({date})")?);
+/// let processor = Destinations::new(vec![Box::new(mail)]);
+/// # let _ = processor;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Mail {
+    server: SmtpServer,
+    tls: Option<TlsParameters>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    subject: Template,
+    max_size: u64,
+    timeout: Duration,
+}
+
+impl Mail {
+    /// Mails to every address of `to`, from `from` (each `addr@host` or
+    /// `Name <addr@host>`), through `server`, verifying its certificate
+    /// against `trust`. The subject is [`DEFAULT_SUBJECT`], the limit
+    /// [`DEFAULT_MAX_SIZE`], each SMTP step's timeout 60 s.
+    pub fn new(
+        server: SmtpServer,
+        from: &str,
+        to: &[impl AsRef<str>],
+        trust: &Trust,
+    ) -> Result<Self, MailError> {
+        let from = mailbox(from, "the sender (--mail-from)")?;
+        if to.is_empty() {
+            return Err(MailError("no recipient (--mail-to)".to_owned()));
+        }
+        let to = to
+            .iter()
+            .map(|address| mailbox(address.as_ref(), "a recipient (--mail-to)"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tls = match server.security {
+            SmtpSecurity::None => None,
+            _ => Some(tls_parameters(&server.host, trust)?),
+        };
+        Ok(Self {
+            server,
+            tls,
+            from,
+            to,
+            subject: Template::parse(DEFAULT_SUBJECT)
+                .unwrap_or_else(|_| unreachable!("the default subject is a valid template")),
+            max_size: DEFAULT_MAX_SIZE,
+            timeout: Duration::from_secs(60),
+        })
+    }
+
+    /// The subject, a template rendered per upload.
+    pub fn subject(mut self, subject: Template) -> Self {
+        self.subject = subject;
+        self
+    }
+
+    /// The largest file mailed, in bytes; a larger one fails with `552`
+    /// (the device is told its file is too large), unread.
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
+    /// The longest wait for the server at each step (connecting, each
+    /// answer): set it below the relay's processing timeout, so that a
+    /// stuck server fails with its reason in the log rather than by the
+    /// relay giving up.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn transport(&self) -> AsyncSmtpTransport<Tokio1Executor> {
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.server.host.clone())
+                .port(self.server.port)
+                .timeout(Some(self.timeout));
+        builder = match (self.server.security, self.tls.clone()) {
+            (SmtpSecurity::Implicit, Some(tls)) => builder.tls(Tls::Wrapper(tls)),
+            (SmtpSecurity::StartTlsRequired, Some(tls)) => builder.tls(Tls::Required(tls)),
+            (SmtpSecurity::StartTlsOpportunistic, Some(tls)) => {
+                builder.tls(Tls::Opportunistic(tls))
+            }
+            _ => builder.tls(Tls::None),
+        };
+        if let Some((user, password)) = &self.server.credentials {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        builder.build()
+    }
+
+    /// The text of the message.
+    fn text(&self, fields: &Fields, upload: &Upload) -> String {
+        let path = fields.folders().join("/");
+        let folder = if path.is_empty() {
+            String::new()
+        } else {
+            format!(" into {path}")
+        };
+        format!(
+            "{name} ({size} bytes) was uploaded{folder} by user {user} from {peer}.\n\n-- \nftprelay\n",
+            name = fields.name(),
+            size = upload.size(),
+            user = fields.value(crate::template::Placeholder::User),
+            peer = fields.value(crate::template::Placeholder::Peer),
+        )
+    }
+}
+
+/// A mailbox from the operator's text; an error names the role.
+fn mailbox(text: &str, role: &str) -> Result<Mailbox, MailError> {
+    text.trim()
+        .parse::<Mailbox>()
+        .map_err(|e| MailError(format!("{role}: {text:?} is not a mail address ({e})")))
+}
+
+/// TLS for `host`, trusting exactly the roots of `trust`.
+fn tls_parameters(host: &str, trust: &Trust) -> Result<TlsParameters, MailError> {
+    let mut builder =
+        TlsParameters::builder(host.to_owned()).certificate_store(CertificateStore::None);
+    for der in trust.certificates() {
+        // lettre refuses the whole list for one certificate rustls cannot
+        // use (a malformed system root): such roots are skipped, as the
+        // Trust's own store does.
+        if rustls::RootCertStore::empty().add(der.clone()).is_err() {
+            continue;
+        }
+        if let Ok(certificate) = Certificate::from_der(der.to_vec()) {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder
+        .build_rustls()
+        .map_err(|e| MailError(format!("--smtp: TLS for {host}: {e}")))
+}
+
+/// The attachment's content type, from the extension of `name`.
+fn content_type(name: &str) -> ContentType {
+    let guessed = mime_guess::from_path(name).first_or_octet_stream();
+    ContentType::parse(guessed.essence_str()).unwrap_or_else(|_| {
+        ContentType::parse("application/octet-stream").unwrap_or(ContentType::TEXT_PLAIN)
+    })
+}
+
+/// Control characters (a CR, an LF) of `text` made spaces: a subject is
+/// one line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+impl Destination for Mail {
+    fn deliver<'a>(&'a self, upload: &'a Upload, fields: &'a Fields) -> Delivery<'a> {
+        Box::pin(async move {
+            let size = upload.size();
+            if size > self.max_size {
+                return Err(ProcessError::too_large(format!(
+                    "the file is {size} bytes, over the mail size limit of {} bytes (--mail-max-size)",
+                    self.max_size
+                )));
+            }
+            let name = fields.name().to_owned();
+            let subject = one_line(&self.subject.render(fields, Escape::None));
+            let text = self.text(fields, upload);
+            let mut builder = Message::builder()
+                .from(self.from.clone())
+                .subject(subject)
+                .message_id(Some(format!(
+                    "<{}.ftprelay@{}>",
+                    fields.id(),
+                    self.from.email.domain()
+                )));
+            for to in &self.to {
+                builder = builder.to(to.clone());
+            }
+            let transport = self.transport();
+            let path = upload.path().to_owned();
+            let limit = self.max_size;
+            on_tokio(async move {
+                // Read at most one byte more than the limit: a spool file
+                // that grew since it was counted cannot take more memory.
+                let file = tokio::fs::File::open(&path).await.map_err(|e| {
+                    ProcessError::transient(format!("reading the spooled file: {e}"))
+                })?;
+                let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                file.take(limit.saturating_add(1))
+                    .read_to_end(&mut bytes)
+                    .await
+                    .map_err(|e| {
+                        ProcessError::transient(format!("reading the spooled file: {e}"))
+                    })?;
+                if bytes.len() as u64 > limit {
+                    return Err(ProcessError::too_large(format!(
+                        "the file grew over the mail size limit of {limit} bytes (--mail-max-size)"
+                    )));
+                }
+                let attachment = Attachment::new(name.clone()).body(bytes, content_type(&name));
+                let message = builder
+                    .multipart(
+                        MultiPart::mixed()
+                            .singlepart(SinglePart::plain(text))
+                            .singlepart(attachment),
+                    )
+                    .map_err(|e| ProcessError::transient(format!("building the message: {e}")))?;
+                transport
+                    .send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| smtp_error(&e))
+            })
+            .await?
+        })
+    }
+}
+
+/// The delivery's error for an SMTP failure: `552` for the server's
+/// "message too large", `451` for anything else (an unreachable server, a
+/// refused login, a bad certificate, another error answer: the device tries
+/// again later, the log says why).
+fn smtp_error(error: &lettre::transport::smtp::Error) -> ProcessError {
+    let reason = format!("SMTP: {error}");
+    match error.status().map(u16::from) {
+        Some(552) => ProcessError::too_large(reason),
+        _ => ProcessError::transient(reason),
+    }
+}
+
+impl fmt::Display for Mail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("mail to ")?;
+        for (n, to) in self.to.iter().enumerate() {
+            if n > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}", to.email)?;
+        }
+        write!(f, " via {}", self.server)
+    }
+}
+
+impl fmt::Debug for Mail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Mail({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_read_as_lettre_reads_them() {
+        let server = SmtpServer::parse("smtp://relay.lan").expect("plain");
+        assert_eq!(
+            (server.host(), server.port(), server.security()),
+            ("relay.lan", 25, SmtpSecurity::None)
+        );
+        assert_eq!(server.user(), None);
+        let server = SmtpServer::parse("smtps://mail.example.org").expect("implicit");
+        assert_eq!(
+            (server.port(), server.security()),
+            (465, SmtpSecurity::Implicit)
+        );
+        let server = SmtpServer::parse(
+            "smtp://me%40example.org:p%40ss%3Aword@mail.example.org?tls=required",
+        )
+        .expect("starttls");
+        assert_eq!(
+            (server.port(), server.security()),
+            (587, SmtpSecurity::StartTlsRequired)
+        );
+        assert_eq!(server.user(), Some("me@example.org"));
+        assert_eq!(
+            server.credentials.as_ref().map(|(_, p)| p.as_str()),
+            Some("p@ss:word")
+        );
+        let server = SmtpServer::parse("smtp://[::1]:2525?tls=opportunistic").expect("v6");
+        assert_eq!((server.host(), server.port()), ("::1", 2525));
+        assert_eq!(server.security(), SmtpSecurity::StartTlsOpportunistic);
+        assert_eq!(server.to_string(), "smtp://[::1]:2525?tls=opportunistic");
+    }
+
+    #[test]
+    fn bad_urls_are_named_without_the_password() {
+        for bad in [
+            "mail.example.org",
+            "http://u:hunter2@mail.example.org",
+            "smtp://u:hunter2@mail.example.org?tls=yes",
+            "smtps://u:hunter2@mail.example.org?tls=required",
+            "smtp://u:hunter2@mail.example.org/path",
+            "smtp://u:hunter2@mail.example.org?ehlo=x",
+            "smtp://:hunter2@mail.example.org",
+            "smtp://user@mail.example.org",
+            "smtp://",
+        ] {
+            let error = SmtpServer::parse(bad).expect_err(bad).to_string();
+            assert!(error.starts_with("--smtp: "), "{bad}: {error}");
+            assert!(!error.contains("hunter2"), "{bad}: {error}");
+            assert!(!error.contains('\n'), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_password_is_never_shown() {
+        let server = SmtpServer::parse("smtp://scan%40x.org:hunter2@mail.x.org:2525?tls=required")
+            .expect("valid");
+        let mail = Mail::new(
+            server,
+            "scan@x.org",
+            &["a@x.org", "b@x.org"],
+            &Trust::empty(),
+        )
+        .expect("valid");
+        let shown = format!("{mail} {mail:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(
+            mail.to_string(),
+            "mail to a@x.org, b@x.org via smtp://scan%40x.org@mail.x.org:2525?tls=required"
+        );
+    }
+
+    #[test]
+    fn bad_addresses_are_named() {
+        let server = SmtpServer::parse("smtp://relay.lan").expect("valid");
+        let error = Mail::new(
+            server.clone(),
+            "not an address",
+            &["a@x.org"],
+            &Trust::empty(),
+        )
+        .expect_err("bad from");
+        assert!(error.to_string().contains("--mail-from"), "{error}");
+        let error = Mail::new(
+            server.clone(),
+            "a@x.org",
+            &["a@x.org", "@@"],
+            &Trust::empty(),
+        )
+        .expect_err("bad to");
+        assert!(error.to_string().contains("\"@@\""), "{error}");
+        let none: [&str; 0] = [];
+        assert!(Mail::new(server, "a@x.org", &none, &Trust::empty()).is_err());
+    }
+
+    #[test]
+    fn content_types_come_from_the_extension() {
+        assert_eq!(
+            content_type("scan.pdf"),
+            ContentType::parse("application/pdf").expect("type")
+        );
+        assert_eq!(
+            content_type("cam.JPG"),
+            ContentType::parse("image/jpeg").expect("type")
+        );
+        assert_eq!(
+            content_type("noextension"),
+            ContentType::parse("application/octet-stream").expect("type")
+        );
+        assert_eq!(one_line("a\r\nb"), "a  b");
+    }
+}
