@@ -7,6 +7,7 @@
 mod dir;
 mod exec;
 mod http;
+mod s3;
 
 pub(crate) use dir::DirEntry;
 pub(crate) use exec::ExecEntry;
@@ -32,6 +33,8 @@ pub(crate) struct DestinationArgs {
     pub(crate) dir: dir::DirArgs,
     #[command(flatten)]
     pub(crate) http: http::HttpArgs,
+    #[command(flatten)]
+    pub(crate) s3: s3::S3Args,
     /// Destination: log the file's name and size, and drop it.
     #[arg(long)]
     pub(crate) discard: bool,
@@ -48,6 +51,7 @@ impl DestinationArgs {
         entries.extend(self.exec.entry().map(Entry::Exec));
         entries.extend(self.dir.entry().map(Entry::Dir));
         entries.extend(self.http.entry()?.map(Entry::Http));
+        entries.extend(self.s3.entry().map(Entry::S3));
         if self.discard {
             entries.push(Entry::Discard);
         }
@@ -66,6 +70,8 @@ pub(crate) enum Entry {
     Dir(dir::DirEntry),
     /// Send to an HTTP endpoint.
     Http(http::HttpEntry),
+    /// Store in an S3 bucket.
+    S3(s3::S3Entry),
     /// Log and drop.
     Discard,
 }
@@ -74,7 +80,6 @@ pub(crate) enum Entry {
 #[derive(Debug, Clone)]
 pub(crate) struct Context {
     /// The roots outgoing TLS trusts.
-    #[allow(dead_code)] // the network destinations use it; they land next
     pub(crate) trust: Trust,
     /// The relay's processing timeout: network destinations give up before.
     pub(crate) process_timeout: Duration,
@@ -106,6 +111,7 @@ pub(crate) fn build(
             Entry::Exec(entry) => entry.build(context).map(|d| Box::new(d) as _),
             Entry::Dir(entry) => entry.build().map(|d| Box::new(d) as _),
             Entry::Http(entry) => entry.build(context).map(|d| Box::new(d) as _),
+            Entry::S3(entry) => entry.build(context).map(|d| Box::new(d) as _),
             Entry::Discard => Ok(Box::new(Discard)),
         };
         list.push(built.map_err(|e| invalid(format!("{source}: {e}")))?);

@@ -132,8 +132,13 @@ impl AwsSettings {
 
         let (name, named) = match profile {
             Some(name) => (name.to_owned(), true),
+            // `AWS_PROFILE=default` with no files is no error, as for
+            // the AWS CLI.
             None => match env("AWS_PROFILE") {
-                Some(name) => (name, true),
+                Some(name) => {
+                    let named = name != "default";
+                    (name, named)
+                }
                 None => ("default".to_owned(), false),
             },
         };
