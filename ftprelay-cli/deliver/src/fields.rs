@@ -122,7 +122,7 @@ fn next_id(micros: u64) -> String {
 
 /// `(YYYY-MM-DD, HHMMSS)` of a UNIX time, in UTC (the proleptic Gregorian
 /// calendar; days from civil, after Howard Hinnant).
-fn civil(secs: u64) -> (String, String) {
+pub(crate) fn civil(secs: u64) -> (String, String) {
     let days = secs / 86_400;
     let of_day = secs % 86_400;
     let z = days as i64 + 719_468;

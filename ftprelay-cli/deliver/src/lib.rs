@@ -36,6 +36,7 @@ mod local_name;
 mod mail;
 mod output;
 mod runtime;
+mod s3;
 mod template;
 mod trust;
 
@@ -49,5 +50,6 @@ pub use mail::{
     DEFAULT_MAX_SIZE as DEFAULT_MAIL_MAX_SIZE, DEFAULT_SUBJECT as DEFAULT_MAIL_SUBJECT, Mail,
     MailError, SmtpSecurity, SmtpServer,
 };
+pub use s3::{AwsSettings, Credentials, S3, S3Builder, S3Error};
 pub use template::{Escape, Placeholder, Template, TemplateError};
 pub use trust::{Trust, TrustError};

@@ -8,6 +8,7 @@ mod dir;
 mod exec;
 mod http;
 mod mail;
+mod s3;
 
 pub(crate) use dir::DirEntry;
 pub(crate) use exec::ExecEntry;
@@ -35,6 +36,8 @@ pub(crate) struct DestinationArgs {
     pub(crate) http: http::HttpArgs,
     #[command(flatten)]
     pub(crate) mail: mail::MailArgs,
+    #[command(flatten)]
+    pub(crate) s3: s3::S3Args,
     /// Destination: log the file's name and size, and drop it.
     #[arg(long)]
     pub(crate) discard: bool,
@@ -52,6 +55,7 @@ impl DestinationArgs {
         entries.extend(self.dir.entry().map(Entry::Dir));
         entries.extend(self.http.entry()?.map(Entry::Http));
         entries.extend(self.mail.entry().map(Entry::Mail));
+        entries.extend(self.s3.entry().map(Entry::S3));
         if self.discard {
             entries.push(Entry::Discard);
         }
@@ -72,6 +76,8 @@ pub(crate) enum Entry {
     Http(http::HttpEntry),
     /// Mail, attached.
     Mail(mail::MailEntry),
+    /// Store in an S3 bucket.
+    S3(s3::S3Entry),
     /// Log and drop.
     Discard,
 }
@@ -112,6 +118,7 @@ pub(crate) fn build(
             Entry::Dir(entry) => entry.build().map(|d| Box::new(d) as _),
             Entry::Http(entry) => entry.build(context).map(|d| Box::new(d) as _),
             Entry::Mail(entry) => entry.build(context).map(|d| Box::new(d) as _),
+            Entry::S3(entry) => entry.build(context).map(|d| Box::new(d) as _),
             Entry::Discard => Ok(Box::new(Discard)),
         };
         list.push(built.map_err(|e| invalid(format!("{source}: {e}")))?);
