@@ -33,8 +33,8 @@ mod fields;
 mod http;
 mod local_name;
 mod output;
-#[allow(dead_code)] // the network destinations (HTTP, mail, S3, SFTP) use it; they land next
 mod runtime;
+mod sftp;
 mod template;
 mod trust;
 
@@ -44,5 +44,6 @@ pub use discard::Discard;
 pub use exec::{Command, DEFAULT_LOG_LIMIT as DEFAULT_EXEC_LOG_LIMIT};
 pub use fields::Fields;
 pub use http::Http;
+pub use sftp::{Sftp, SftpError};
 pub use template::{Escape, Placeholder, Template, TemplateError};
 pub use trust::{Trust, TrustError};

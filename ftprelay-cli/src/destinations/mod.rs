@@ -7,6 +7,7 @@
 mod dir;
 mod exec;
 mod http;
+mod sftp;
 
 pub(crate) use dir::DirEntry;
 pub(crate) use exec::ExecEntry;
@@ -32,6 +33,8 @@ pub(crate) struct DestinationArgs {
     pub(crate) dir: dir::DirArgs,
     #[command(flatten)]
     pub(crate) http: http::HttpArgs,
+    #[command(flatten)]
+    pub(crate) sftp: sftp::SftpArgs,
     /// Destination: log the file's name and size, and drop it.
     #[arg(long)]
     pub(crate) discard: bool,
@@ -48,6 +51,7 @@ impl DestinationArgs {
         entries.extend(self.exec.entry().map(Entry::Exec));
         entries.extend(self.dir.entry().map(Entry::Dir));
         entries.extend(self.http.entry()?.map(Entry::Http));
+        entries.extend(self.sftp.entry().map(Entry::Sftp));
         if self.discard {
             entries.push(Entry::Discard);
         }
@@ -66,6 +70,8 @@ pub(crate) enum Entry {
     Dir(dir::DirEntry),
     /// Send to an HTTP endpoint.
     Http(http::HttpEntry),
+    /// Upload to an SFTP server.
+    Sftp(sftp::SftpEntry),
     /// Log and drop.
     Discard,
 }
@@ -106,6 +112,7 @@ pub(crate) fn build(
             Entry::Exec(entry) => entry.build(context).map(|d| Box::new(d) as _),
             Entry::Dir(entry) => entry.build().map(|d| Box::new(d) as _),
             Entry::Http(entry) => entry.build(context).map(|d| Box::new(d) as _),
+            Entry::Sftp(entry) => entry.build(context).map(|d| Box::new(d) as _),
             Entry::Discard => Ok(Box::new(Discard)),
         };
         list.push(built.map_err(|e| invalid(format!("{source}: {e}")))?);
