@@ -1,6 +1,7 @@
 //! `--sftp URL` and its companions, `type = "sftp"`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use ftprelay_deliver::Sftp;
@@ -64,6 +65,14 @@ impl SftpEntry {
             })?,
         };
         let sftp = Sftp::new(&self.url, &self.key, &known_hosts).map_err(invalid)?;
-        Ok(sftp.timeout(context.process_timeout))
+        // Before the relay's own timeout, so that a server that does not
+        // answer (a dropped SYN, a stalled write) is logged as that, not
+        // as "processing timed out".
+        let timeout = context.process_timeout;
+        Ok(sftp.timeout(
+            timeout
+                .saturating_sub(Duration::from_secs(1))
+                .max(timeout / 2),
+        ))
     }
 }
