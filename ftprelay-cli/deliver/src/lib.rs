@@ -37,6 +37,7 @@ mod mail;
 mod output;
 mod runtime;
 mod s3;
+mod sftp;
 mod template;
 mod trust;
 
@@ -51,5 +52,6 @@ pub use mail::{
     MailError, SmtpSecurity, SmtpServer,
 };
 pub use s3::{AwsSettings, Credentials, S3, S3Builder, S3Error};
+pub use sftp::{Sftp, SftpError};
 pub use template::{Escape, Placeholder, Template, TemplateError};
 pub use trust::{Trust, TrustError};

@@ -9,6 +9,7 @@ mod exec;
 mod http;
 mod mail;
 mod s3;
+mod sftp;
 
 pub(crate) use dir::DirEntry;
 pub(crate) use exec::ExecEntry;
@@ -38,6 +39,8 @@ pub(crate) struct DestinationArgs {
     pub(crate) mail: mail::MailArgs,
     #[command(flatten)]
     pub(crate) s3: s3::S3Args,
+    #[command(flatten)]
+    pub(crate) sftp: sftp::SftpArgs,
     /// Destination: log the file's name and size, and drop it.
     #[arg(long)]
     pub(crate) discard: bool,
@@ -56,6 +59,7 @@ impl DestinationArgs {
         entries.extend(self.http.entry()?.map(Entry::Http));
         entries.extend(self.mail.entry().map(Entry::Mail));
         entries.extend(self.s3.entry().map(Entry::S3));
+        entries.extend(self.sftp.entry().map(Entry::Sftp));
         if self.discard {
             entries.push(Entry::Discard);
         }
@@ -78,6 +82,8 @@ pub(crate) enum Entry {
     Mail(mail::MailEntry),
     /// Store in an S3 bucket.
     S3(s3::S3Entry),
+    /// Upload to an SFTP server.
+    Sftp(sftp::SftpEntry),
     /// Log and drop.
     Discard,
 }
@@ -119,6 +125,7 @@ pub(crate) fn build(
             Entry::Http(entry) => entry.build(context).map(|d| Box::new(d) as _),
             Entry::Mail(entry) => entry.build(context).map(|d| Box::new(d) as _),
             Entry::S3(entry) => entry.build(context).map(|d| Box::new(d) as _),
+            Entry::Sftp(entry) => entry.build(context).map(|d| Box::new(d) as _),
             Entry::Discard => Ok(Box::new(Discard)),
         };
         list.push(built.map_err(|e| invalid(format!("{source}: {e}")))?);
