@@ -18,17 +18,11 @@ use rustix::fs::{AtFlags, CWD, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use crate::cancel::{CancelOnDrop, Cancelled};
+use crate::collision;
 use crate::destinations::{Delivery, Destination};
 use crate::fields::Fields;
 use crate::local_name::LocalName;
 use crate::template::{Escape, Placeholder, Template, TemplateError, path_components};
-
-/// Names tried in sequence: `name.jpg`, `name-1.jpg` … `name-9.jpg`.
-const SEQUENTIAL_NAMES: u32 = 10;
-/// Then names with a suffix no other upload has (the time and a counter):
-/// a camera that uploads `snapshot.jpg` forever costs a bounded number of
-/// file-system calls per upload, never a failure.
-const UNIQUE_NAMES: u32 = 8;
 
 /// `--dir`: stores each upload in a folder (a [`Template`]), complete or not
 /// at all, never overwriting.
@@ -252,12 +246,7 @@ fn rename_to_free_name(
     name: &LocalName,
     shown: &Path,
 ) -> io::Result<PathBuf> {
-    for attempt in 0..SEQUENTIAL_NAMES + UNIQUE_NAMES {
-        let suffix = match attempt {
-            0 => String::new(),
-            n if n < SEQUENTIAL_NAMES => format!("-{n}"),
-            _ => unique_suffix(),
-        };
+    for suffix in collision::suffixes() {
         let candidate = name.spelled(&suffix);
         match rename_no_replace(dir, temporary, &candidate) {
             Ok(()) => return Ok(shown.join(candidate)),
@@ -293,16 +282,6 @@ fn rename_no_replace(dir: &OwnedFd, from: &str, to: &str) -> io::Result<()> {
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// `-<nanoseconds since 1970, hex>-<a counter of this process>`.
-fn unique_suffix() -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_nanos());
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("-{nanos:x}-{n}")
 }
 
 /// `base/folders…`, each folder created if missing and opened without

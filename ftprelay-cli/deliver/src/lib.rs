@@ -26,6 +26,7 @@
 //! ```
 
 mod cancel;
+mod collision;
 mod destinations;
 mod dir;
 mod discard;

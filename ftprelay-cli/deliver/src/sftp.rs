@@ -22,17 +22,13 @@ use russh_sftp::client::error::Error as SftpStatusError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use crate::collision;
 use crate::destinations::{Delivery, Destination};
 use crate::fields::Fields;
 use crate::runtime::on_tokio;
 use known_hosts::{KnownHosts, Verdict, host_name};
 use remote::{Address, Place, with_suffix};
 
-/// Names tried in sequence: `name.jpg`, `name-1.jpg` … `name-9.jpg`.
-const SEQUENTIAL_NAMES: u32 = 10;
-/// Then names with a suffix no other upload has: a name taken any number
-/// of times costs a bounded number of round trips, never a failure.
-const UNIQUE_NAMES: u32 = 8;
 /// The most a delivery waits for one answer of the server (connecting,
 /// one request) unless told otherwise ([`Sftp::timeout`]).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -533,12 +529,7 @@ impl Session {
     /// exists (OpenSSH links and unlinks), and a name seen taken is not
     /// tried (a server whose rename would replace it).
     async fn rename_to_free_name(&self, place: &Place, temporary: &str) -> Result<String, String> {
-        for attempt in 0..SEQUENTIAL_NAMES + UNIQUE_NAMES {
-            let suffix = match attempt {
-                0 => String::new(),
-                n if n < SEQUENTIAL_NAMES => format!("-{n}"),
-                _ => unique_suffix(),
-            };
+        for suffix in collision::suffixes() {
             let candidate = place.join(&with_suffix(&place.name, &suffix));
             if self.exists(&candidate).await? {
                 continue;
@@ -637,16 +628,6 @@ async fn within<T>(
     tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| format!("no answer within {} s", timeout.as_secs()))
-}
-
-/// `-<nanoseconds since 1970, hex>-<a counter of this process>`.
-fn unique_suffix() -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_nanos());
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("-{nanos:x}-{n}")
 }
 
 #[cfg(test)]

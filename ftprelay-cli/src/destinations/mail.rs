@@ -18,12 +18,12 @@ pub(crate) struct MailArgs {
     /// --smtp and --mail-from).
     #[arg(long = "mail-to", value_name = "ADDR")]
     pub(crate) mail_to: Vec<String>,
-    /// The SMTP server of --mail-to: smtp://[USER:PASS@]HOST[:PORT]
-    /// (plain, port 25), with ?tls=required (STARTTLS or no delivery,
-    /// port 587) or ?tls=opportunistic; smtps://… (TLS, port 465).
+    /// The SMTP server of --mail-to: `smtp://[USER:PASS@]HOST[:PORT]`
+    /// (plain, port 25), with `?tls=required` (STARTTLS or no delivery,
+    /// port 587) or `?tls=opportunistic`; `smtps://…` (TLS, port 465).
     #[arg(long, value_name = "URL", requires = "mail_to")]
     pub(crate) smtp: Option<String>,
-    /// The sender of --mail-to's messages (ADDR or 'Name <ADDR>').
+    /// The sender of --mail-to's messages (`ADDR` or `'Name <ADDR>'`).
     #[arg(long = "mail-from", value_name = "ADDR", requires = "mail_to")]
     pub(crate) mail_from: Option<String>,
     /// The subject of --mail-to's messages, a template [default: {name} from {user}].

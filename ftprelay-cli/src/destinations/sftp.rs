@@ -13,7 +13,7 @@ use crate::error::CliError;
 /// The `--sftp` flags.
 #[derive(Debug, Args)]
 pub(crate) struct SftpArgs {
-    /// Destination: upload the file over SFTP to sftp://USER@HOST[:PORT]/PATH
+    /// Destination: upload the file over SFTP to `sftp://USER@HOST[:PORT]/PATH`
     /// (PATH a template, relative to the login directory, absolute after a
     /// second slash; a folder when it ends in /), under a temporary name
     /// renamed when complete, never overwriting.
