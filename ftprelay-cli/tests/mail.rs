@@ -17,6 +17,23 @@ fn binary() -> Vec<u8> {
     (0..4096u32).map(|n| (n * 7 % 256) as u8).collect()
 }
 
+/// A relay for user `demo:pw` mailing every upload to `me@example.org`
+/// from `relay@example.org` through `smtp`, with `extra` flags.
+fn mail_relay(smtp: &str, extra: &[&str]) -> Relay {
+    let mut args = vec![
+        "--user",
+        "demo:pw",
+        "--mail-to",
+        "me@example.org",
+        "--mail-from",
+        "relay@example.org",
+        "--smtp",
+        smtp,
+    ];
+    args.extend_from_slice(extra);
+    Relay::start(&args)
+}
+
 support::on_every_runtime!(
     mail_plain_smtp_delivers_the_file_attached({
         let server = SmtpServer::start(&[]);
@@ -107,18 +124,7 @@ support::on_every_runtime!(
         let tls = Pki::new(work.path());
         let server = SmtpServer::start(&tls.server_args(&["--require-starttls"]));
         let smtp = format!("smtp://127.0.0.1:{}?tls=required", server.port);
-        let relay = Relay::start(&[
-            "--user",
-            "demo:pw",
-            "--mail-to",
-            "me@example.org",
-            "--mail-from",
-            "relay@example.org",
-            "--smtp",
-            &smtp,
-            "--trust-ca",
-            &tls.ca.display().to_string(),
-        ]);
+        let relay = mail_relay(&smtp, &["--trust-ca", &tls.ca.display().to_string()]);
         let content = binary();
         let file = write(work.path(), "local", &content);
         let output = curl_upload(&relay, "demo:pw", "scan.png", &file);
@@ -136,16 +142,7 @@ support::on_every_runtime!(
         let tls = Pki::new(work.path());
         let server = SmtpServer::start(&tls.server_args(&["--require-starttls"]));
         let smtp = format!("smtp://127.0.0.1:{}?tls=required", server.port);
-        let mut relay = Relay::start(&[
-            "--user",
-            "demo:pw",
-            "--mail-to",
-            "me@example.org",
-            "--mail-from",
-            "relay@example.org",
-            "--smtp",
-            &smtp,
-        ]);
+        let mut relay = mail_relay(&smtp, &[]);
         let file = write(work.path(), "local", b"secret scan");
         let output = curl_upload(&relay, "demo:pw", "scan.pdf", &file);
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
@@ -156,16 +153,7 @@ support::on_every_runtime!(
     mail_tls_required_but_not_offered_is_451({
         let server = SmtpServer::start(&[]);
         let smtp = format!("smtp://127.0.0.1:{}?tls=required", server.port);
-        let mut relay = Relay::start(&[
-            "--user",
-            "demo:pw",
-            "--mail-to",
-            "me@example.org",
-            "--mail-from",
-            "relay@example.org",
-            "--smtp",
-            &smtp,
-        ]);
+        let mut relay = mail_relay(&smtp, &[]);
         let work = tempfile::tempdir().expect("dir");
         let file = write(work.path(), "local", b"not in plain text");
         let output = curl_upload(&relay, "demo:pw", "scan.pdf", &file);
@@ -179,18 +167,7 @@ support::on_every_runtime!(
         let tls = Pki::new(work.path());
         let server = SmtpServer::start(&tls.server_args(&["--implicit-tls"]));
         let smtp = format!("smtps://127.0.0.1:{}", server.port);
-        let relay = Relay::start(&[
-            "--user",
-            "demo:pw",
-            "--mail-to",
-            "me@example.org",
-            "--mail-from",
-            "relay@example.org",
-            "--smtp",
-            &smtp,
-            "--trust-ca",
-            &tls.ca.display().to_string(),
-        ]);
+        let relay = mail_relay(&smtp, &["--trust-ca", &tls.ca.display().to_string()]);
         let file = write(work.path(), "local", b"over TLS");
         let output = curl_upload(&relay, "demo:pw", "notes.txt", &file);
         assert!(output.status.success(), "{}", stderr(&output));
@@ -258,18 +235,7 @@ support::on_every_runtime!(
     mail_a_file_over_the_limit_is_552_and_nothing_is_sent({
         let server = SmtpServer::start(&[]);
         let smtp = format!("smtp://127.0.0.1:{}", server.port);
-        let mut relay = Relay::start(&[
-            "--user",
-            "demo:pw",
-            "--mail-to",
-            "me@example.org",
-            "--mail-from",
-            "relay@example.org",
-            "--smtp",
-            &smtp,
-            "--mail-max-size",
-            "1K",
-        ]);
+        let mut relay = mail_relay(&smtp, &["--mail-max-size", "1K"]);
         let work = tempfile::tempdir().expect("dir");
         let file = write(work.path(), "local", &[b'x'; 1025]);
         let output = curl_verbose(&relay, "demo:pw", "big.bin", &file);
@@ -289,16 +255,7 @@ support::on_every_runtime!(
     mail_a_server_552_is_552_and_another_error_451({
         let server = SmtpServer::start(&["--answer-data", "552 5.3.4 Message too big for system"]);
         let smtp = format!("smtp://127.0.0.1:{}", server.port);
-        let mut relay = Relay::start(&[
-            "--user",
-            "demo:pw",
-            "--mail-to",
-            "me@example.org",
-            "--mail-from",
-            "relay@example.org",
-            "--smtp",
-            &smtp,
-        ]);
+        let mut relay = mail_relay(&smtp, &[]);
         let work = tempfile::tempdir().expect("dir");
         let file = write(work.path(), "local", b"x");
         let output = curl_verbose(&relay, "demo:pw", "a.pdf", &file);
@@ -310,16 +267,7 @@ support::on_every_runtime!(
 
         let server = SmtpServer::start(&["--answer-data", "554 5.7.1 Rejected by policy"]);
         let smtp = format!("smtp://127.0.0.1:{}", server.port);
-        let mut relay = Relay::start(&[
-            "--user",
-            "demo:pw",
-            "--mail-to",
-            "me@example.org",
-            "--mail-from",
-            "relay@example.org",
-            "--smtp",
-            &smtp,
-        ]);
+        let mut relay = mail_relay(&smtp, &[]);
         let output = curl_upload(&relay, "demo:pw", "a.pdf", &file);
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
@@ -336,16 +284,7 @@ support::on_every_runtime!(
             .expect("address")
             .port();
         let smtp = format!("smtp://127.0.0.1:{port}");
-        let mut relay = Relay::start(&[
-            "--user",
-            "demo:pw",
-            "--mail-to",
-            "me@example.org",
-            "--mail-from",
-            "relay@example.org",
-            "--smtp",
-            &smtp,
-        ]);
+        let mut relay = mail_relay(&smtp, &[]);
         let work = tempfile::tempdir().expect("dir");
         let file = write(work.path(), "local", b"x");
         let output = curl_upload(&relay, "demo:pw", "a.pdf", &file);
@@ -426,18 +365,7 @@ max_size = "1M"
         let smtp = format!("smtp://127.0.0.1:{}", server.port);
         let work = tempfile::tempdir().expect("dir");
         let archive = work.path().join("archive");
-        let relay = Relay::start(&[
-            "--user",
-            "demo:pw",
-            "--mail-to",
-            "me@example.org",
-            "--mail-from",
-            "relay@example.org",
-            "--smtp",
-            &smtp,
-            "--dir",
-            &archive.display().to_string(),
-        ]);
+        let relay = mail_relay(&smtp, &["--dir", &archive.display().to_string()]);
         let content = binary();
         let file = write(work.path(), "local", &content);
         let output = curl_upload(&relay, "demo:pw", "both.bin", &file);
