@@ -9,7 +9,7 @@ mod support;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-use support::{Relay, assert_fails, curl_upload, ftprelay, stderr, write};
+use support::{Relay, assert_fails, curl_upload, ftprelay, stderr, upload, write};
 
 /// The names in `dir`, sorted.
 fn names(dir: &Path) -> Vec<String> {
@@ -40,9 +40,7 @@ support::on_every_runtime!(
             "--exec",
             &command,
         ]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"\x00binary\xffscan");
-        let output = curl_upload(&relay, "demo:demo", "scan.pdf", &file);
+        let output = upload(&relay, "demo:demo", "scan.pdf", b"\x00binary\xffscan");
         assert!(output.status.success(), "{}", stderr(&output));
         assert_eq!(
             std::fs::read(archive.path().join("scan.pdf")).expect("stored"),
@@ -72,9 +70,7 @@ support::on_every_runtime!(
             "--exec",
             "exit 3",
         ]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"x");
-        let output = curl_upload(&relay, "demo:demo", "a.jpg", &file);
+        let output = upload(&relay, "demo:demo", "a.jpg", b"x");
         assert!(!output.status.success());
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
@@ -87,9 +83,7 @@ support::on_every_runtime!(
         let base = tempfile::tempdir().expect("dir");
         let template = format!("{}/{{user}}/{{date}}", base.path().display());
         let relay = Relay::start(&["--user", "demo:demo", "--dir", &template]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"page");
-        let output = curl_upload(&relay, "demo:demo", "page.pdf", &file);
+        let output = upload(&relay, "demo:demo", "page.pdf", b"page");
         assert!(output.status.success(), "{}", stderr(&output));
         let user_dir = base.path().join("demo");
         let dates = names(&user_dir);
@@ -124,9 +118,7 @@ support::on_every_runtime!(
             "--dir-mode",
             "0604",
         ]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"page");
-        let output = curl_upload(&relay, "demo:demo", "page.pdf", &file);
+        let output = upload(&relay, "demo:demo", "page.pdf", b"page");
         assert!(output.status.success(), "{}", stderr(&output));
         let mode = std::fs::metadata(base.path().join("page.pdf"))
             .expect("stat")

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Relay, assert_fails, curl_upload, ftprelay, stderr, write};
+use support::{Relay, assert_fails, curl_upload, ftprelay, stderr, upload, write};
 
 /// The stand-in API server.
 const API: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/http_api.py");
@@ -123,9 +123,7 @@ support::on_every_runtime!(
             "--http-field",
             "caption={name} from {user} at {peer}",
         ]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"\x89PNG\r\n\x1a\nnot really");
-        let output = curl_upload(&relay, "cam:pw", "door.png", &file);
+        let output = upload(&relay, "cam:pw", "door.png", b"\x89PNG\r\n\x1a\nnot really");
         assert!(output.status.success(), "{}", stderr(&output));
         let request = api.next();
         assert_eq!(request["status"], 200, "{request}");
@@ -293,9 +291,7 @@ support::on_every_runtime!(
             .port();
         let url = format!("http://127.0.0.1:{port}/hook");
         let mut relay = Relay::start(&["--user", "cam:pw", "--http", &url]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"x");
-        let output = curl_upload(&relay, "cam:pw", "a.jpg", &file);
+        let output = upload(&relay, "cam:pw", "a.jpg", b"x");
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
         assert!(line.to_ascii_lowercase().contains("connect"), "{line}");

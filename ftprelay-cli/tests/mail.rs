@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use support::{Relay, assert_fails, curl_upload, ftprelay, stderr, write};
+use support::{Relay, assert_fails, curl_upload, ftprelay, stderr, upload, write};
 
 /// Binary content with every byte value, CR and LF among them.
 fn binary() -> Vec<u8> {
@@ -106,9 +106,12 @@ support::on_every_runtime!(
             "--mail-subject",
             "Snapshot {stem} ({ext}, {size} B) – Kamera",
         ]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"\xff\xd8\xff\xe0 not really a jpeg");
-        let output = curl_upload(&relay, "cam:pw", "front.jpg", &file);
+        let output = upload(
+            &relay,
+            "cam:pw",
+            "front.jpg",
+            b"\xff\xd8\xff\xe0 not really a jpeg",
+        );
         assert!(output.status.success(), "{}", stderr(&output));
         let messages = server.messages();
         assert_eq!(messages.len(), 1);
@@ -154,9 +157,7 @@ support::on_every_runtime!(
         let server = SmtpServer::start(&[]);
         let smtp = format!("smtp://127.0.0.1:{}?tls=required", server.port);
         let mut relay = mail_relay(&smtp, &[]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"not in plain text");
-        let output = curl_upload(&relay, "demo:pw", "scan.pdf", &file);
+        let output = upload(&relay, "demo:pw", "scan.pdf", b"not in plain text");
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
         assert!(line.contains("STARTTLS") || line.contains("TLS"), "{line}");
@@ -199,9 +200,7 @@ support::on_every_runtime!(
             "--smtp",
             &smtp,
         ]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"logged in");
-        let output = curl_upload(&relay, "demo:pw", "a.pdf", &file);
+        let output = upload(&relay, "demo:pw", "a.pdf", b"logged in");
         assert!(output.status.success(), "{}", stderr(&output));
         let messages = server.messages();
         assert_eq!(messages.len(), 1);
@@ -223,9 +222,7 @@ support::on_every_runtime!(
             "--smtp",
             &smtp,
         ]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"x");
-        let output = curl_upload(&relay, "demo:pw", "a.pdf", &file);
+        let output = upload(&relay, "demo:pw", "a.pdf", b"x");
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
         assert!(line.contains("535"), "{line}");
@@ -285,9 +282,7 @@ support::on_every_runtime!(
             .port();
         let smtp = format!("smtp://127.0.0.1:{port}");
         let mut relay = mail_relay(&smtp, &[]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"x");
-        let output = curl_upload(&relay, "demo:pw", "a.pdf", &file);
+        let output = upload(&relay, "demo:pw", "a.pdf", b"x");
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
         assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
@@ -311,9 +306,7 @@ support::on_every_runtime!(
             "--smtp",
             &smtp,
         ]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"too late");
-        let output = curl_upload(&relay, "demo:pw", "a.pdf", &file);
+        let output = upload(&relay, "demo:pw", "a.pdf", b"too late");
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         support::wait_until(
             "the SMTP connection to close",

@@ -10,7 +10,7 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::{BIN, Relay, assert_fails, curl_upload, stderr, write};
+use support::{BIN, Relay, assert_fails, curl_upload, stderr, upload, write};
 
 /// moto's S3 server, with a bucket `cameras` and a key allowed everything;
 /// killed when dropped.
@@ -235,9 +235,7 @@ support::on_every_runtime!(
             &["--user", "demo:demo", "--s3", "s3://no-such-bucket"],
             &s3.env(),
         );
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"lost?");
-        let output = curl_upload(&relay, "demo:demo", "a.jpg", &file);
+        let output = upload(&relay, "demo:demo", "a.jpg", b"lost?");
         assert_451_logging(&output, &mut relay, "NoSuchBucket");
         assert!(relay.spool_is_empty());
         assert_eq!(s3.keys("cameras"), Vec::<String>::new());
@@ -293,9 +291,7 @@ support::on_every_runtime!(
         env.retain(|(name, _)| name != "AWS_ENDPOINT_URL");
         env.push(("AWS_ENDPOINT_URL".to_owned(), format!("http://{closed}")));
         let mut relay = start_relay(&["--user", "demo:demo", "--s3", "s3://cameras"], &env);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"x");
-        let output = curl_upload(&relay, "demo:demo", "a.jpg", &file);
+        let output = upload(&relay, "demo:demo", "a.jpg", b"x");
         assert_451_logging(&output, &mut relay, "cannot reach the S3 endpoint");
     }),
 );

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use support::{Relay, assert_fails, curl_upload, stderr, write};
+use support::{Relay, assert_fails, curl_upload, stderr, upload, write};
 
 /// An sshd of the test's own, serving SFTP on an OS-chosen port.
 struct SshServer {
@@ -281,9 +281,7 @@ support::on_every_runtime!(
             "--sftp-known-hosts",
             &known.display().to_string(),
         ]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"secret");
-        let output = curl_upload(&relay, "demo:demo", "a.txt", &file);
+        let output = upload(&relay, "demo:demo", "a.txt", b"secret");
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
         assert!(line.contains("CHANGED"), "{line}");
@@ -315,9 +313,7 @@ support::on_every_runtime!(
             "--sftp-known-hosts",
             &known.display().to_string(),
         ]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"x");
-        let output = curl_upload(&relay, "demo:demo", "a.txt", &file);
+        let output = upload(&relay, "demo:demo", "a.txt", b"x");
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
         assert!(line.contains("is not in"), "{line}");
@@ -341,9 +337,7 @@ support::on_every_runtime!(
             "--sftp-known-hosts",
             &server.known_hosts().display().to_string(),
         ]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"x");
-        let output = curl_upload(&relay, "demo:demo", "a.txt", &file);
+        let output = upload(&relay, "demo:demo", "a.txt", b"x");
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
         assert!(line.contains("refused the key"), "{line}");
@@ -379,9 +373,7 @@ support::on_every_runtime!(
             .as_bytes(),
         );
         let relay = Relay::start(&["--config", &config.display().to_string()]);
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"both");
-        let output = curl_upload(&relay, "demo:demo", "r.pdf", &file);
+        let output = upload(&relay, "demo:demo", "r.pdf", b"both");
         assert!(
             output.status.success(),
             "{}\n{}",
@@ -404,9 +396,7 @@ support::on_every_runtime!(
             &server.flags(&format!("{}/", target.display())),
             &["--dir", &archive_flag],
         );
-        let work = tempfile::tempdir().expect("dir");
-        let file = write(work.path(), "local", b"twice");
-        let output = curl_upload(&relay, "demo:demo", "t.bin", &file);
+        let output = upload(&relay, "demo:demo", "t.bin", b"twice");
         assert!(
             output.status.success(),
             "{}\n{}",

@@ -183,6 +183,13 @@ pub fn curl_upload(relay: &Relay, user: &str, name: &str, file: &Path) -> Output
         .expect("curl")
 }
 
+/// `curl -T` of `bytes` as `name`, from a file of its own.
+pub fn upload(relay: &Relay, user: &str, name: &str, bytes: &[u8]) -> Output {
+    let work = tempfile::tempdir().expect("dir");
+    let file = write(work.path(), "local", bytes);
+    curl_upload(relay, user, name, &file)
+}
+
 /// `curl -T FILE --ftp-create-dirs URL`.
 pub fn curl_creating_dirs(file: &Path, url: &str) -> Output {
     Command::new("curl")
