@@ -323,6 +323,22 @@ support::on_every_runtime!(
         let line = relay.wait_for_line("delivery failed");
         assert!(line.contains("certificate"), "{line}");
         assert!(api.requests.try_recv().is_err(), "a request got through");
+        drop(relay);
+        // The same CA from the configuration file's trust_ca.
+        let config = format!(
+            "trust_ca = [{:?}]\nhttp = {url:?}\n",
+            ca.display().to_string()
+        );
+        let config = write(work.path(), "ftprelay.toml", config.as_bytes());
+        let relay = Relay::start(&[
+            "--user",
+            "cam:pw",
+            "--config",
+            &config.display().to_string(),
+        ]);
+        let output = curl_upload(&relay, "cam:pw", "b.pdf", &file);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(body(&api.next()), b"secret scan");
     }),
     http_and_dir_both_get_the_file({
         let api = Api::start(json!({"service": "any"}));
