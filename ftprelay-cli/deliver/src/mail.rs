@@ -207,7 +207,9 @@ impl fmt::Debug for SmtpServer {
 /// base64-encoded, then written out whole to be sent: a delivery holds up
 /// to about three times the file's size while it runs. The size limit
 /// ([`Mail::max_size`]) is what bounds that: a larger file is refused with
-/// `552` before a byte of it is read.
+/// `552` before a byte of it is read. All mail deliveries of the process
+/// together hold at most 256 MiB this way: beyond it, a message waits for
+/// others to be sent (within the relay's processing timeout).
 ///
 /// The SMTP exchange runs on tokio (the caller's runtime or a shared one),
 /// under any executor, and stops when the delivery is dropped: a message
@@ -409,6 +411,13 @@ impl Destination for Mail {
             let path = upload.path().to_owned();
             let limit = self.max_size;
             on_tokio(async move {
+                // The memory this message will hold, reserved first: many
+                // large mails at once wait their turn instead of holding
+                // three times their files each.
+                let _memory = MESSAGE_MEMORY
+                    .acquire_many(message_memory_kib(size))
+                    .await
+                    .map_err(|e| ProcessError::transient(format!("mail memory: {e}")))?;
                 // Read at most one byte more than the limit: a spool file
                 // that grew since it was counted cannot take more memory.
                 let file = tokio::fs::File::open(&path).await.map_err(|e| {
@@ -445,6 +454,26 @@ impl Destination for Mail {
     }
 }
 
+/// The memory all messages being built and sent may hold at once, in KiB:
+/// 256 MiB. A message holds about three times its file (the bytes, their
+/// base64, the formatted message).
+const MESSAGE_MEMORY_KIB: u32 = 256 * 1024;
+
+/// The memory reservations of messages in flight, shared by every mail
+/// destination of the process.
+static MESSAGE_MEMORY: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MESSAGE_MEMORY_KIB as usize);
+
+/// The KiB a message of a `size`-byte file reserves: three times the file,
+/// at least 1, at most the whole budget (a file over it waits until no
+/// other message is in flight).
+fn message_memory_kib(size: u64) -> u32 {
+    let kib = size.saturating_mul(3).div_ceil(1024).max(1);
+    u32::try_from(kib)
+        .unwrap_or(u32::MAX)
+        .min(MESSAGE_MEMORY_KIB)
+}
+
 /// The delivery's error for an SMTP failure: `552` for the server's
 /// "message too large", `451` for anything else (an unreachable server, a
 /// refused login, a bad certificate, another error answer: the device tries
@@ -479,6 +508,14 @@ impl fmt::Debug for Mail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_reserve_three_times_their_file_within_the_budget() {
+        assert_eq!(message_memory_kib(0), 1);
+        assert_eq!(message_memory_kib(1024), 3);
+        assert_eq!(message_memory_kib(25 << 20), 75 * 1024);
+        assert_eq!(message_memory_kib(u64::MAX), MESSAGE_MEMORY_KIB);
+    }
 
     #[test]
     fn urls_are_read_as_lettre_reads_them() {
