@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ftprelay_proto::{ProcessError, Upload};
-use rustix::fs::{AtFlags, CWD, Mode, OFlags, RenameFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use crate::cancel::{CancelOnDrop, Cancelled};
@@ -48,6 +48,8 @@ pub struct Directory {
     add_folders: bool,
     mode: Option<u32>,
     source: String,
+    /// This destination's number in the process, in its temporary names.
+    instance: u64,
 }
 
 impl Directory {
@@ -83,6 +85,11 @@ impl Directory {
             add_folders,
             mode: None,
             source: template.to_owned(),
+            instance: {
+                static INSTANCES: std::sync::atomic::AtomicU64 =
+                    std::sync::atomic::AtomicU64::new(0);
+                INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         })
     }
 
@@ -116,7 +123,9 @@ impl Destination for Directory {
         let base = self.base.clone();
         let source = upload.path().to_owned();
         let mode = self.mode.unwrap_or_else(default_mode);
-        let temporary = format!(".ftprelay-{}.part", fields.id());
+        // Unique to the upload and to this destination: two folder
+        // destinations of one upload may be the same folder.
+        let temporary = format!(".ftprelay-{}-{}.part", fields.id(), self.instance);
         Box::pin(async move {
             // The thread cannot be stopped; it looks before each step and
             // never renames into place once this future is gone.
@@ -196,8 +205,10 @@ fn place(
 }
 
 /// The complete file under `temporary` in `dir`, with `mode`, synced: a
-/// hard link to the spool file where it can be (atomic, and no copy),
-/// else a copy.
+/// copy of its own, never a hard link to the spool file (a link would
+/// share the inode with what the upload's other destinations read: a mode
+/// given to it would apply to theirs, and an `--exec` that edits `$1` would
+/// edit the stored file after it was stored).
 fn fill_temporary(
     dir: &OwnedFd,
     source: &Path,
@@ -205,37 +216,16 @@ fn fill_temporary(
     mode: u32,
     cancelled: &Cancelled,
 ) -> io::Result<()> {
-    let linked = match rustix::fs::linkat(CWD, source, dir, temporary, AtFlags::empty()) {
-        Ok(()) => true,
-        Err(Errno::EXIST) => {
-            return Err(io::Error::new(
+    copy_exclusive(dir, source, temporary, mode, cancelled).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!("the temporary name {temporary} is taken"),
-            ));
+            )
+        } else {
+            e
         }
-        // Another file system (EXDEV), or one without hard links.
-        Err(_) => false,
-    };
-    let finished = if linked {
-        let file = rustix::fs::openat(
-            dir,
-            temporary,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(io::Error::from)
-        .map(std::fs::File::from);
-        file.and_then(|file| {
-            rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))?;
-            file.sync_all()
-        })
-    } else {
-        copy_exclusive(dir, source, temporary, mode, cancelled)
-    };
-    if finished.is_err() {
-        let _ = rustix::fs::unlinkat(dir, temporary, AtFlags::empty());
-    }
-    finished
+    })
 }
 
 /// Renames `temporary` to the first free spelling of `name`, never
@@ -338,7 +328,7 @@ fn copy_exclusive(
     let copied = rustix::fs::fchmod(&output, Mode::from_raw_mode(mode))
         .map_err(io::Error::from)
         .and_then(|()| std::fs::File::open(source))
-        .and_then(|input| io::copy(&mut cancelled.reader(input), &mut output));
+        .and_then(|input| copy_cancellable(&input, &output, cancelled));
     if let Err(e) = copied
         .and_then(|_| output.flush())
         .and_then(|()| output.sync_all())
@@ -347,6 +337,34 @@ fn copy_exclusive(
         return Err(e);
     }
     Ok(())
+}
+
+/// Copies `input` to `output` in the kernel (`copy_file_range`: a reflink
+/// where the file system has them), 8 MiB at a time, looking for
+/// cancellation between steps; by reading and writing where the kernel
+/// cannot.
+fn copy_cancellable(
+    input: &std::fs::File,
+    output: &std::fs::File,
+    cancelled: &Cancelled,
+) -> io::Result<u64> {
+    const STEP: usize = 8 << 20;
+    let mut copied = 0u64;
+    loop {
+        cancelled.check()?;
+        match rustix::fs::copy_file_range(input, None, output, None, STEP) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => copied += n as u64,
+            // Nothing copied yet, and the kernel cannot (an old kernel,
+            // some file systems): the plain way, from where it stopped.
+            Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) if copied == 0 => {
+                let mut reader = cancelled.reader(input);
+                let mut writer = output;
+                return io::copy(&mut reader, &mut writer);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn with_path(errno: Errno, path: PathBuf) -> io::Error {
@@ -486,6 +504,51 @@ mod tests {
         .expect_err("given up on");
         assert_eq!(error.kind(), io::ErrorKind::Interrupted);
         assert_eq!(std::fs::read_dir(target.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn the_stored_file_is_its_own_copy_never_the_spool_files_inode() {
+        use std::os::unix::fs::MetadataExt as _;
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        let placed = put(target.path(), &[], &source, &LocalName::new(b"a.txt")).expect("place");
+        let stored = std::fs::metadata(&placed).expect("stat");
+        let spooled = std::fs::metadata(&source).expect("stat");
+        assert_ne!(stored.ino(), spooled.ino());
+        // Another destination editing the spool file does not edit it.
+        std::fs::write(&source, b"edited").expect("write");
+        assert_eq!(std::fs::read(&placed).expect("read"), b"one");
+    }
+
+    #[test]
+    fn two_destinations_of_one_upload_in_one_folder_both_store_it() {
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        let first = Directory::parse(&target.path().display().to_string()).expect("valid");
+        let second = Directory::parse(&format!("{}/", target.path().display())).expect("valid");
+        assert_ne!(first.instance, second.instance);
+        let fields = Fields::for_test("same.txt", &[]);
+        for dir in [&first, &second] {
+            let temporary = format!(".ftprelay-{}-{}.part", fields.id(), dir.instance);
+            place(
+                &dir.base,
+                &dir.folders(&fields),
+                &source,
+                &LocalName::new(b"same.txt"),
+                &temporary,
+                0o644,
+                &Cancelled::default(),
+            )
+            .expect("stored");
+        }
+        let mut names: Vec<_> = std::fs::read_dir(target.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["same-1.txt", "same.txt"]);
     }
 
     #[test]
