@@ -79,6 +79,29 @@ support::on_every_runtime!(
         assert_eq!(names(archive.path()), ["a.jpg"]);
         assert!(relay.spool_is_empty());
     }),
+    a_destination_that_hangs_is_named_when_the_relay_gives_up({
+        let archive = tempfile::tempdir().expect("dir");
+        let mut relay = Relay::start(&[
+            "--user",
+            "demo:demo",
+            "--process-timeout",
+            "2",
+            "--dir",
+            &archive.path().display().to_string(),
+            "--exec",
+            "sleep 60",
+        ]);
+        let output = upload(&relay, "demo:demo", "a.jpg", b"x");
+        assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+        let line = relay.wait_for_line("delivery given up on");
+        assert!(line.contains("exec"), "{line}");
+        let log = relay.log();
+        let given_up: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("delivery given up on"))
+            .collect();
+        assert_eq!(given_up.len(), 1, "only the command was unfinished: {log}");
+    }),
     dir_templates_make_folders_and_files_get_a_normal_mode({
         let base = tempfile::tempdir().expect("dir");
         let template = format!("{}/{{user}}/{{date}}", base.path().display());

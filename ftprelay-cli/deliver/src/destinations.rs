@@ -53,12 +53,24 @@ impl Destinations {
     /// Delivers `upload` to every destination, with the fields of `at`.
     pub async fn deliver(&self, upload: &Upload, at: SystemTime) -> Result<(), ProcessError> {
         let fields = Fields::new(upload, at);
+        // Names, in the log, the destinations still at work if this future
+        // is dropped (the relay gave up at its processing timeout, or the
+        // session went away): otherwise the log would not say which one
+        // hung.
+        let mut watch = Unfinished {
+            destinations: &self.list,
+            done: vec![false; self.list.len()],
+            id: fields.id(),
+            finished: false,
+        };
         let results = join_all(
             self.list
                 .iter()
                 .map(|destination| destination.deliver(upload, &fields)),
+            &mut watch.done,
         )
         .await;
+        watch.finished = true;
         let mut failures: Vec<(String, ProcessError)> = Vec::new();
         for (destination, result) in self.list.iter().zip(results) {
             match result {
@@ -72,6 +84,27 @@ impl Destinations {
             }
         }
         combine(failures)
+    }
+}
+
+/// The deliveries of one upload, and which of them are done.
+struct Unfinished<'a> {
+    destinations: &'a [Box<dyn Destination>],
+    done: Vec<bool>,
+    id: &'a str,
+    finished: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        for (destination, done) in self.destinations.iter().zip(&self.done) {
+            if !done {
+                tracing::warn!(destination = %destination, id = self.id, "delivery given up on, unfinished (the processing timeout, or the session ended)");
+            }
+        }
     }
 }
 
@@ -124,6 +157,7 @@ impl FileProcessor for Destinations {
 /// Polls every future until all are done; their outputs in order.
 async fn join_all<'a>(
     deliveries: impl Iterator<Item = Delivery<'a>>,
+    done_flags: &mut [bool],
 ) -> Vec<Result<(), ProcessError>> {
     let mut pending: Vec<(usize, Delivery<'a>)> = deliveries.enumerate().collect();
     let mut done: Vec<Option<Result<(), ProcessError>>> =
@@ -132,6 +166,7 @@ async fn join_all<'a>(
         pending.retain_mut(|(at, delivery)| match delivery.as_mut().poll(cx) {
             std::task::Poll::Ready(result) => {
                 done[*at] = Some(result);
+                done_flags[*at] = true;
                 false
             }
             std::task::Poll::Pending => true,
