@@ -209,6 +209,22 @@ support::on_every_runtime!(
         let log = relay.log();
         assert!(!log.contains("s3cr3t"), "{log}");
     }),
+    mail_names_that_look_like_encoded_words_stay_literal({
+        // `=?utf-8?b?…?=` decodes to "invoice\r\nBcc: x@evil.org": a mail
+        // client must show the literal name, never decode it.
+        let server = SmtpServer::start(&[]);
+        let smtp = format!("smtp://127.0.0.1:{}", server.port);
+        let relay = mail_relay(&smtp, &[]);
+        let name = "%3D%3Futf-8%3Fb%3FaW52b2ljZQ0KQmNjOiB4QGV2aWwub3Jn%3F%3D.pdf";
+        let output = upload(&relay, "demo:pw", name, b"x");
+        assert!(output.status.success(), "{}", stderr(&output));
+        let messages = server.messages();
+        assert_eq!(messages.len(), 1);
+        let seen = format!("{:?}", messages[0]);
+        assert!(!seen.contains("Bcc"), "decoded: {seen}");
+        assert!(!seen.contains("evil.org"), "decoded: {seen}");
+        assert!(seen.contains("aW52b2ljZQ0KQmNjOiB4QGV2aWwub3Jn"), "{seen}");
+    }),
     mail_a_wrong_password_is_451({
         let server = SmtpServer::start(&["--auth", "scan:right-pw"]);
         let smtp = format!("smtp://scan:wrong-pw@127.0.0.1:{}", server.port);

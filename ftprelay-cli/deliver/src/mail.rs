@@ -376,11 +376,15 @@ fn content_type(name: &str) -> ContentType {
 }
 
 /// Control characters (a CR, an LF) of `text` made spaces: a subject is
-/// one line.
+/// one line. And no encoded word: lettre writes ASCII as it is, so a name
+/// such as `=?utf-8?b?Li4vLmJhc2hyYw==?=` would be decoded by mail
+/// clients (to `../.bashrc`, or to a line break and a header); `=?` is
+/// written `=%3F`.
 fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .collect::<String>()
+        .replace("=?", "=%3F")
 }
 
 impl Destination for Mail {
@@ -393,7 +397,8 @@ impl Destination for Mail {
                     self.max_size
                 )));
             }
-            let name = fields.name().to_owned();
+            // The attachment's name, with no encoded word in it either.
+            let name = fields.name().replace("=?", "=%3F");
             let subject = one_line(&self.subject.render(fields, Escape::None));
             let text = self.text(fields, upload);
             let mut builder = Message::builder()
@@ -508,6 +513,15 @@ impl fmt::Debug for Mail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subjects_are_one_line_without_encoded_words() {
+        assert_eq!(one_line("a\r\nBcc: x"), "a  Bcc: x");
+        assert_eq!(
+            one_line("=?utf-8?b?aW52b2ljZQ0KQmNjOiB4QGV2aWwub3Jn?=.pdf"),
+            "=%3Futf-8?b?aW52b2ljZQ0KQmNjOiB4QGV2aWwub3Jn?=.pdf"
+        );
+    }
 
     #[test]
     fn messages_reserve_three_times_their_file_within_the_budget() {
