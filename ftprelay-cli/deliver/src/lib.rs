@@ -36,6 +36,7 @@ mod http;
 mod local_name;
 mod mail;
 mod output;
+mod redact;
 mod runtime;
 mod s3;
 mod sftp;

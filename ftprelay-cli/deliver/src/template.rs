@@ -100,6 +100,20 @@ pub enum TemplateError {
     },
 }
 
+impl TemplateError {
+    /// What is wrong, without the template (which may carry a secret, as
+    /// a URL's token).
+    pub fn without_template(&self) -> String {
+        match self {
+            Self::Unknown { name, known, .. } => {
+                format!("unknown placeholder {{{name}}} (known: {known})")
+            }
+            Self::Climbs { .. } => "`.` or `..` after a placeholder".to_owned(),
+            Self::Unbalanced { .. } => "unbalanced brace (write {{ or }} for a brace)".to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Text(String),

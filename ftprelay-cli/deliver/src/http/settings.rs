@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use reqwest::header::{self, HeaderName, HeaderValue};
 
+use crate::redact;
 use crate::template::Template;
 
 /// Why an HTTP destination's setting cannot be used; the message names
@@ -64,8 +65,10 @@ impl fmt::Display for Method {
 /// The URL template, checked as a URL with every placeholder filled in:
 /// `http://` or `https://`, with a host.
 pub(super) fn url(text: &str) -> Result<Template, HttpError> {
-    let named = |e: String| HttpError(format!("the http URL {text:?}: {e}"));
-    let template = Template::parse(text).map_err(|e| named(e.to_string()))?;
+    // The URL may carry a secret (a password, a token in its path): errors
+    // show its origin alone.
+    let named = |e: String| HttpError(format!("the http URL {}: {e}", redact::origin(text)));
+    let template = Template::parse(text).map_err(|e| named(e.without_template()))?;
     let sample = reqwest::Url::parse(&filled(&template)).map_err(|e| named(e.to_string()))?;
     if !matches!(sample.scheme(), "http" | "https") {
         return Err(named("needs an http:// or https:// URL".to_owned()));
@@ -176,8 +179,17 @@ mod tests {
             "http://host:99999/",
         ] {
             let error = url(bad).expect_err(bad);
-            assert!(error.to_string().contains(bad), "{error}");
+            assert!(error.to_string().starts_with("the http URL"), "{error}");
         }
+        // The error names what is wrong, never the URL's secrets.
+        let error = url("https://u:SECRET@api.example.org/botTOKEN/{usr}").expect_err("unknown");
+        let message = error.to_string();
+        assert!(message.contains("{usr}"), "{message}");
+        assert!(message.contains("api.example.org"), "{message}");
+        assert!(
+            !message.contains("SECRET") && !message.contains("TOKEN"),
+            "{message}"
+        );
     }
 
     #[test]

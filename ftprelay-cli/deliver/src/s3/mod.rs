@@ -323,7 +323,12 @@ impl Endpoint {
 
     /// An S3-compatible server at `url`, path style.
     fn custom(url: &str) -> Result<Self, S3Error> {
-        let bad = |why: &str| S3Error::new(format!("the S3 endpoint {url:?} {why}"));
+        let bad = |why: &str| {
+            S3Error::new(format!(
+                "the S3 endpoint {:?} {why}",
+                crate::redact::without_password(url)
+            ))
+        };
         let parsed = reqwest::Url::parse(url).map_err(|e| bad(&format!("is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(bad("is not http:// or https://"));

@@ -38,7 +38,8 @@ impl Address {
     pub(crate) fn parse(url: &str) -> Result<Self, AddressError> {
         let malformed = |why: &str| {
             AddressError::Malformed(format!(
-                "{why} in {url:?} (expected sftp://USER@HOST[:PORT]/PATH)"
+                "{why} in {:?} (expected sftp://USER@HOST[:PORT]/PATH)",
+                crate::redact::without_password(url)
             ))
         };
         let rest = url
