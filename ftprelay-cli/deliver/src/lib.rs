@@ -40,6 +40,7 @@ mod redact;
 mod runtime;
 mod s3;
 mod sftp;
+mod small_file;
 mod template;
 mod trust;
 

@@ -129,7 +129,7 @@ impl Sftp {
     pub fn new(url: &str, key_file: &Path, known_hosts: &Path) -> Result<Self, SftpError> {
         let address = Address::parse(url).map_err(|e| SftpError(format!("--sftp: {e}")))?;
         let key = load_key(key_file)?;
-        let text = std::fs::read_to_string(known_hosts).map_err(|e| {
+        let text = crate::small_file::read(known_hosts).map_err(|e| {
             SftpError(format!(
                 "the known_hosts file {}: {e} (record the server's key with `ssh-keyscan -p {} {} >> {}`, after checking its fingerprint)",
                 known_hosts.display(),
@@ -241,7 +241,7 @@ fn temporary_name(name: &str, id: &str) -> String {
 /// The key of `path`, usable to log in.
 fn load_key(path: &Path) -> Result<PrivateKey, SftpError> {
     let named = |why: String| SftpError(format!("--sftp-key {}: {why}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| named(e.to_string()))?;
+    let text = crate::small_file::read(path).map_err(|e| named(e.to_string()))?;
     let key = russh::keys::decode_secret_key(&text, None).map_err(|e| match e {
         russh::keys::Error::KeyIsEncrypted => named(
             "the key is encrypted; ftprelay needs one without a passphrase (ssh-keygen -t ed25519 -N '')"
@@ -343,8 +343,10 @@ impl Session {
     async fn open(inner: &Inner) -> Result<Self, String> {
         let address = &inner.address;
         let name = host_name(&address.host, address.port);
-        let text = tokio::fs::read_to_string(&inner.known_hosts)
+        let known_hosts = inner.known_hosts.clone();
+        let text = tokio::task::spawn_blocking(move || crate::small_file::read(&known_hosts))
             .await
+            .map_err(|e| format!("reading the known_hosts file: {e}"))?
             .map_err(|e| {
                 format!(
                     "reading the known_hosts file {}: {e}",

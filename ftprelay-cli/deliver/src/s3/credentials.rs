@@ -312,7 +312,7 @@ fn read_ini(path: Option<&Path>, required: bool) -> Result<Ini, S3Error> {
     let Some(path) = path else {
         return Ok(Ini::default());
     };
-    match std::fs::read_to_string(path) {
+    match crate::small_file::read(path) {
         Ok(text) => Ok(Ini::parse(&text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Ini::default()),
         Err(e) => Err(S3Error::new(format!("{}: {e}", path.display()))),
