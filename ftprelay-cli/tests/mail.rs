@@ -5,10 +5,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use support::{Relay, assert_fails, curl_upload, ftprelay, stderr, upload, write};
 
@@ -369,6 +370,47 @@ max_size = "1M"
             [("image/tiff".to_owned(), "page 2.tiff".to_owned(), content)]
         );
     }),
+    mail_a_server_sending_an_endless_line_is_451_in_bounded_memory({
+        // A server greeting with `220-` and then 128 MiB without a newline:
+        // read as one reply line, that is 128 MiB (and more) of the relay's
+        // memory for one upload. The relay must stop at its budget of the
+        // server's bytes (1 MiB a session).
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let server = std::thread::spawn(move || {
+            let Ok((mut peer, _)) = listener.accept() else {
+                return 0;
+            };
+            // Bounded: a relay that stops reading fails the write in 10 s.
+            let _ = peer.set_write_timeout(Some(Duration::from_secs(10)));
+            let chunk = vec![b'a'; 1 << 16];
+            let mut sent = 0usize;
+            if peer.write_all(b"220-").is_ok() {
+                while sent < 128 << 20 && peer.write_all(&chunk).is_ok() {
+                    sent += chunk.len();
+                }
+            }
+            sent
+        });
+        let smtp = format!("smtp://127.0.0.1:{port}");
+        let mut relay = mail_relay(&smtp, &[]);
+        let started = Instant::now();
+        let output = upload(&relay, "demo:pw", "a.pdf", b"x");
+        assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+        let line = relay.wait_for_line("delivery failed");
+        let peak = peak_rss_kib(&relay);
+        assert!(peak < 100 * 1024, "peak RSS {peak} KiB: {line}");
+        // The relay closed the connection: the server's writes failed
+        // well before its 128 MiB.
+        let sent = server.join().expect("server thread");
+        assert!(sent < 64 << 20, "the relay read {sent} bytes");
+        assert!(line.contains("more than 1048576 bytes"), "{line}");
+    }),
     mail_and_dir_both_get_the_file({
         let server = SmtpServer::start(&[]);
         let smtp = format!("smtp://127.0.0.1:{}", server.port);
@@ -471,6 +513,17 @@ fn mail_bad_settings_are_one_line_and_status_2() {
         2,
         "--mail-to",
     );
+}
+
+/// The relay's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(relay: &Relay) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", relay.child.id())).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
 }
 
 /// [`curl_upload`] with the server's replies on standard error (`< 552 …`):

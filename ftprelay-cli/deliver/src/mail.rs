@@ -1,15 +1,24 @@
 //! `--mail-to`: each upload mailed as an attachment, over SMTP.
 
 use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ftprelay_proto::{ProcessError, Upload};
+use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
-use tokio::io::AsyncReadExt as _;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, CertificateStore, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 use crate::destinations::{Delivery, Destination};
 use crate::fields::Fields;
@@ -211,6 +220,11 @@ impl fmt::Debug for SmtpServer {
 /// together hold at most 256 MiB this way: beyond it, a message waits for
 /// others to be sent (within the relay's processing timeout).
 ///
+/// The server's side of a session (its greeting, its answers, TLS
+/// records) is capped at 1 MiB: a server sending more, say a reply line
+/// that never ends, is cut off with `451` and the reason in the log,
+/// its bytes never taking more of the relay's memory than that.
+///
 /// The SMTP exchange runs on tokio (the caller's runtime or a shared one),
 /// under any executor, and stops when the delivery is dropped: a message
 /// the relay gave up on (the device was told `451`) is never completed
@@ -238,7 +252,10 @@ impl fmt::Debug for SmtpServer {
 #[derive(Clone)]
 pub struct Mail {
     server: SmtpServer,
+    /// For STARTTLS.
     tls: Option<TlsParameters>,
+    /// For `smtps://`, whose handshake is ours (under the byte budget).
+    implicit_tls: Option<Arc<rustls::ClientConfig>>,
     from: Mailbox,
     to: Vec<Mailbox>,
     subject: Template,
@@ -269,9 +286,14 @@ impl Mail {
             SmtpSecurity::None => None,
             _ => Some(tls_parameters(&server.host, trust)?),
         };
+        let implicit_tls = match server.security {
+            SmtpSecurity::Implicit => Some(Arc::new(trust.client_config())),
+            _ => None,
+        };
         Ok(Self {
             server,
             tls,
+            implicit_tls,
             from,
             to,
             subject: Template::parse(DEFAULT_SUBJECT)
@@ -303,23 +325,14 @@ impl Mail {
         self
     }
 
-    fn transport(&self) -> AsyncSmtpTransport<Tokio1Executor> {
-        let mut builder =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.server.host.clone())
-                .port(self.server.port)
-                .timeout(Some(self.timeout));
-        builder = match (self.server.security, self.tls.clone()) {
-            (SmtpSecurity::Implicit, Some(tls)) => builder.tls(Tls::Wrapper(tls)),
-            (SmtpSecurity::StartTlsRequired, Some(tls)) => builder.tls(Tls::Required(tls)),
-            (SmtpSecurity::StartTlsOpportunistic, Some(tls)) => {
-                builder.tls(Tls::Opportunistic(tls))
-            }
-            _ => builder.tls(Tls::None),
-        };
-        if let Some((user, password)) = &self.server.credentials {
-            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    /// What one SMTP session needs, owned (it runs on tokio, `'static`).
+    fn session(&self) -> Session {
+        Session {
+            server: self.server.clone(),
+            tls: self.tls.clone(),
+            implicit_tls: self.implicit_tls.clone(),
+            timeout: self.timeout,
         }
-        builder.build()
     }
 
     /// The text of the message.
@@ -412,7 +425,7 @@ impl Destination for Mail {
             for to in &self.to {
                 builder = builder.to(to.clone());
             }
-            let transport = self.transport();
+            let session = self.session();
             let path = upload.path().to_owned();
             let limit = self.max_size;
             on_tokio(async move {
@@ -448,14 +461,252 @@ impl Destination for Mail {
                             .singlepart(attachment),
                     )
                     .map_err(|e| ProcessError::transient(format!("building the message: {e}")))?;
-                transport
-                    .send(message)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| smtp_error(&e))
+                session.send(&message).await
             })
             .await?
         })
+    }
+}
+
+/// The most bytes an SMTP server may send in one session (its greeting,
+/// its answers, the TLS records around them): 1 MiB. The replies of a
+/// whole session are a few KiB; without a bound, a server sending a reply
+/// line that never ends would fill the relay's memory (lettre reads a whole
+/// line before checking its length).
+const MAX_SERVER_BYTES: u64 = 1 << 20;
+
+/// One SMTP session: what lettre's transport did (connect, STARTTLS or
+/// implicit TLS, login, send, QUIT), over a connection of our own whose
+/// bytes from the server are counted ([`Budgeted`]).
+struct Session {
+    server: SmtpServer,
+    tls: Option<TlsParameters>,
+    implicit_tls: Option<Arc<rustls::ClientConfig>>,
+    timeout: Duration,
+}
+
+impl Session {
+    /// Sends `message` to its envelope's recipients.
+    async fn send(&self, message: &Message) -> Result<(), ProcessError> {
+        let hello = ClientId::default();
+        let stream = self.connect().await?;
+        let stream: Box<dyn AsyncTokioStream> = match &self.implicit_tls {
+            Some(config) => Box::new(self.implicit_tls(config, stream).await?),
+            None => Box::new(stream),
+        };
+        let mut connection = AsyncSmtpConnection::connect_with_transport(stream, &hello)
+            .await
+            .map_err(|e| smtp_error(&e))?;
+        // On an error the connection is dropped as it is (lettre already
+        // sent QUIT where it could; after a failed STARTTLS handshake it
+        // has no stream left to send it on).
+        self.exchange(&mut connection, &hello, message).await?;
+        // QUIT, its answer ignored (the message is accepted by now), and
+        // the connection closed: as lettre's tokio transport does.
+        connection.abort().await;
+        Ok(())
+    }
+
+    /// STARTTLS as the URL asks, the login, the message.
+    async fn exchange(
+        &self,
+        connection: &mut AsyncSmtpConnection,
+        hello: &ClientId,
+        message: &Message,
+    ) -> Result<(), ProcessError> {
+        let starttls = match self.server.security {
+            // Required: a server not offering STARTTLS is a failure
+            // (lettre's own error), before a byte of the message is sent.
+            SmtpSecurity::StartTlsRequired => true,
+            SmtpSecurity::StartTlsOpportunistic => connection.can_starttls(),
+            SmtpSecurity::Implicit | SmtpSecurity::None => false,
+        };
+        if starttls {
+            let Some(tls) = self.tls.clone() else {
+                return Err(ProcessError::transient(
+                    "SMTP: no TLS parameters for STARTTLS".to_owned(),
+                ));
+            };
+            connection
+                .starttls(tls, hello)
+                .await
+                .map_err(|e| smtp_error(&e))?;
+        }
+        if let Some((user, password)) = &self.server.credentials {
+            let credentials = Credentials::new(user.clone(), password.clone());
+            connection
+                .auth(DEFAULT_MECHANISMS, &credentials)
+                .await
+                .map_err(|e| smtp_error(&e))?;
+        }
+        connection
+            .send(message.envelope(), &message.formatted())
+            .await
+            .map(|_| ())
+            .map_err(|e| smtp_error(&e))
+    }
+
+    /// A TCP connection to the server, to the first of its addresses that
+    /// answers within the timeout; its reads are budgeted.
+    async fn connect(&self) -> Result<Budgeted<TcpStream>, ProcessError> {
+        let (host, port) = (self.server.host.as_str(), self.server.port);
+        let fail = |why: String| ProcessError::transient(format!("SMTP: connecting: {why}"));
+        let addresses = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| fail(format!("resolving {host}: {e}")))?;
+        let mut last = None;
+        for address in addresses {
+            match tokio::time::timeout(self.timeout, TcpStream::connect(address)).await {
+                Ok(Ok(stream)) => {
+                    return Ok(Budgeted {
+                        peer: address,
+                        inner: stream,
+                        left: MAX_SERVER_BYTES,
+                    });
+                }
+                Ok(Err(e)) => last = Some(format!("{address}: {e}")),
+                Err(_) => last = Some(format!("{address}: timed out after {:?}", self.timeout)),
+            }
+        }
+        Err(fail(
+            last.unwrap_or_else(|| format!("{host} has no address")),
+        ))
+    }
+
+    /// The TLS handshake of `smtps://`, over the budgeted connection (the
+    /// budget counts the server's TLS records).
+    async fn implicit_tls(
+        &self,
+        config: &Arc<rustls::ClientConfig>,
+        stream: Budgeted<TcpStream>,
+    ) -> Result<ImplicitTls, ProcessError> {
+        let host = &self.server.host;
+        let fail = |why: String| ProcessError::transient(format!("SMTP: TLS with {host}: {why}"));
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| fail(format!("not a server name ({e})")))?;
+        let handshake = tokio_rustls::TlsConnector::from(Arc::clone(config)).connect(name, stream);
+        match tokio::time::timeout(self.timeout, handshake).await {
+            Ok(Ok(stream)) => Ok(ImplicitTls(stream)),
+            Ok(Err(e)) => Err(fail(e.to_string())),
+            Err(_) => Err(fail(format!("no handshake within {:?}", self.timeout))),
+        }
+    }
+}
+
+/// A connection whose reads fail once the server has sent more than
+/// [`MAX_SERVER_BYTES`]: whatever lettre buffers from it is bounded.
+struct Budgeted<S> {
+    inner: S,
+    peer: SocketAddr,
+    /// The bytes the server may still send.
+    left: u64,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Budgeted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        // Read into a small buffer of our own, at most one byte over the
+        // budget: that byte tells a server over it from one that is done.
+        let mut chunk = [0u8; 8192];
+        let room = usize::try_from(self.left.saturating_add(1))
+            .unwrap_or(usize::MAX)
+            .min(buf.remaining())
+            .min(chunk.len());
+        let mut limited = ReadBuf::new(&mut chunk[..room]);
+        match Pin::new(&mut self.inner).poll_read(cx, &mut limited) {
+            Poll::Ready(Ok(())) => {
+                let read = limited.filled();
+                if read.len() as u64 > self.left {
+                    self.left = 0;
+                    return Poll::Ready(Err(io::Error::other(format!(
+                        "the server sent more than {MAX_SERVER_BYTES} bytes in one session"
+                    ))));
+                }
+                self.left -= read.len() as u64;
+                buf.put_slice(read);
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Budgeted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, bytes)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl<S> fmt::Debug for Budgeted<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Budgeted({}, {} bytes left)", self.peer, self.left)
+    }
+}
+
+impl AsyncTokioStream for Budgeted<TcpStream> {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.peer)
+    }
+}
+
+/// The `smtps://` connection: TLS over the budgeted TCP connection.
+struct ImplicitTls(tokio_rustls::client::TlsStream<Budgeted<TcpStream>>);
+
+impl AsyncRead for ImplicitTls {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ImplicitTls {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, bytes)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl fmt::Debug for ImplicitTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ImplicitTls({:?})", self.0.get_ref().0)
+    }
+}
+
+impl AsyncTokioStream for ImplicitTls {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.0.get_ref().0.peer)
     }
 }
 
@@ -529,6 +780,46 @@ mod tests {
         assert_eq!(message_memory_kib(1024), 3);
         assert_eq!(message_memory_kib(25 << 20), 75 * 1024);
         assert_eq!(message_memory_kib(u64::MAX), MESSAGE_MEMORY_KIB);
+    }
+
+    #[test]
+    fn the_server_may_send_its_budget_and_not_a_byte_more() {
+        use tokio::io::AsyncWriteExt as _;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let read_all = |sent: u64| {
+            runtime.block_on(async move {
+                let (mut server, client) = tokio::io::duplex(64 << 10);
+                let writer = tokio::spawn(async move {
+                    let chunk = vec![b'a'; 4096];
+                    let mut left = sent;
+                    while left > 0 {
+                        let n = left.min(chunk.len() as u64) as usize;
+                        if server.write_all(&chunk[..n]).await.is_err() {
+                            break;
+                        }
+                        left -= n as u64;
+                    }
+                });
+                let mut budgeted = Budgeted {
+                    inner: client,
+                    peer: SocketAddr::from(([127, 0, 0, 1], 25)),
+                    left: MAX_SERVER_BYTES,
+                };
+                let mut received = Vec::new();
+                let result = budgeted.read_to_end(&mut received).await;
+                writer.abort();
+                (result, received.len() as u64)
+            })
+        };
+        let (result, received) = read_all(MAX_SERVER_BYTES);
+        assert_eq!(result.expect("within the budget") as u64, MAX_SERVER_BYTES);
+        assert_eq!(received, MAX_SERVER_BYTES);
+        let (result, received) = read_all(MAX_SERVER_BYTES + 1);
+        let error = result.expect_err("over the budget").to_string();
+        assert!(error.contains("more than 1048576 bytes"), "{error}");
+        assert!(received <= MAX_SERVER_BYTES, "{received}");
     }
 
     #[test]
