@@ -316,10 +316,11 @@ impl Mail {
         self
     }
 
-    /// The longest wait for the server at each step (connecting, each
-    /// answer): set it below the relay's processing timeout, so that a
-    /// stuck server fails with its reason in the log rather than by the
-    /// relay giving up.
+    /// The longest wait for connecting to the server (and for the TLS
+    /// handshake of `smtps://`): set it below the relay's processing
+    /// timeout, so that an unreachable server fails with its reason in the
+    /// log rather than by the relay giving up. A server that stalls later,
+    /// between answers, is cut off by the relay's processing timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

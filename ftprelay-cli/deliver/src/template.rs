@@ -260,7 +260,7 @@ pub enum Escape {
     /// kept: for a URL's path and query.
     UrlComponent,
     /// Control characters (CR, LF) percent-encoded: for an HTTP header
-    /// value or a form field.
+    /// value or a form field. Nothing else: `100%.jpg` stays `100%.jpg`.
     Header,
 }
 
@@ -271,7 +271,9 @@ impl Escape {
             Self::UrlComponent => {
                 |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '/')
             }
-            Self::Header => |c| !c.is_control() && c != '%',
+            // A `%` of a value is the name's own (a safe name spells a
+            // `%` that would read as an escape `%25` already).
+            Self::Header => |c| !c.is_control(),
         };
         if value.chars().all(keep) {
             return Cow::Borrowed(value);
@@ -348,6 +350,10 @@ mod tests {
             .expect("valid")
             .render(&header, Escape::Header);
         assert!(!rendered.contains(['\r', '\n']), "{rendered}");
+        // A percent sign is encoded once, by the safe name, never twice.
+        let percent = Fields::for_test("100%.jpg", &[]);
+        let template = Template::parse("{name}").expect("valid");
+        assert_eq!(template.render(&percent, Escape::Header), "100%.jpg");
     }
 
     proptest! {

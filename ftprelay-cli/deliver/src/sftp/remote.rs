@@ -55,6 +55,9 @@ impl Address {
         if user.is_empty() {
             return Err(malformed("no user name"));
         }
+        if user.chars().any(char::is_control) {
+            return Err(malformed("a control character in the user name"));
+        }
         if user.contains(':') {
             return Err(malformed(
                 "a password (the key file, --sftp-key, authenticates)",
