@@ -214,7 +214,7 @@ impl fmt::Debug for SmtpServer {
 ///
 /// The message is built in memory (lettre's way), the attachment
 /// base64-encoded, then written out whole to be sent: a delivery holds up
-/// to about three times the file's size while it runs. The size limit
+/// to about four times the file's size while it runs. The size limit
 /// ([`Mail::max_size`]) is what bounds that: a larger file is refused with
 /// `552` before a byte of it is read. All mail deliveries of the process
 /// together hold at most 256 MiB this way: beyond it, a message waits for
@@ -432,7 +432,7 @@ impl Destination for Mail {
             on_tokio(async move {
                 // The memory this message will hold, reserved first: many
                 // large mails at once wait their turn instead of holding
-                // three times their files each.
+                // four times their files each.
                 let _memory = MESSAGE_MEMORY
                     .acquire_many(message_memory_kib(size))
                     .await
@@ -712,8 +712,8 @@ impl AsyncTokioStream for ImplicitTls {
 }
 
 /// The memory all messages being built and sent may hold at once, in KiB:
-/// 256 MiB. A message holds about three times its file (the bytes, their
-/// base64, the formatted message).
+/// 256 MiB. A message holds about four times its file (the bytes, their
+/// base64, the formatted message, the encoder's buffers).
 const MESSAGE_MEMORY_KIB: u32 = 256 * 1024;
 
 /// The memory reservations of messages in flight, shared by every mail
@@ -721,11 +721,12 @@ const MESSAGE_MEMORY_KIB: u32 = 256 * 1024;
 static MESSAGE_MEMORY: tokio::sync::Semaphore =
     tokio::sync::Semaphore::const_new(MESSAGE_MEMORY_KIB as usize);
 
-/// The KiB a message of a `size`-byte file reserves: three times the file,
-/// at least 1, at most the whole budget (a file over it waits until no
+/// The KiB a message of a `size`-byte file reserves: four times the file
+/// (eight 25 MB mails at once peaked at 378 MB of RSS when it reserved
+/// three), at least 1, at most the whole budget (a file over it waits until no
 /// other message is in flight).
 fn message_memory_kib(size: u64) -> u32 {
-    let kib = size.saturating_mul(3).div_ceil(1024).max(1);
+    let kib = size.saturating_mul(4).div_ceil(1024).max(1);
     u32::try_from(kib)
         .unwrap_or(u32::MAX)
         .min(MESSAGE_MEMORY_KIB)
@@ -776,10 +777,10 @@ mod tests {
     }
 
     #[test]
-    fn messages_reserve_three_times_their_file_within_the_budget() {
+    fn messages_reserve_four_times_their_file_within_the_budget() {
         assert_eq!(message_memory_kib(0), 1);
-        assert_eq!(message_memory_kib(1024), 3);
-        assert_eq!(message_memory_kib(25 << 20), 75 * 1024);
+        assert_eq!(message_memory_kib(1024), 4);
+        assert_eq!(message_memory_kib(25 << 20), 100 * 1024);
         assert_eq!(message_memory_kib(u64::MAX), MESSAGE_MEMORY_KIB);
     }
 
