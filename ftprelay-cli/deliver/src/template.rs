@@ -215,13 +215,25 @@ impl Template {
     /// URL, and so on.
     pub fn render(&self, fields: &Fields, escape: Escape) -> String {
         let mut out = String::with_capacity(self.source.len() + 32);
+        // In a URL, an empty value between two slashes (`/{path}/` at the
+        // root) leaves one slash, not `//`.
+        let mut drop_slash = false;
         for piece in &self.pieces {
             match piece {
+                Piece::Text(text) if drop_slash => {
+                    out.push_str(text.strip_prefix('/').unwrap_or(text));
+                }
                 Piece::Text(text) => out.push_str(text),
                 Piece::Value(placeholder) => {
-                    out.push_str(&escape.apply(&fields.value(*placeholder)));
+                    let value = escape.apply(&fields.value(*placeholder)).into_owned();
+                    let collapse =
+                        escape == Escape::UrlComponent && value.is_empty() && out.ends_with('/');
+                    out.push_str(&value);
+                    drop_slash = collapse;
+                    continue;
                 }
             }
+            drop_slash = false;
         }
         out
     }
@@ -328,6 +340,25 @@ mod tests {
         for bad in ["{name", "name}", "{na{me}", "{}", "}{"] {
             assert!(Template::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_empty_value_between_slashes_of_a_url_leaves_one_slash() {
+        let template = Template::parse("https://x/in/{path}/{name}").expect("valid");
+        let at_root = Fields::for_test("a.jpg", &[]);
+        assert_eq!(
+            template.render(&at_root, Escape::UrlComponent),
+            "https://x/in/a.jpg"
+        );
+        assert_eq!(
+            template.render(&fields(), Escape::UrlComponent),
+            "https://x/in/NVR01/ch1/scan%201.pdf"
+        );
+        // Elsewhere the text stays as it was written.
+        assert_eq!(
+            template.render(&at_root, Escape::None),
+            "https://x/in//a.jpg"
+        );
     }
 
     #[test]
