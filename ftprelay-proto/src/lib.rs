@@ -141,6 +141,7 @@
 //! answer to one login check) are ignored, so adapter races are harmless.
 
 mod app;
+pub mod civil;
 mod command;
 mod config;
 mod error;

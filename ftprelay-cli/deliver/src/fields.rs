@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ftprelay_proto::Upload;
+use ftprelay_proto::civil::CivilTime;
 
 use crate::local_name::LocalName;
 use crate::template::Placeholder;
@@ -120,28 +121,12 @@ fn next_id(micros: u64) -> String {
     format!("{id:016x}")
 }
 
-/// `(YYYY-MM-DD, HHMMSS)` of a UNIX time, in UTC (the proleptic Gregorian
-/// calendar; days from civil, after Howard Hinnant).
+/// `(YYYY-MM-DD, HHMMSS)` of a UNIX time, in UTC.
 pub(crate) fn civil(secs: u64) -> (String, String) {
-    let days = secs / 86_400;
-    let of_day = secs % 86_400;
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let t = CivilTime::from_unix(secs);
     (
-        format!("{year:04}-{month:02}-{day:02}"),
-        format!(
-            "{:02}{:02}{:02}",
-            of_day / 3_600,
-            of_day % 3_600 / 60,
-            of_day % 60
-        ),
+        format!("{:04}-{:02}-{:02}", t.year, t.month, t.day),
+        format!("{:02}{:02}{:02}", t.hour, t.minute, t.second),
     )
 }
 
