@@ -107,7 +107,7 @@ support::on_tokio_only!(
         let output = curl_upload(&relay, "demo:demo", "a.bin", &file);
         assert!(output.status.success(), "{}", stderr(&output));
         // 100 MB went through; the relay's memory did not grow with it.
-        let peak = peak_rss_kib(&relay);
+        let peak = relay.peak_rss_kib();
         assert!(peak < 64 * 1024, "the relay's peak RSS was {peak} KiB");
         relay.wait_for_line("not logged");
         let log = relay.log();
@@ -178,14 +178,3 @@ ftp.quit()
         }
     }),
 );
-
-/// The relay's peak resident memory (VmHWM), in KiB.
-fn peak_rss_kib(relay: &Relay) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", relay.child.id())).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}

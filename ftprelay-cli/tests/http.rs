@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::{Relay, curl_upload, stderr, write};
+use support::{KillOnDrop, Relay, curl_upload, stderr, write};
 
 support::on_every_runtime!(
     http_posts_the_file_and_a_2xx_is_226({
@@ -171,16 +171,6 @@ fn http_server(status: u16) -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
         let _ = sender.send((head, body));
     });
     (url, received)
-}
-
-/// A child process killed (and reaped) when dropped, a failing test too.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A python3 HTTP server that answers a POST with the redirect status of

@@ -8,12 +8,12 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Relay, assert_fails, curl_upload, ftprelay, stderr, upload, write};
+use support::{KillOnDrop, Relay, assert_fails, curl_upload, ftprelay, stderr, upload, write};
 
 /// The stand-in API server.
 const API: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/http_api.py");
@@ -536,16 +536,6 @@ impl Api {
         self.requests
             .recv_timeout(Duration::from_secs(10))
             .expect("a request to the API")
-    }
-}
-
-/// A child process killed (and reaped) when dropped, a failing test too.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

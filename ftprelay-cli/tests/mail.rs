@@ -403,7 +403,7 @@ max_size = "1M"
             started.elapsed()
         );
         let line = relay.wait_for_line("delivery failed");
-        let peak = peak_rss_kib(&relay);
+        let peak = relay.peak_rss_kib();
         assert!(peak < 100 * 1024, "peak RSS {peak} KiB: {line}");
         // The relay closed the connection: the server's writes failed
         // well before its 128 MiB.
@@ -513,17 +513,6 @@ fn mail_bad_settings_are_one_line_and_status_2() {
         2,
         "--mail-to",
     );
-}
-
-/// The relay's peak resident memory (VmHWM), in KiB.
-fn peak_rss_kib(relay: &Relay) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", relay.child.id())).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
 }
 
 /// [`curl_upload`] with the server's replies on standard error (`< 552 …`):

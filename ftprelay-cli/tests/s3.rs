@@ -313,7 +313,7 @@ support::on_tokio_only!(s3_a_1_gib_file_is_a_multipart_upload_in_flat_memory({
     assert!(output.status.success(), "{}", stderr(&output));
     let stored = relay.wait_for_line("stored");
     assert!(stored.contains("parts=128"), "{stored}");
-    let peak = peak_rss_kib(relay.child.id());
+    let peak = relay.peak_rss_kib();
     assert!(
         peak < 150 * 1024,
         "the relay's peak RSS was {peak} KiB for a 1 GiB upload"
@@ -335,17 +335,6 @@ fn pattern_file(path: &Path, size: usize) -> PathBuf {
     }
     out.flush().expect("flush");
     path.to_owned()
-}
-
-/// The process's peak resident set (VmHWM), KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .expect("VmHWM")
 }
 
 /// Runs the binary with `args`, the AWS variables and files pointed at

@@ -469,7 +469,7 @@ support::on_tokio_only!(sftp_a_1_gib_upload_streams_with_flat_memory({
         stderr(&output),
         relay.log()
     );
-    let peak = peak_rss_kib(relay.child.id());
+    let peak = relay.peak_rss_kib();
     let stored = target.join("big.bin");
     assert_eq!(sha256(&stored), sha256(&file), "the bytes on the far side");
     assert_eq!(tree(&target), ["big.bin"]);
@@ -485,16 +485,6 @@ support::on_tokio_only!(sftp_a_1_gib_upload_streams_with_flat_memory({
     }
     assert!(peak < 150 * 1024, "peak RSS {peak} KiB");
 }));
-
-/// The relay's peak resident memory (VmHWM), KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}
 
 /// The SFTP delivery's time, from its log line's `duration_ms`.
 fn delivery_seconds(log: &str) -> String {

@@ -111,6 +111,18 @@ impl Relay {
         relay
     }
 
+    /// The relay's peak resident memory (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .expect("VmHWM")
+    }
+
     /// Waits (at most 20 s) for a log line containing `needle`.
     pub fn wait_for_line(&mut self, needle: &str) -> String {
         loop {
@@ -172,6 +184,16 @@ pub fn signal(child: &Child, name: &str) {
         .status()
         .expect("kill");
     assert!(status.success());
+}
+
+/// A child process killed (and reaped) when dropped, a failing test too.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 pub fn curl_upload(relay: &Relay, user: &str, name: &str, file: &Path) -> Output {
