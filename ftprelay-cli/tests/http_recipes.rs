@@ -18,22 +18,29 @@ use support::{KillOnDrop, Relay, assert_fails, curl_upload, ftprelay, stderr, up
 /// The stand-in API server.
 const API: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/http_api.py");
 
+/// A relay for `user` sending every upload to `url`, with `extra` flags.
+fn http_relay(user: &str, url: &str, extra: &[&str]) -> Relay {
+    let mut args = vec!["--user", user, "--http", url];
+    args.extend_from_slice(extra);
+    Relay::start(&args)
+}
+
 support::on_every_runtime!(
     recipe_paperless_ngx({
         let api = Api::start(json!({"service": "paperless", "token": "0123456789abcdef"}));
         let url = format!("{}/api/documents/post_document/", api.base);
-        let relay = Relay::start(&[
-            "--user",
+        let relay = http_relay(
             "scanner:pw",
-            "--http",
             &url,
-            "--http-header",
-            "Authorization: Token 0123456789abcdef",
-            "--http-form",
-            "document",
-            "--http-field",
-            "title={stem}",
-        ]);
+            &[
+                "--http-header",
+                "Authorization: Token 0123456789abcdef",
+                "--http-form",
+                "document",
+                "--http-field",
+                "title={stem}",
+            ],
+        );
         let work = tempfile::tempdir().expect("dir");
         let pdf = b"%PDF-1.4 a scan\n%%EOF\n";
         let file = write(work.path(), "local", pdf);
@@ -54,16 +61,16 @@ support::on_every_runtime!(
         assert_eq!(header(&request, "x-ftprelay-user"), Some("scanner"));
 
         // A wrong token: paperless answers 401, the device 451, the log why.
-        let relay = Relay::start(&[
-            "--user",
+        let relay = http_relay(
             "scanner:pw",
-            "--http",
             &url,
-            "--http-header",
-            "Authorization: Token wrong",
-            "--http-form",
-            "document",
-        ]);
+            &[
+                "--http-header",
+                "Authorization: Token wrong",
+                "--http-form",
+                "document",
+            ],
+        );
         let output = curl_upload(&relay, "scanner:pw", "a.pdf", &file);
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         assert_eq!(api.next()["status"], 401);
@@ -77,18 +84,18 @@ support::on_every_runtime!(
     recipe_ntfy({
         let api = Api::start(json!({"service": "ntfy"}));
         let url = format!("{}/my-camera-topic", api.base);
-        let relay = Relay::start(&[
-            "--user",
+        let relay = http_relay(
             "cam:pw",
-            "--http",
             &url,
-            "--http-method",
-            "PUT",
-            "--http-header",
-            "Filename: {name}",
-            "--http-header",
-            "Title: {user} uploaded {name}",
-        ]);
+            &[
+                "--http-method",
+                "PUT",
+                "--http-header",
+                "Filename: {name}",
+                "--http-header",
+                "Title: {user} uploaded {name}",
+            ],
+        );
         let work = tempfile::tempdir().expect("dir");
         let jpeg = [
             0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 0xFF, 0xD9,
@@ -111,18 +118,18 @@ support::on_every_runtime!(
         let token = "123456:ABC-DEF1234ghIkl";
         let api = Api::start(json!({"service": "telegram", "token": token}));
         let url = format!("{}/bot{token}/sendDocument", api.base);
-        let mut relay = Relay::start(&[
-            "--user",
+        let mut relay = http_relay(
             "cam:pw",
-            "--http",
             &url,
-            "--http-form",
-            "document",
-            "--http-field",
-            "chat_id=-1001234567890",
-            "--http-field",
-            "caption={name} from {user} at {peer}",
-        ]);
+            &[
+                "--http-form",
+                "document",
+                "--http-field",
+                "chat_id=-1001234567890",
+                "--http-field",
+                "caption={name} from {user} at {peer}",
+            ],
+        );
         let output = upload(&relay, "cam:pw", "door.png", b"\x89PNG\r\n\x1a\nnot really");
         assert!(output.status.success(), "{}", stderr(&output));
         let request = api.next();
@@ -144,16 +151,16 @@ support::on_every_runtime!(
     recipe_discord_webhook({
         let api = Api::start(json!({"service": "discord", "token": "wh-TOKEN"}));
         let url = format!("{}/api/webhooks/1234567890/wh-TOKEN?wait=true", api.base);
-        let relay = Relay::start(&[
-            "--user",
+        let relay = http_relay(
             "cam:pw",
-            "--http",
             &url,
-            "--http-form",
-            "files[0]",
-            "--http-field",
-            "content=New upload from {user}: {name}",
-        ]);
+            &[
+                "--http-form",
+                "files[0]",
+                "--http-field",
+                "content=New upload from {user}: {name}",
+            ],
+        );
         let work = tempfile::tempdir().expect("dir");
         let file = write(work.path(), "local", b"GIF89a...");
         let output = curl_upload(&relay, "cam:pw", "motion.gif", &file);
@@ -176,16 +183,16 @@ support::on_every_runtime!(
         drop(relay);
 
         // payload_json (literal text: JSON is not escaped for values).
-        let relay = Relay::start(&[
-            "--user",
+        let relay = http_relay(
             "cam:pw",
-            "--http",
             &url,
-            "--http-form",
-            "files[0]",
-            "--http-field",
-            r#"payload_json={{"username": "ftprelay", "content": "a new upload"}}"#,
-        ]);
+            &[
+                "--http-form",
+                "files[0]",
+                "--http-field",
+                r#"payload_json={{"username": "ftprelay", "content": "a new upload"}}"#,
+            ],
+        );
         let output = curl_upload(&relay, "cam:pw", "motion.gif", &file);
         assert!(output.status.success(), "{}", stderr(&output));
         let request = api.next();
@@ -196,20 +203,20 @@ support::on_every_runtime!(
     recipe_home_assistant_webhook({
         let api = Api::start(json!({"service": "webhook", "token": "ftprelay-snapshot"}));
         let url = format!("{}/api/webhook/ftprelay-snapshot", api.base);
-        let relay = Relay::start(&[
-            "--user",
+        let relay = http_relay(
             "cam:pw",
-            "--http",
             &url,
-            "--http-form",
-            "file",
-            "--http-field",
-            "user={user}",
-            "--http-field",
-            "name={name}",
-            "--http-field",
-            "size={size}",
-        ]);
+            &[
+                "--http-form",
+                "file",
+                "--http-field",
+                "user={user}",
+                "--http-field",
+                "name={name}",
+                "--http-field",
+                "size={size}",
+            ],
+        );
         let work = tempfile::tempdir().expect("dir");
         let file = write(work.path(), "local", b"frame bytes");
         let output = curl_upload(&relay, "cam:pw", "front.jpg", &file);
@@ -229,7 +236,7 @@ support::on_every_runtime!(
         // n8n's path: /webhook/<path>, the same request.
         let api = Api::start(json!({"service": "webhook", "token": "scans"}));
         let url = format!("{}/webhook/scans", api.base);
-        let relay = Relay::start(&["--user", "cam:pw", "--http", &url, "--http-form", "file"]);
+        let relay = http_relay("cam:pw", &url, &["--http-form", "file"]);
         let output = curl_upload(&relay, "cam:pw", "front.jpg", &file);
         assert!(output.status.success(), "{}", stderr(&output));
         assert_eq!(file_of(&api.next(), "file").data, b"frame bytes");
@@ -290,7 +297,7 @@ support::on_every_runtime!(
             .expect("a port")
             .port();
         let url = format!("http://127.0.0.1:{port}/hook");
-        let mut relay = Relay::start(&["--user", "cam:pw", "--http", &url]);
+        let mut relay = http_relay("cam:pw", &url, &[]);
         let output = upload(&relay, "cam:pw", "a.jpg", b"x");
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
@@ -303,21 +310,14 @@ support::on_every_runtime!(
         let api = Api::start(json!({"service": "any", "tls": [cert, key]}));
         let url = format!("{}/hook", api.base.replace("http://", "https://"));
         let file = write(work.path(), "local", b"secret scan");
-        let relay = Relay::start(&[
-            "--user",
-            "cam:pw",
-            "--http",
-            &url,
-            "--trust-ca",
-            &ca.display().to_string(),
-        ]);
+        let relay = http_relay("cam:pw", &url, &["--trust-ca", &ca.display().to_string()]);
         let output = curl_upload(&relay, "cam:pw", "a.pdf", &file);
         assert!(output.status.success(), "{}", stderr(&output));
         let request = api.next();
         assert_eq!(body(&request), b"secret scan");
         drop(relay);
         // Without the CA: the certificate is not trusted; no request.
-        let mut relay = Relay::start(&["--user", "cam:pw", "--http", &url]);
+        let mut relay = http_relay("cam:pw", &url, &[]);
         let output = curl_upload(&relay, "cam:pw", "a.pdf", &file);
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
