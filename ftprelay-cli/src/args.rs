@@ -24,6 +24,11 @@ pub(crate) enum Command {
     /// Read a password from standard input and print its argon2id hash, for
     /// --users files and password_hash in the config file.
     HashPassword,
+    /// The uploads in a queue directory (--queue): list, show, retry, drop.
+    Queue {
+        #[command(subcommand)]
+        command: crate::queue::QueueCommand,
+    },
 }
 
 /// The profiles of `--profile`.
@@ -105,8 +110,10 @@ pub(crate) struct RunArgs {
     /// How long an upload may take before --min-upload-rate applies [default: 60].
     #[arg(long, value_name = "SECS")]
     pub(crate) upload_rate_grace: Option<u64>,
-    /// Answer 226 as soon as a file is received, and process it afterwards.
-    #[arg(long)]
+    /// Answer 226 as soon as a file is received, and process it
+    /// afterwards. A failed processing is then lost: the device was told
+    /// the file arrived. --queue answers as early and loses nothing.
+    #[arg(long, conflicts_with = "queue")]
     pub(crate) ack_on_receipt: bool,
     /// The async runtime.
     #[arg(long, value_enum, default_value_t = Runtime::Tokio)]
@@ -143,6 +150,9 @@ pub(crate) struct RunArgs {
     /// Less log output (-q warnings, -qq errors).
     #[arg(short, long, action = ArgAction::Count)]
     pub(crate) quiet: u8,
+    /// Store and forward.
+    #[command(flatten)]
+    pub(crate) queue: crate::queue::QueueArgs,
     /// Where files go: one or more destinations, each upload to all.
     #[command(flatten)]
     pub(crate) destinations: crate::destinations::DestinationArgs,

@@ -34,6 +34,17 @@ pub(crate) struct FileConfig {
     pub(crate) tls_required: Option<bool>,
     pub(crate) exec_log_limit: Option<Size>,
     pub(crate) tls_require_session_reuse: Option<bool>,
+    // The queue (`--queue` and its settings).
+    pub(crate) queue_dir: Option<PathBuf>,
+    pub(crate) queue_retry_first: Option<u64>,
+    pub(crate) queue_retry_max: Option<u64>,
+    pub(crate) queue_max_age: Option<u64>,
+    pub(crate) queue_max_bytes: Option<Size>,
+    pub(crate) queue_max_files: Option<u64>,
+    pub(crate) queue_deliveries: Option<usize>,
+    pub(crate) queue_deliveries_per_destination: Option<usize>,
+    pub(crate) queue_attempt_timeout: Option<u64>,
+    pub(crate) queue_batch: Option<usize>,
     /// Roots for outgoing TLS besides the system's.
     #[serde(default)]
     pub(crate) trust_ca: Vec<PathBuf>,

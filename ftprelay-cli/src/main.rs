@@ -10,6 +10,7 @@ mod destinations;
 mod error;
 mod file;
 mod hash;
+mod queue;
 mod settings;
 mod signals;
 mod users;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::HashPassword) => hash::hash_password().map(|hash| println!("{hash}")),
+        Some(Command::Queue { command }) => queue::run(&command).map(|out| print!("{out}")),
         None => run(&cli.run),
     };
     match result {
@@ -132,7 +134,26 @@ where
         anonymous,
         tls,
         password_checks,
+        queue,
     } = settings;
+    if config.session.ack_on_receipt {
+        tracing::warn!(
+            "--ack-on-receipt: a file whose processing fails after its 226 is lost (the device was told it arrived); --queue DIR answers as early and keeps it until delivered"
+        );
+    }
+    let queue = queue
+        .map(|queue| {
+            let routes = queue::UserRoutes {
+                by_name: users
+                    .iter()
+                    .map(|user| (user.name.as_bytes().to_vec(), user.processor.clone()))
+                    .collect(),
+                anonymous: anonymous.clone(),
+            };
+            ftprelay_deliver::Queue::open(queue, std::sync::Arc::new(routes))
+                .map_err(|e| CliError::Runtime(e.to_string()))
+        })
+        .transpose()?;
     let ftps = match (&tls, config.implicit_tls_listen.as_slice()) {
         (None, _) => "off".to_owned(),
         (Some(_), []) => "AUTH TLS".to_owned(),
@@ -144,7 +165,7 @@ where
         .map_or("any".to_owned(), |p| format!("{}-{}", p.first(), p.last()));
     let verifier = verifier::Verifier::new(password_checks)
         .map_err(|e| CliError::Runtime(format!("cannot start the password checks: {e}")))?;
-    let authenticator = Users::new(users, anonymous, verifier);
+    let authenticator = Users::new(users, anonymous, verifier, queue);
     let relay = bind_relay(config, authenticator)
         .await
         .map_err(runtime_error)?;

@@ -22,6 +22,8 @@ pub(crate) struct Settings {
     pub(crate) anonymous: Option<Destinations>,
     /// Password hashes checked at once.
     pub(crate) password_checks: usize,
+    /// Store and forward, with `--queue`.
+    pub(crate) queue: Option<ftprelay_deliver::QueueSettings>,
 }
 
 impl Settings {
@@ -166,12 +168,20 @@ impl Settings {
         if password_checks == 0 {
             return Err(usage("password_checks must be at least 1"));
         }
+        let queue = crate::queue::settings(&args.queue, &file)?;
+        if queue.is_some() && relay.session.ack_on_receipt {
+            return Err(usage(
+                "ack_on_receipt and a queue: the queue answers 226 as soon as the file is on \
+                 disk, and loses nothing; drop ack_on_receipt",
+            ));
+        }
         Ok(Self {
             relay,
             tls,
             users,
             anonymous,
             password_checks,
+            queue,
         })
     }
 }

@@ -40,6 +40,8 @@ pub(crate) struct Users {
     /// against [`DUMMY_HASH`] (with plain passwords alone, a wrong name and
     /// a wrong password cost the same: nothing).
     has_hashes: bool,
+    /// Store and forward: every processor queues into it.
+    queue: Option<ftprelay_deliver::Queue>,
 }
 
 /// Verified against when the user name is unknown, so that an unknown name
@@ -51,6 +53,7 @@ impl Users {
         users: Vec<User>,
         anonymous: Option<Destinations>,
         verifier: Verifier,
+        queue: Option<ftprelay_deliver::Queue>,
     ) -> Self {
         let has_hashes = users
             .iter()
@@ -64,6 +67,7 @@ impl Users {
             anonymous,
             verifier,
             has_hashes,
+            queue,
         }
     }
 }
@@ -73,7 +77,7 @@ impl Authenticator for Users {
 
     async fn authenticate(&self, login: &Login) -> Result<Processor, LoginRejected> {
         if let (Some(spec), b"anonymous" | b"ftp") = (&self.anonymous, login.user()) {
-            return Ok(Processor::new(spec.clone(), None));
+            return Ok(Processor::new(spec.clone(), None, self.queue.clone()));
         }
         let user = self.by_name.get(login.user());
         let credential = user.map(|u| u.credential.clone());
@@ -90,7 +94,11 @@ impl Authenticator for Users {
             None => false,
         };
         match user {
-            Some(user) if accepted => Ok(Processor::new(user.processor.clone(), user.profile)),
+            Some(user) if accepted => Ok(Processor::new(
+                user.processor.clone(),
+                user.profile,
+                self.queue.clone(),
+            )),
             _ => Err(LoginRejected),
         }
     }

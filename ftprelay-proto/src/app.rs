@@ -226,6 +226,8 @@ enum FailureKind {
     Rejected,
     /// `552`: too large for the destination.
     TooLarge,
+    /// `452`: no room to keep it now.
+    StorageFull,
 }
 
 impl ProcessError {
@@ -257,9 +259,18 @@ impl ProcessError {
         }
     }
 
+    /// No room to keep the file now (a full queue): `452`, and the
+    /// device tries again later.
+    pub fn storage_full(reason: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::StorageFull,
+            reason: reason.into(),
+        }
+    }
+
     /// Whether retrying cannot help.
     pub fn is_permanent(&self) -> bool {
-        self.kind != FailureKind::Transient
+        matches!(self.kind, FailureKind::Rejected | FailureKind::TooLarge)
     }
 
     /// The reason, for the log. It is not sent to the client, which may be
@@ -287,6 +298,10 @@ impl ProcessError {
             FailureKind::TooLarge => Reply::new(
                 ReplyCode::EXCEEDED_STORAGE,
                 "File too large for its destination.",
+            ),
+            FailureKind::StorageFull => Reply::new(
+                ReplyCode::INSUFFICIENT_STORAGE,
+                "Insufficient storage space; try again later.",
             ),
             FailureKind::Transient => Reply::new(
                 ReplyCode::LOCAL_ERROR,

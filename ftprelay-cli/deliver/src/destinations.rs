@@ -50,6 +50,11 @@ impl Destinations {
         self.list.iter().map(|d| &**d)
     }
 
+    /// Destination number `index` (from 0), in the order given.
+    pub fn get(&self, index: usize) -> Option<&dyn Destination> {
+        self.list.get(index).map(|d| &**d)
+    }
+
     /// Delivers `upload` to every destination, with the fields of `at`.
     pub async fn deliver(&self, upload: &Upload, at: SystemTime) -> Result<(), ProcessError> {
         let fields = Fields::new(upload, at);

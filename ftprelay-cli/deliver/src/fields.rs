@@ -29,6 +29,12 @@ pub struct Fields {
 impl Fields {
     /// The values of `upload`, received at `at`.
     pub fn new(upload: &Upload, at: SystemTime) -> Self {
+        let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let micros = u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX);
+        Self::new_with_id(upload, at, next_id(micros))
+    }
+
+    fn new_with_id(upload: &Upload, at: SystemTime, id: String) -> Self {
         let name = LocalName::new(upload.file_name());
         let folders = upload
             .folders()
@@ -36,7 +42,6 @@ impl Fields {
             .collect();
         let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
         let (date, time) = civil(since_epoch.as_secs());
-        let micros = u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX);
         Self {
             user: LocalName::new(upload.user()).spelled(""),
             stem: name.stem(),
@@ -46,7 +51,7 @@ impl Fields {
             peer: upload.peer().ip().to_string(),
             date,
             time,
-            id: next_id(micros),
+            id,
             size: upload.size(),
         }
     }
@@ -76,6 +81,13 @@ impl Fields {
     /// The devices profile's folders (`{path}`, split), each safe.
     pub fn folders(&self) -> &[String] {
         &self.folders
+    }
+
+    /// The values of an upload received at `at` that was given `id`
+    /// before (a queued upload, attempted again): the same `{id}`,
+    /// `{date}` and `{time}` as its first attempt.
+    pub fn restored(upload: &Upload, at: SystemTime, id: &str) -> Self {
+        Self::new_with_id(upload, at, id.to_owned())
     }
 
     /// The unique id (`{id}`).
@@ -119,6 +131,14 @@ fn next_id(micros: u64) -> String {
         }
     };
     format!("{id:016x}")
+}
+
+/// Makes every id from now on sort after `id` (16 hex digits): a queue
+/// found it on disk, and the clock may have stepped back since.
+pub(crate) fn ids_after(id: &str) {
+    if let Ok(last) = u64::from_str_radix(id, 16) {
+        next_id(last);
+    }
 }
 
 /// `(YYYY-MM-DD, HHMMSS)` of a UNIX time, in UTC.

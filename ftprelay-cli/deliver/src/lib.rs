@@ -36,6 +36,7 @@ mod http;
 mod local_name;
 mod mail;
 mod output;
+mod queue;
 mod redact;
 mod runtime;
 mod s3;
@@ -53,6 +54,10 @@ pub use http::{Http, HttpError, Method as HttpMethod};
 pub use mail::{
     DEFAULT_MAX_SIZE as DEFAULT_MAIL_MAX_SIZE, DEFAULT_SUBJECT as DEFAULT_MAIL_SUBJECT, Mail,
     MailError, SmtpSecurity, SmtpServer,
+};
+pub use queue::{
+    Backoff, Capacity, Limits, Listed, Queue, QueueError, QueueSettings, Request as QueueRequest,
+    Routes, list as list_queue, request as queue_request, show as show_queue,
 };
 pub use s3::{AwsSettings, Credentials, S3, S3Builder, S3Error};
 pub use sftp::{Sftp, SftpError};

@@ -145,13 +145,20 @@ pub(crate) struct Processor {
     destinations: Destinations,
     /// The user's own profile, if any.
     profile: Option<Profile>,
+    /// With `--queue`: uploads are queued, and delivered from there.
+    queue: Option<ftprelay_deliver::Queue>,
 }
 
 impl Processor {
-    pub(crate) fn new(destinations: Destinations, profile: Option<Profile>) -> Self {
+    pub(crate) fn new(
+        destinations: Destinations,
+        profile: Option<Profile>,
+        queue: Option<ftprelay_deliver::Queue>,
+    ) -> Self {
         Self {
             destinations,
             profile,
+            queue,
         }
     }
 }
@@ -162,6 +169,9 @@ impl FileProcessor for Processor {
     }
 
     async fn process(&self, upload: &Upload) -> Result<(), ProcessError> {
-        self.destinations.process(upload).await
+        match &self.queue {
+            Some(queue) => queue.enqueue(upload, &self.destinations).await,
+            None => self.destinations.process(upload).await,
+        }
     }
 }

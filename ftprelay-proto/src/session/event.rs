@@ -13,6 +13,13 @@ use crate::reply::Reply;
 pub struct TransferId(pub(crate) u64);
 
 impl TransferId {
+    /// The transfer numbered `number`: for a processor that rebuilds an
+    /// [`crate::Upload`] it stored (a queue after a restart). Sessions
+    /// number their own.
+    pub fn new(number: u64) -> Self {
+        Self(number)
+    }
+
     /// The number, unique within one session, counting from 1.
     pub fn get(self) -> u64 {
         self.0

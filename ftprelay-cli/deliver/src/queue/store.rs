@@ -1,0 +1,425 @@
+//! The queue directory on disk, and the only code that changes it.
+//!
+//! ```text
+//! DIR/.ftprelay-queue.lock   held by the relay that uses DIR
+//! DIR/tmp/                   uploads being committed (emptied at start)
+//! DIR/active/ID.{data,json,state}   acknowledged, being delivered
+//! DIR/failed/ID.{data,json,state}   given up on; the state says why
+//! DIR/corrupt/               what could not be read, moved aside
+//! DIR/requests/              `ftprelay queue retry|drop` for a running relay
+//! ```
+//!
+//! An upload is in the directory that holds its `ID.json`: the record is
+//! renamed last when an upload arrives or moves, so that it marks a
+//! complete move; parts found elsewhere at start-up are moved to it.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+
+use super::record::{Record, State, is_id};
+
+const LOCK: &str = ".ftprelay-queue.lock";
+const TMP: &str = "tmp";
+/// The folder of uploads being delivered.
+pub(crate) const ACTIVE: &str = "active";
+/// The folder of uploads given up on.
+pub(crate) const FAILED: &str = "failed";
+const CORRUPT: &str = "corrupt";
+/// The folder of requests from `ftprelay queue`.
+pub(crate) const REQUESTS: &str = "requests";
+const FOLDERS: [&str; 5] = [TMP, ACTIVE, FAILED, CORRUPT, REQUESTS];
+
+/// The three files of an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// The bytes.
+    Data,
+    /// The [`Record`].
+    Record,
+    /// The [`State`].
+    State,
+}
+
+impl Part {
+    const ALL: [Self; 3] = [Self::Data, Self::State, Self::Record];
+
+    fn extension(self) -> &'static str {
+        match self {
+            Self::Data => "data",
+            Self::Record => "json",
+            Self::State => "state",
+        }
+    }
+
+    fn of(extension: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.extension() == extension)
+    }
+}
+
+/// One upload found on disk.
+#[derive(Debug)]
+pub(crate) struct Found {
+    pub(crate) record: Record,
+    pub(crate) state: State,
+    /// In `failed/`.
+    pub(crate) failed: bool,
+}
+
+/// A queue directory.
+#[derive(Debug)]
+pub(crate) struct Store {
+    root: PathBuf,
+    /// Held while the relay runs (`None` for a reader: `ftprelay queue
+    /// list` next to a running relay).
+    _lock: Option<File>,
+}
+
+impl Store {
+    /// Opens `root` for the relay: created if missing, locked (a second
+    /// relay is refused), its unfinished commits removed.
+    pub(crate) fn open(root: &Path) -> io::Result<Self> {
+        for folder in FOLDERS {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(root.join(folder))
+                .map_err(|e| with_path(e, "cannot create the queue directory", root))?;
+        }
+        let lock = lock(root)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!(
+                    "the queue directory {} is in use by another ftprelay",
+                    root.display()
+                ),
+            )
+        })?;
+        let store = Self {
+            root: root.to_owned(),
+            _lock: Some(lock),
+        };
+        store.clear_tmp();
+        Ok(store)
+    }
+
+    /// Opens `root` to read, or (no relay running: `locked` is true) to
+    /// change with the lock held.
+    pub(crate) fn inspect(root: &Path) -> io::Result<(Self, bool)> {
+        if !root.join(ACTIVE).is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} is not a queue directory", root.display()),
+            ));
+        }
+        let lock = lock(root)?;
+        let locked = lock.is_some();
+        Ok((
+            Self {
+                root: root.to_owned(),
+                _lock: lock,
+            },
+            locked,
+        ))
+    }
+
+    /// The queue directory.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder `name` of the queue.
+    pub(crate) fn folder(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Where `part` of upload `id` is, in `failed/` or `active/`.
+    pub(crate) fn path(&self, id: &str, part: Part, failed: bool) -> PathBuf {
+        self.folder(if failed { FAILED } else { ACTIVE })
+            .join(format!("{id}.{}", part.extension()))
+    }
+
+    /// Where `part` of upload `id` is staged.
+    pub(crate) fn staging(&self, id: &str, part: Part) -> PathBuf {
+        self.folder(TMP).join(format!("{id}.{}", part.extension()))
+    }
+
+    fn clear_tmp(&self) {
+        let mut removed = 0;
+        for entry in read_dir(&self.folder(TMP)) {
+            if fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(queue = %self.root.display(), files = removed, "removed unfinished queue commits (never acknowledged)");
+        }
+    }
+
+    /// Every upload in `active/` and `failed/`, by id. Parts of one upload
+    /// in two folders are joined where its record is; what cannot be read
+    /// is moved to `corrupt/` with a log line, and never stops the rest.
+    pub(crate) fn load(&self) -> BTreeMap<String, Found> {
+        if self._lock.is_some() {
+            self.move_aside_foreign_entries();
+        }
+        let mut parts: BTreeMap<String, Vec<(Part, bool)>> = BTreeMap::new();
+        for failed in [false, true] {
+            let folder = self.folder(if failed { FAILED } else { ACTIVE });
+            for entry in read_dir(&folder) {
+                let name = entry.file_name();
+                let parsed = name.to_str().and_then(|name| {
+                    let (id, extension) = name.split_once('.')?;
+                    Some((id.to_owned(), Part::of(extension)?))
+                });
+                match parsed {
+                    Some((id, part)) if is_id(&id) && is_plain_file(&entry) => {
+                        parts.entry(id).or_default().push((part, failed));
+                    }
+                    _ => self.move_aside(&entry.path(), "not a file of the queue"),
+                }
+            }
+        }
+        let mut found = BTreeMap::new();
+        for (id, parts) in parts {
+            if let Some(upload) = self.join(&id, &parts) {
+                found.insert(id, upload);
+            }
+        }
+        found
+    }
+
+    /// Upload `id`, if it is in the queue.
+    pub(crate) fn load_one(&self, id: &str) -> Option<Found> {
+        if !is_id(id) {
+            return None;
+        }
+        let mut parts = Vec::new();
+        for failed in [false, true] {
+            for part in Part::ALL {
+                if self.path(id, part, failed).is_file() {
+                    parts.push((part, failed));
+                }
+            }
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        self.join(id, &parts)
+    }
+
+    /// The upload `id` of `parts`, read and made whole.
+    fn join(&self, id: &str, parts: &[(Part, bool)]) -> Option<Found> {
+        let read_only = self._lock.is_none();
+        let Some(&(_, failed)) = parts.iter().find(|(part, _)| *part == Part::Record) else {
+            // The record is renamed last: without it the upload was never
+            // acknowledged (or never completely moved back).
+            if !read_only {
+                for &(part, failed) in parts {
+                    let _ = fs::remove_file(self.path(id, part, failed));
+                }
+                tracing::info!(
+                    id,
+                    "removed an unfinished queue commit (never acknowledged)"
+                );
+            }
+            return None;
+        };
+        if !read_only {
+            for &(part, elsewhere) in parts {
+                if elsewhere != failed {
+                    let _ = fs::rename(self.path(id, part, elsewhere), self.path(id, part, failed));
+                }
+            }
+        }
+        let record = match read_json::<Record>(&self.path(id, Part::Record, failed))
+            .and_then(|record| record.check(id).map(|()| record))
+        {
+            Ok(record) => record,
+            Err(reason) => {
+                self.move_upload_aside(id, failed, &format!("unreadable record: {reason}"));
+                return None;
+            }
+        };
+        if !parts.iter().any(|(part, _)| *part == Part::Data) {
+            self.move_upload_aside(id, failed, "its data file is missing");
+            return None;
+        }
+        let state = match read_json::<State>(&self.path(id, Part::State, failed)) {
+            Ok(state) if state.destinations.len() == record.destinations.len() => state,
+            Ok(_) => {
+                tracing::warn!(
+                    id,
+                    "the queue state names other destinations than the record; starting over"
+                );
+                State::new(&record)
+            }
+            Err(_) if !parts.iter().any(|(part, _)| *part == Part::State) => State::new(&record),
+            Err(reason) => {
+                tracing::warn!(id, reason, "unreadable queue state; starting over");
+                State::new(&record)
+            }
+        };
+        Some(Found {
+            record,
+            state,
+            failed,
+        })
+    }
+
+    /// Moves anything at the top of the queue directory that is not the
+    /// queue's to `corrupt/`.
+    fn move_aside_foreign_entries(&self) {
+        for entry in read_dir(&self.root) {
+            let name = entry.file_name();
+            let ours = name == LOCK || FOLDERS.iter().any(|folder| name == *folder);
+            if !ours {
+                self.move_aside(&entry.path(), "not a file of the queue");
+            }
+        }
+    }
+
+    /// Moves every part of upload `id` to `corrupt/`.
+    fn move_upload_aside(&self, id: &str, failed: bool, reason: &str) {
+        if self._lock.is_none() {
+            return;
+        }
+        tracing::error!(id, reason, queue = %self.root.display(), "a queued upload cannot be read; moved to corrupt/");
+        for part in Part::ALL {
+            let path = self.path(id, part, failed);
+            if path.exists() {
+                self.rename_aside(&path);
+            }
+        }
+    }
+
+    fn move_aside(&self, path: &Path, reason: &str) {
+        if self._lock.is_none() {
+            return;
+        }
+        tracing::warn!(path = %path.display(), reason, "moved to the queue's corrupt/");
+        self.rename_aside(path);
+    }
+
+    fn rename_aside(&self, path: &Path) {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let mut target = self.folder(CORRUPT).join(&*name);
+        let mut n = 0;
+        while target.exists() && n < 1000 {
+            n += 1;
+            target = self.folder(CORRUPT).join(format!("{name}.{n}"));
+        }
+        if let Err(error) = fs::rename(path, &target) {
+            tracing::error!(path = %path.display(), %error, "cannot move aside");
+        }
+    }
+
+    /// Writes `state` of `id` durably (a temporary file, synced, renamed).
+    pub(crate) fn write_state(&self, id: &str, state: &State, failed: bool) -> io::Result<()> {
+        let staged = self.staging(id, Part::State);
+        write_synced(&staged, &to_json(state)?)?;
+        fs::rename(&staged, self.path(id, Part::State, failed))
+    }
+
+    /// Replaces the record of `id` durably (a held upload renamed).
+    pub(crate) fn rewrite_record(&self, record: &Record) -> io::Result<()> {
+        let staged = self.staging(&record.id, Part::Record);
+        write_synced(&staged, &to_json(record)?)?;
+        fs::rename(&staged, self.path(&record.id, Part::Record, false))?;
+        sync_dir(&self.folder(ACTIVE))
+    }
+
+    /// Removes upload `id` (delivered, or dropped): the record first, so
+    /// that a crash halfway leaves an upload without a record, which the
+    /// next start removes.
+    pub(crate) fn remove(&self, id: &str, failed: bool) -> io::Result<()> {
+        let result = fs::remove_file(self.path(id, Part::Record, failed));
+        for part in [Part::Data, Part::State] {
+            let _ = fs::remove_file(self.path(id, part, failed));
+        }
+        result
+    }
+
+    /// Moves upload `id` between `active/` and `failed/` with `state`
+    /// (which says why): the record last, then the folder synced.
+    pub(crate) fn move_upload(&self, id: &str, state: &State, to_failed: bool) -> io::Result<()> {
+        let from = !to_failed;
+        self.write_state(id, state, from)?;
+        for part in Part::ALL {
+            fs::rename(self.path(id, part, from), self.path(id, part, to_failed))?;
+        }
+        sync_dir(&self.folder(if to_failed { FAILED } else { ACTIVE }))
+    }
+}
+
+/// The directory's lock, or `None` if another process has it.
+fn lock(root: &Path) -> io::Result<Option<File>> {
+    let path = root.join(LOCK);
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc_flags())
+        .open(&path)
+        .map_err(|e| with_path(e, "cannot open the queue lock", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(with_path(e, "cannot lock", &path)),
+    }
+}
+
+/// Never through a symbolic link, never blocking on a FIFO.
+fn libc_flags() -> i32 {
+    (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32
+}
+
+fn read_dir(dir: &Path) -> impl Iterator<Item = fs::DirEntry> {
+    fs::read_dir(dir).into_iter().flatten().flatten()
+}
+
+fn is_plain_file(entry: &fs::DirEntry) -> bool {
+    entry.file_type().is_ok_and(|t| t.is_file())
+}
+
+/// The JSON in `path`, within the bound of a settings file.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = crate::small_file::read(path).map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    let mut text = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    text.push(b'\n');
+    Ok(text)
+}
+
+/// Creates `path` with `bytes`, synced.
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Creates `path` (replacing a leftover), mode 0600, never through a link.
+pub(crate) fn create(path: &Path) -> io::Result<File> {
+    let _ = fs::remove_file(path);
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc_flags())
+        .open(path)
+}
+
+/// Makes the renames in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn with_path(error: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(error.kind(), format!("{what} {}: {error}", path.display()))
+}
