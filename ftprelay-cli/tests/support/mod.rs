@@ -123,10 +123,13 @@ impl Relay {
             .expect("VmHWM")
     }
 
-    /// Waits (at most 20 s) for a log line containing `needle`.
+    /// Waits (at most 20 s in all, however chatty the log) for a log line
+    /// containing `needle`.
     pub fn wait_for_line(&mut self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            match self.lines.recv_timeout(Duration::from_secs(20)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return line,
                 Ok(_) => {}
                 Err(_) => panic!("no log line with {needle:?}; log:\n{}", self.log()),

@@ -1,0 +1,495 @@
+//! `--queue DIR`, store and forward: the device hears 226 once the file is
+//! on disk; each destination gets it once it can, once; a relay killed
+//! with SIGKILL at any moment and started again delivers every upload it
+//! acknowledged and nothing half-written; a full queue refuses with 452;
+//! `ftprelay queue` lists, shows, retries and drops, next to a running
+//! relay.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{BIN, KillOnDrop, Relay, assert_fails, ftprelay, stderr, upload, wait_until};
+
+const HOOK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/hook_server.py");
+
+/// The webhook of tests/servers/hook_server.py, its health set by files.
+struct Hook {
+    _server: KillOnDrop,
+    state: tempfile::TempDir,
+    url: String,
+    reports: mpsc::Receiver<Value>,
+}
+
+impl Hook {
+    fn start() -> Self {
+        let state = tempfile::tempdir().expect("state");
+        let mut child = Command::new("python3")
+            .arg(HOOK)
+            .arg(state.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3");
+        let stdout = child.stdout.take().expect("stdout");
+        let server = KillOnDrop(child);
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("the PORT line").expect("read");
+        let port = first.strip_prefix("PORT ").expect("PORT n").to_owned();
+        let (sender, reports) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let report: Value = serde_json::from_str(&line).expect("a JSON report");
+                if sender.send(report).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            _server: server,
+            state,
+            url: format!("http://127.0.0.1:{port}/hook/{{name}}"),
+            reports,
+        }
+    }
+
+    /// Makes the hook answer as `health` says (`down`, `reject`, `hang`)
+    /// while `on`.
+    fn set(&self, health: &str, on: bool) {
+        let flag = self.state.path().join(health);
+        if on {
+            std::fs::write(flag, b"").expect("flag");
+        } else {
+            std::fs::remove_file(flag).expect("unflag");
+        }
+    }
+
+    /// The next report (within 20 s).
+    fn next(&self) -> Value {
+        self.reports
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a request to the hook")
+    }
+
+    /// The next answered request with `status`, skipping others (within 20 s each).
+    fn next_with_status(&self, status: u64) -> Value {
+        loop {
+            let report = self.next();
+            if report["status"] == status {
+                return report;
+            }
+        }
+    }
+
+    /// No further request arrives within `quiet`.
+    fn assert_quiet(&self, quiet: Duration) {
+        if let Ok(report) = self.reports.recv_timeout(quiet) {
+            panic!("an unexpected request: {report}");
+        }
+    }
+}
+
+/// `ftprelay --user cam:pw --queue DIR` with quick retries and `extra`.
+fn queued_relay(queue: &Path, extra: &[&str]) -> Relay {
+    let mut args = vec![
+        "--user",
+        "cam:pw",
+        "--queue",
+        queue.to_str().expect("path"),
+        "--queue-retry-first",
+        "1",
+        "--queue-retry-max",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    Relay::start(&args)
+}
+
+/// The lines of `ftprelay queue list DIR`, as maps of the header's names.
+fn queue_list(queue: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let output = ftprelay(&["queue", "list", queue.to_str().expect("path")], "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split('\t').collect();
+    lines
+        .map(|line| {
+            header
+                .iter()
+                .zip(line.split('\t'))
+                .map(|(k, v)| ((*k).to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The files in `dir` (its name relative to the queue), sorted.
+fn files_in(queue: &Path, dir: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(queue.join(dir))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    let output = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child.stdin.take().expect("stdin").write_all(bytes)?;
+            child.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_owned()
+}
+
+fn kill_hard(relay: &mut Relay) {
+    relay.child.kill().expect("SIGKILL");
+    relay.child.wait().expect("reaped");
+}
+
+fn path_arg(path: &Path) -> String {
+    path.display().to_string()
+}
+
+support::on_every_runtime!(
+    a_destination_down_then_up_gets_the_upload_once_and_the_others_are_not_repeated({
+        let hook = Hook::start();
+        hook.set("down", true);
+        let queue = tempfile::tempdir().expect("queue");
+        let out = tempfile::tempdir().expect("out");
+        let mut relay = queued_relay(
+            queue.path(),
+            &["--http", &hook.url, "--dir", &path_arg(out.path())],
+        );
+        let body = b"snapshot while the hook is down".repeat(100);
+        let output = upload(&relay, "cam:pw", "snap.jpg", &body);
+        assert!(
+            output.status.success(),
+            "226 while the hook is down: {}",
+            stderr(&output)
+        );
+        assert_eq!(hook.next()["status"], 503);
+        relay.wait_for_line("will retry");
+        assert_eq!(
+            std::fs::read(out.path().join("snap.jpg")).expect("the folder got it at once"),
+            body
+        );
+        let listed = queue_list(queue.path());
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0]["status"], "waiting");
+        assert_eq!(listed[0]["name"], "snap.jpg");
+        assert!(listed[0]["last_error"].contains("503"), "{listed:?}");
+        hook.set("down", false);
+        let delivered = hook.next_with_status(200);
+        assert_eq!(delivered["sha256"], sha256(&body));
+        assert_eq!(delivered["path"], "/hook/snap.jpg");
+        wait_until(
+            "the queue to empty",
+            || files_in(queue.path(), "active").is_empty(),
+            || format!("{:?}", files_in(queue.path(), "active")),
+        );
+        hook.assert_quiet(Duration::from_millis(1500));
+        // The folder got its copy once: not again when the hook was retried.
+        assert_eq!(files_in(out.path(), "."), ["snap.jpg"]);
+        assert!(relay.spool_is_empty());
+    }),
+    an_acknowledged_upload_survives_sigkill_and_is_delivered_after_the_restart({
+        let hook = Hook::start();
+        hook.set("down", true);
+        let queue = tempfile::tempdir().expect("queue");
+        let mut relay = queued_relay(queue.path(), &["--http", &hook.url]);
+        let body = b"a page the scanner will not send again".repeat(1000);
+        let output = upload(&relay, "cam:pw", "page.pdf", &body);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(hook.next()["status"], 503);
+        kill_hard(&mut relay);
+        hook.set("down", false);
+        let _relay = queued_relay(queue.path(), &["--http", &hook.url]);
+        let delivered = hook.next_with_status(200);
+        assert_eq!(delivered["sha256"], sha256(&body));
+        wait_until(
+            "the queue to empty",
+            || files_in(queue.path(), "active").is_empty(),
+            || format!("{:?}", files_in(queue.path(), "active")),
+        );
+        hook.assert_quiet(Duration::from_millis(1500));
+    }),
+    a_full_queue_refuses_with_452_and_keeps_nothing({
+        let hook = Hook::start();
+        hook.set("down", true);
+        let queue = tempfile::tempdir().expect("queue");
+        let relay = queued_relay(
+            queue.path(),
+            &[
+                "--http",
+                &hook.url,
+                "--queue-max-files",
+                "1",
+                "--queue-retry-first",
+                "3600",
+                "--queue-retry-max",
+                "3600",
+            ],
+        );
+        let output = upload(&relay, "cam:pw", "first.jpg", b"first");
+        assert!(output.status.success(), "{}", stderr(&output));
+        let output = upload(&relay, "cam:pw", "second.jpg", b"second");
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains("452"), "{}", stderr(&output));
+        let listed = queue_list(queue.path());
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0]["name"], "first.jpg");
+        assert!(files_in(queue.path(), "tmp").is_empty());
+        assert!(relay.spool_is_empty());
+        assert!(
+            relay.log().contains("upload refused: 452"),
+            "{}",
+            relay.log()
+        );
+    }),
+);
+
+support::on_tokio_only!(
+    too_old_an_upload_moves_to_failed_with_its_reason({
+        let hook = Hook::start();
+        hook.set("down", true);
+        let queue = tempfile::tempdir().expect("queue");
+        let mut relay = queued_relay(queue.path(), &["--http", &hook.url, "--queue-max-age", "2"]);
+        let output = upload(&relay, "cam:pw", "late.jpg", b"too late");
+        assert!(output.status.success(), "{}", stderr(&output));
+        let line = relay.wait_for_line("upload moved to failed/");
+        assert!(line.contains("ERROR"), "{line}");
+        assert!(line.contains("503"), "{line}");
+        let failed = files_in(queue.path(), "failed");
+        assert_eq!(failed.len(), 3, "{failed:?}");
+        assert!(files_in(queue.path(), "active").is_empty());
+        let listed = queue_list(queue.path());
+        assert_eq!(listed[0]["status"], "failed");
+        let id = listed[0]["id"].clone();
+        let shown = ftprelay(&["queue", "show", &path_arg(queue.path()), &id], "");
+        assert!(shown.status.success(), "{}", stderr(&shown));
+        let shown: Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+        assert!(
+            shown["state"]["failure"]
+                .as_str()
+                .expect("a reason")
+                .contains("503"),
+            "{shown}"
+        );
+        assert_eq!(
+            std::fs::read(shown["data"].as_str().expect("data")).expect("kept"),
+            b"too late"
+        );
+
+        // Retried from failed/ while the relay runs: delivered now.
+        hook.set("down", false);
+        let output = ftprelay(&["queue", "retry", &path_arg(queue.path()), &id], "");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(hook.next_with_status(200)["sha256"], sha256(b"too late"));
+        wait_until(
+            "the queue to empty",
+            || {
+                files_in(queue.path(), "failed").is_empty()
+                    && files_in(queue.path(), "active").is_empty()
+            },
+            || format!("{:?}", queue_list(queue.path())),
+        );
+    }),
+    a_permanent_failure_moves_to_failed_at_once({
+        let hook = Hook::start();
+        hook.set("reject", true);
+        let queue = tempfile::tempdir().expect("queue");
+        let mut relay = queued_relay(queue.path(), &["--http", &hook.url]);
+        let output = upload(&relay, "cam:pw", "bad.jpg", b"refused");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(hook.next()["status"], 400);
+        let line = relay.wait_for_line("upload moved to failed/");
+        assert!(line.contains("400"), "{line}");
+        hook.assert_quiet(Duration::from_millis(2500));
+        let listed = queue_list(queue.path());
+        assert_eq!(listed[0]["attempts"], "1", "{listed:?}");
+    }),
+    retry_and_drop_reach_the_running_relay({
+        let hook = Hook::start();
+        hook.set("down", true);
+        let queue = tempfile::tempdir().expect("queue");
+        let mut relay = queued_relay(
+            queue.path(),
+            &[
+                "--http",
+                &hook.url,
+                "--queue-retry-first",
+                "3600",
+                "--queue-retry-max",
+                "3600",
+            ],
+        );
+        for name in ["keep.jpg", "drop.jpg"] {
+            let output = upload(&relay, "cam:pw", name, name.as_bytes());
+            assert!(output.status.success(), "{}", stderr(&output));
+            assert_eq!(hook.next()["status"], 503);
+        }
+        relay.wait_for_line("will retry");
+        let listed = queue_list(queue.path());
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(
+            listed.iter().all(|u| u["next"].starts_with("in ")),
+            "{listed:?}"
+        );
+        let id_of = |name: &str| {
+            listed
+                .iter()
+                .find(|u| u["name"] == name)
+                .map(|u| u["id"].clone())
+                .expect("listed")
+        };
+        let output = ftprelay(
+            &["queue", "drop", &path_arg(queue.path()), &id_of("drop.jpg")],
+            "",
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("dropped"));
+        hook.set("down", false);
+        let output = ftprelay(&["queue", "retry", &path_arg(queue.path())], "");
+        assert!(output.status.success(), "{}", stderr(&output));
+        let delivered = hook.next_with_status(200);
+        assert_eq!(delivered["sha256"], sha256(b"keep.jpg"));
+        hook.assert_quiet(Duration::from_millis(1500));
+        assert!(queue_list(queue.path()).is_empty());
+        assert!(files_in(queue.path(), "active").is_empty());
+        // An id that is not there, and one that is not an id.
+        assert_fails(
+            &ftprelay(
+                &["queue", "drop", &path_arg(queue.path()), &id_of("drop.jpg")],
+                "",
+            ),
+            2,
+            "no such upload",
+        );
+        assert_fails(
+            &ftprelay(
+                &["queue", "retry", &path_arg(queue.path()), "../../etc"],
+                "",
+            ),
+            2,
+            "not an upload id",
+        );
+    }),
+    a_corrupt_or_foreign_file_is_moved_aside_and_the_rest_delivered({
+        let hook = Hook::start();
+        hook.set("down", true);
+        let queue = tempfile::tempdir().expect("queue");
+        let mut relay = queued_relay(queue.path(), &["--http", &hook.url]);
+        let output = upload(&relay, "cam:pw", "good.jpg", b"good");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(hook.next()["status"], 503);
+        relay.terminate();
+        let active = queue.path().join("active");
+        std::fs::write(active.join("00000000000000aa.json"), b"{ not json").expect("write");
+        std::fs::write(active.join("00000000000000aa.data"), b"orphan").expect("write");
+        std::fs::write(active.join("notes.txt"), b"an operator's file").expect("write");
+        std::fs::write(queue.path().join("stray"), b"x").expect("write");
+        hook.set("down", false);
+        let mut relay = queued_relay(queue.path(), &["--http", &hook.url]);
+        assert_eq!(hook.next_with_status(200)["sha256"], sha256(b"good"));
+        let log = relay.log();
+        assert!(log.contains("cannot be read; moved to corrupt/"), "{log}");
+        assert!(log.contains("moved to the queue's corrupt/"), "{log}");
+        let corrupt = files_in(queue.path(), "corrupt");
+        assert_eq!(
+            corrupt,
+            [
+                "00000000000000aa.data",
+                "00000000000000aa.json",
+                "notes.txt",
+                "stray"
+            ]
+        );
+        wait_until(
+            "the queue to empty",
+            || files_in(queue.path(), "active").is_empty(),
+            || format!("{:?}", files_in(queue.path(), "active")),
+        );
+        // Still serving.
+        let output = upload(&relay, "cam:pw", "after.jpg", b"after");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(hook.next_with_status(200)["sha256"], sha256(b"after"));
+        relay.terminate();
+    }),
+    a_second_relay_on_the_same_queue_is_refused({
+        let queue = tempfile::tempdir().expect("queue");
+        let _first = queued_relay(queue.path(), &["--discard"]);
+        let output = Command::new(BIN)
+            .args([
+                "--user",
+                "a:b",
+                "--discard",
+                "--listen",
+                "127.0.0.1:0",
+                "--queue",
+            ])
+            .arg(queue.path())
+            .output()
+            .expect("run");
+        assert_fails(&output, 1, "in use by another ftprelay");
+    }),
+);
+
+#[test]
+fn queue_settings_are_checked() {
+    let dir = tempfile::tempdir().expect("dir");
+    let queue = path_arg(&dir.path().join("q"));
+    for (args, says) in [
+        (vec!["--queue-max-age", "10"], "need --queue"),
+        (
+            vec!["--queue", &queue, "--queue-retry-first", "0"],
+            "at least 1 second",
+        ),
+        (
+            vec![
+                "--queue",
+                &queue,
+                "--queue-retry-first",
+                "60",
+                "--queue-retry-max",
+                "10",
+            ],
+            "queue_retry_max",
+        ),
+        (
+            vec!["--queue", &queue, "--ack-on-receipt"],
+            "cannot be used with",
+        ),
+        (
+            vec!["--queue", &queue, "--queue-deliveries", "0"],
+            "at least 1",
+        ),
+    ] {
+        let mut all = vec!["--user", "a:b", "--discard"];
+        all.extend(args.iter().copied());
+        assert_fails(&ftprelay(&all, ""), 2, says);
+    }
+    assert_fails(
+        &ftprelay(&["queue", "list", &path_arg(dir.path())], ""),
+        1,
+        "not a queue directory",
+    );
+}
