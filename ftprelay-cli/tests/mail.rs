@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Relay, assert_fails, curl_upload, ftprelay, stderr, upload, write};
+use support::{Relay, assert_fails, curl_upload, curl_verbose, ftprelay, stderr, upload, write};
 
 /// Binary content with every byte value, CR and LF among them.
 fn binary() -> Vec<u8> {
@@ -554,17 +554,6 @@ fn mail_bad_settings_are_one_line_and_status_2() {
         2,
         "--mail-to",
     );
-}
-
-/// [`curl_upload`] with the server's replies on standard error (`< 552 …`):
-/// curl says a 552 in its own words only.
-fn curl_verbose(relay: &Relay, user: &str, name: &str, file: &Path) -> std::process::Output {
-    Command::new("curl")
-        .args(["-sS", "-v", "--max-time", "30", "-T"])
-        .arg(file)
-        .arg(relay.url(user, name))
-        .output()
-        .expect("curl")
 }
 
 /// `tests/servers/smtp_server.py`, killed when dropped; what it received is
