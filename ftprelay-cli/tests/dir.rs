@@ -43,6 +43,40 @@ ftp.quit()
         );
         assert!(relay.spool_is_empty());
     }),
+    dir_the_same_file_twice_is_stored_once_and_another_gets_the_next_name({
+        // A repeated delivery (a queue's retry after a crash, a device
+        // sending the file again) finds its bytes at the name: one copy.
+        let target = tempfile::tempdir().expect("dir");
+        let mut relay = Relay::start(&[
+            "--user",
+            "demo:demo",
+            "--dir",
+            &target.path().display().to_string(),
+        ]);
+        let work = tempfile::tempdir().expect("dir");
+        for body in [&b"same"[..], b"same", b"other", b"other"] {
+            let file = write(work.path(), "local", body);
+            let output = curl_upload(&relay, "demo:demo", "report.pdf", &file);
+            assert!(output.status.success(), "{}", stderr(&output));
+        }
+        let mut names: Vec<String> = std::fs::read_dir(target.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["report-1.pdf", "report.pdf"], "no temporary left");
+        assert_eq!(
+            std::fs::read(target.path().join("report.pdf")).expect("first"),
+            b"same"
+        );
+        assert_eq!(
+            std::fs::read(target.path().join("report-1.pdf")).expect("other"),
+            b"other"
+        );
+        let line = relay.wait_for_line("already delivered");
+        assert!(line.contains("report.pdf"), "{line}");
+        assert!(relay.spool_is_empty());
+    }),
     dir_works_across_file_systems({
         // The spool is under the temp dir; /dev/shm is another file system
         // (tmpfs), where a hard link fails and the file is copied.

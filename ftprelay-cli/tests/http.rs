@@ -1,5 +1,7 @@
-//! The processors that send the file on: `--http` (a 2xx is 226, anything
-//! else 451, a request given up on is never completed) and `--discard`.
+//! The processors that send the file on: `--http` (a 2xx is 226, a 4xx
+//! but 408 and 429 is 550 or 552, anything else 451, a request given up on
+//! is never completed; each request names its upload in
+//! `Idempotency-Key`) and `--discard`.
 
 mod support;
 
@@ -9,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::{KillOnDrop, Relay, curl_upload, stderr, write};
+use support::{KillOnDrop, Relay, curl_upload, curl_verbose, stderr, write};
 
 support::on_every_runtime!(
     http_posts_the_file_and_a_2xx_is_226({
@@ -135,6 +137,98 @@ support::on_every_runtime!(
         let _ = server.wait();
     }),
 );
+
+support::on_tokio_only!(
+    http_every_request_names_its_upload_in_an_idempotency_key({
+        let (url, received) = http_server(200);
+        let mut relay = Relay::start(&["--user", "demo:demo", "--http", &url]);
+        let work = tempfile::tempdir().expect("dir");
+        let file = write(work.path(), "local", b"once");
+        let output = curl_upload(&relay, "demo:demo", "a.jpg", &file);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let (head, _) = received
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the request");
+        let keys = header_values(&head, "idempotency-key");
+        assert_eq!(keys.len(), 1, "{head}");
+        let key = &keys[0];
+        assert!(
+            key.len() == 16
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            "{head}"
+        );
+        // The upload's id, as the log names it.
+        let line = relay.wait_for_line("delivered");
+        assert!(line.contains(key.as_str()), "{key}: {line}");
+    }),
+    http_an_idempotency_key_the_operator_gives_is_sent_instead({
+        let (url, received) = http_server(200);
+        let relay = Relay::start(&[
+            "--user",
+            "demo:demo",
+            "--http",
+            &url,
+            "--http-header",
+            "Idempotency-Key: scan-{name}",
+        ]);
+        let work = tempfile::tempdir().expect("dir");
+        let file = write(work.path(), "local", b"once");
+        let output = curl_upload(&relay, "demo:demo", "a.jpg", &file);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let (head, _) = received
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the request");
+        assert_eq!(
+            header_values(&head, "idempotency-key"),
+            ["scan-a.jpg"],
+            "{head}"
+        );
+    }),
+    http_a_4xx_is_permanent_but_408_429_and_5xx_pass({
+        // (the server's answer, the device's reply): a request the server
+        // calls wrong is never sent again (550, 552 for a file too large);
+        // one it says to send later is retried (451).
+        let cases = [
+            (400, "< 550"),
+            (401, "< 550"),
+            (404, "< 550"),
+            (413, "< 552"),
+            (408, "< 451"),
+            (429, "< 451"),
+            (500, "< 451"),
+            (503, "< 451"),
+        ];
+        let work = tempfile::tempdir().expect("dir");
+        let file = write(work.path(), "local", b"x");
+        for (status, reply) in cases {
+            let (url, received) = http_server(status);
+            let mut relay = Relay::start(&["--user", "demo:demo", "--http", &url]);
+            let output = curl_verbose(&relay, "demo:demo", "a.jpg", &file);
+            assert!(
+                received.recv_timeout(Duration::from_secs(10)).is_ok(),
+                "{status}"
+            );
+            assert!(
+                stderr(&output).contains(reply),
+                "{status}: {}",
+                stderr(&output)
+            );
+            let line = relay.wait_for_line("delivery failed");
+            assert!(line.contains(&status.to_string()), "{status}: {line}");
+        }
+    }),
+);
+
+/// The values of the header `name` (lower case) in a request's head.
+fn header_values(head: &str, name: &str) -> Vec<String> {
+    head.lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(key, _)| key.trim().eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.trim().to_owned())
+        .collect()
+}
 
 /// A one-request HTTP server: answers `status` and returns what it got.
 fn http_server(status: u16) -> (String, mpsc::Receiver<(String, Vec<u8>)>) {

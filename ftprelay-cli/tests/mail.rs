@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Relay, assert_fails, curl_upload, ftprelay, stderr, upload, write};
+use support::{Relay, assert_fails, curl_upload, curl_verbose, ftprelay, stderr, upload, write};
 
 /// Binary content with every byte value, CR and LF among them.
 fn binary() -> Vec<u8> {
@@ -266,7 +266,7 @@ support::on_every_runtime!(
         assert!(output.status.success(), "{}", stderr(&output));
         assert_eq!(server.messages().len(), 1);
     }),
-    mail_a_server_552_is_552_and_another_error_451({
+    mail_a_server_552_is_552_and_a_refused_message_550({
         let server = SmtpServer::start(&["--answer-data", "552 5.3.4 Message too big for system"]);
         let smtp = format!("smtp://127.0.0.1:{}", server.port);
         let mut relay = mail_relay(&smtp, &[]);
@@ -279,16 +279,57 @@ support::on_every_runtime!(
         drop(relay);
         drop(server);
 
+        // Content the server refuses for good: permanent, never retried.
         let server = SmtpServer::start(&["--answer-data", "554 5.7.1 Rejected by policy"]);
         let smtp = format!("smtp://127.0.0.1:{}", server.port);
         let mut relay = mail_relay(&smtp, &[]);
-        let output = curl_upload(&relay, "demo:pw", "a.pdf", &file);
-        assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+        let output = curl_verbose(&relay, "demo:pw", "a.pdf", &file);
+        assert!(stderr(&output).contains("< 550"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
         assert!(
             line.contains("554") && line.contains("Rejected by policy"),
             "{line}"
         );
+    }),
+    mail_a_refused_sender_or_recipient_is_550_and_a_4xx_451({
+        // (the server's flag, its answer, the device's reply)
+        let cases = [
+            ("--answer-rcpt", "550 5.1.1 No such user here", "< 550"),
+            (
+                "--answer-mail",
+                "553 5.7.1 Sender address rejected",
+                "< 550",
+            ),
+            (
+                "--answer-rcpt",
+                "450 4.2.1 Mailbox busy, try later",
+                "< 451",
+            ),
+            ("--answer-mail", "421 4.3.2 Service shutting down", "< 451"),
+            // Authentication required: the relay's settings, not the file.
+            (
+                "--answer-mail",
+                "530 5.7.0 Authentication required",
+                "< 451",
+            ),
+        ];
+        let work = tempfile::tempdir().expect("dir");
+        let file = write(work.path(), "local", b"x");
+        for (flag, answer, reply) in cases {
+            let server = SmtpServer::start(&[flag, answer]);
+            let smtp = format!("smtp://127.0.0.1:{}", server.port);
+            let mut relay = mail_relay(&smtp, &[]);
+            let output = curl_verbose(&relay, "demo:pw", "a.pdf", &file);
+            assert!(
+                stderr(&output).contains(reply),
+                "{answer}: {}",
+                stderr(&output)
+            );
+            let line = relay.wait_for_line("delivery failed");
+            let code = &answer[..3];
+            assert!(line.contains(code), "{answer}: {line}");
+            assert!(server.messages().is_empty());
+        }
     }),
     mail_an_unreachable_server_is_451({
         // A port nothing listens on: bound, read back, closed.
@@ -513,17 +554,6 @@ fn mail_bad_settings_are_one_line_and_status_2() {
         2,
         "--mail-to",
     );
-}
-
-/// [`curl_upload`] with the server's replies on standard error (`< 552 …`):
-/// curl says a 552 in its own words only.
-fn curl_verbose(relay: &Relay, user: &str, name: &str, file: &Path) -> std::process::Output {
-    Command::new("curl")
-        .args(["-sS", "-v", "--max-time", "30", "-T"])
-        .arg(file)
-        .arg(relay.url(user, name))
-        .output()
-        .expect("curl")
 }
 
 /// `tests/servers/smtp_server.py`, killed when dropped; what it received is

@@ -260,6 +260,51 @@ support::on_every_runtime!(
             b"third"
         );
     }),
+    sftp_the_same_bytes_twice_are_one_file_and_other_bytes_the_next_name({
+        // A repeated delivery (a queue's retry after a crash, a device
+        // sending the file again) finds its bytes at the name: one copy.
+        let server = SshServer::start();
+        let mut relay = start(&server.flags("inbox/"), &[]);
+        let work = tempfile::tempdir().expect("dir");
+        let same: Vec<u8> = (0..300_000u32).map(|n| (n % 253) as u8).collect();
+        let mut other = same.clone();
+        other[299_999] ^= 1;
+        for body in [&same, &same, &other, &other] {
+            let file = write(work.path(), "local", body);
+            let output = curl_upload(&relay, "demo:demo", "scan.pdf", &file);
+            assert!(
+                output.status.success(),
+                "{}\n{}",
+                stderr(&output),
+                relay.log()
+            );
+        }
+        let inbox = server.home().join("inbox");
+        assert_eq!(
+            tree(&inbox),
+            ["scan-1.pdf", "scan.pdf"],
+            "no temporary left"
+        );
+        assert_eq!(std::fs::read(inbox.join("scan.pdf")).expect("first"), same);
+        assert_eq!(
+            std::fs::read(inbox.join("scan-1.pdf")).expect("other"),
+            other
+        );
+        let line = relay.wait_for_line("already delivered");
+        assert!(line.contains("inbox/scan.pdf"), "{line}");
+        // A link at the name, to a file of the very bytes, is another
+        // file: never followed, never taken for the delivery.
+        std::fs::write(server.home().join("twin"), &same).expect("write");
+        std::os::unix::fs::symlink(server.home().join("twin"), inbox.join("linked.pdf"))
+            .expect("link");
+        let file = write(work.path(), "local", &same);
+        let output = curl_upload(&relay, "demo:demo", "linked.pdf", &file);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(
+            std::fs::read(inbox.join("linked-1.pdf")).expect("stored"),
+            same
+        );
+    }),
     sftp_a_changed_host_key_is_451_and_nothing_is_written({
         let server = SshServer::start();
         // A known_hosts line for this server, with another key.

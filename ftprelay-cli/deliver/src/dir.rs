@@ -7,6 +7,8 @@
 //! inside the directory, to `/etc` say, is refused, never followed. The
 //! directory itself is the operator's and may be a link.
 
+mod existing;
+
 use std::fmt;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
@@ -35,6 +37,16 @@ use crate::template::{Escape, Placeholder, Template, TemplateError, path_compone
 /// template's; the devices profile's folders go beneath it unless the
 /// template places `{path}` itself. Files get mode 0666 less the umask,
 /// or [`Directory::mode`].
+///
+/// A taken name that already holds exactly the file's bytes (a regular
+/// file, never a link followed) is the file delivered already: nothing
+/// more is stored, and the log says `already delivered`. A repeated
+/// delivery (a queue retrying after a crash, a device sending the same
+/// file twice) leaves one copy.
+///
+/// Every failure (a folder that cannot be made, a full disk, no free
+/// name) is transient, `451`: a disk an operator frees, a permission an
+/// operator fixes, lets the retry through.
 #[derive(Debug, Clone)]
 pub struct Directory {
     /// The template's leading folders without placeholders: the operator's,
@@ -139,8 +151,12 @@ impl Destination for Directory {
             .await;
             drop(guard);
             match placed {
-                Ok(target) => {
+                Ok(Placed::Stored(target)) => {
                     tracing::info!(target = %target.display(), "stored");
+                    Ok(())
+                }
+                Ok(Placed::AlreadyThere(target)) => {
+                    tracing::info!(target = %target.display(), "already delivered (the file at the name holds these bytes)");
                     Ok(())
                 }
                 Err(e) => Err(ProcessError::transient(format!("storing the file: {e}"))),
@@ -173,9 +189,28 @@ fn default_mode() -> u32 {
     })
 }
 
+/// Where a file went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Placed {
+    /// Renamed to this path.
+    Stored(PathBuf),
+    /// Found at this path already, the same bytes: not stored again.
+    AlreadyThere(PathBuf),
+}
+
+impl Placed {
+    #[cfg(test)]
+    fn path(&self) -> &Path {
+        match self {
+            Self::Stored(path) | Self::AlreadyThere(path) => path,
+        }
+    }
+}
+
 /// Writes `source` into `base/folders…/` under a hidden temporary name,
-/// then renames it to the first free spelling of `name`; returns the path
-/// it got. Nothing is left behind on failure.
+/// then renames it to the first free spelling of `name`, or finds it
+/// there already; returns the path it got. Nothing is left behind on
+/// failure, nor when it was there already.
 fn place(
     base: &Path,
     folders: &[String],
@@ -184,7 +219,7 @@ fn place(
     temporary: &str,
     mode: u32,
     cancelled: &Cancelled,
-) -> io::Result<PathBuf> {
+) -> io::Result<Placed> {
     let dir = open_beneath(base, folders)?;
     let mut shown = base.to_owned();
     shown.extend(folders);
@@ -194,14 +229,14 @@ fn place(
     // moment between the check and the rename).
     let renamed = cancelled
         .check()
-        .and_then(|()| rename_to_free_name(&dir, temporary, name, &shown));
-    if renamed.is_err() {
+        .and_then(|()| rename_to_free_name(&dir, temporary, name, &shown, cancelled));
+    if !matches!(renamed, Ok(Placed::Stored(_))) {
         let _ = rustix::fs::unlinkat(&dir, temporary, AtFlags::empty());
     }
-    let target = renamed?;
+    let placed = renamed?;
     // The rename itself survives a crash once the folder is synced.
     let _ = rustix::fs::fsync(&dir);
-    Ok(target)
+    Ok(placed)
 }
 
 /// The complete file under `temporary` in `dir`, with `mode`, synced: a
@@ -229,18 +264,31 @@ fn fill_temporary(
 }
 
 /// Renames `temporary` to the first free spelling of `name`, never
-/// replacing a file.
+/// replacing a file; or, when a spelling taken on the way holds exactly
+/// the temporary's bytes, leaves it there (the caller removes the
+/// temporary).
 fn rename_to_free_name(
     dir: &OwnedFd,
     temporary: &str,
     name: &LocalName,
     shown: &Path,
-) -> io::Result<PathBuf> {
+    cancelled: &Cancelled,
+) -> io::Result<Placed> {
+    // Opened when a name is first found taken.
+    let mut ours: Option<std::fs::File> = None;
     for suffix in collision::suffixes() {
         let candidate = name.spelled(&suffix);
         match rename_no_replace(dir, temporary, &candidate) {
-            Ok(()) => return Ok(shown.join(candidate)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Ok(()) => return Ok(Placed::Stored(shown.join(candidate))),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let ours = match &mut ours {
+                    Some(file) => file,
+                    None => ours.insert(open_temporary(dir, temporary)?),
+                };
+                if existing::holds_our_bytes(dir, &candidate, ours, cancelled)? {
+                    return Ok(Placed::AlreadyThere(shown.join(candidate)));
+                }
+            }
             Err(e) => return Err(e),
         }
     }
@@ -252,6 +300,13 @@ fn rename_to_free_name(
             shown.display()
         ),
     ))
+}
+
+/// The temporary this delivery wrote, for reading back.
+fn open_temporary(dir: &OwnedFd, temporary: &str) -> io::Result<std::fs::File> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, temporary, flags, Mode::empty())?;
+    Ok(std::fs::File::from(fd))
 }
 
 /// `renameat2(RENAME_NOREPLACE)`; where the file system has no such
@@ -382,6 +437,15 @@ mod tests {
         source: &Path,
         name: &LocalName,
     ) -> io::Result<PathBuf> {
+        put_placed(base, folders, source, name).map(|placed| placed.path().to_owned())
+    }
+
+    fn put_placed(
+        base: &Path,
+        folders: &[String],
+        source: &Path,
+        name: &LocalName,
+    ) -> io::Result<Placed> {
         place(
             base,
             folders,
@@ -391,6 +455,15 @@ mod tests {
             0o640,
             &Cancelled::default(),
         )
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
     }
 
     fn spool_file(dir: &tempfile::TempDir) -> PathBuf {
@@ -406,9 +479,38 @@ mod tests {
         let source = spool_file(&spool);
         let name = LocalName::new(b"scan.pdf");
         let first = put(target.path(), &[], &source, &name).expect("place");
+        std::fs::write(&source, b"two").expect("write");
         let second = put(target.path(), &[], &source, &name).expect("place");
         assert_eq!(first, target.path().join("scan.pdf"));
         assert_eq!(second, target.path().join("scan-1.pdf"));
+        assert_eq!(std::fs::read(&first).expect("read"), b"one");
+        assert_eq!(std::fs::read(&second).expect("read"), b"two");
+    }
+
+    #[test]
+    fn the_same_bytes_delivered_again_leave_one_copy() {
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        let name = LocalName::new(b"scan.pdf");
+        let first = put_placed(target.path(), &[], &source, &name).expect("place");
+        let again = put_placed(target.path(), &[], &source, &name).expect("place");
+        let stored = target.path().join("scan.pdf");
+        assert_eq!(first, Placed::Stored(stored.clone()));
+        assert_eq!(again, Placed::AlreadyThere(stored.clone()));
+        assert_eq!(names(target.path()), ["scan.pdf"], "no copy, no temporary");
+        assert_eq!(std::fs::read(&stored).expect("read"), b"one");
+        // Other bytes under the name: the next name, as before; and the
+        // same bytes again find their copy at the name they got.
+        std::fs::write(&source, b"two").expect("write");
+        let other = put_placed(target.path(), &[], &source, &name).expect("place");
+        assert_eq!(other, Placed::Stored(target.path().join("scan-1.pdf")));
+        let other_again = put_placed(target.path(), &[], &source, &name).expect("place");
+        assert_eq!(
+            other_again,
+            Placed::AlreadyThere(target.path().join("scan-1.pdf"))
+        );
+        assert_eq!(names(target.path()), ["scan-1.pdf", "scan.pdf"]);
     }
 
     #[test]
@@ -461,6 +563,14 @@ mod tests {
         let placed = put(target.path(), &[], &source, &LocalName::new(b"x.jpg")).expect("place");
         assert_eq!(placed, target.path().join("x-1.jpg"));
         assert_eq!(std::fs::read(&victim).expect("read"), b"keep");
+        // A link to a file of the very bytes is not the file delivered:
+        // the link is another file, never followed.
+        let twin = outside.path().join("twin");
+        std::fs::write(&twin, b"one").expect("write");
+        std::os::unix::fs::symlink(&twin, target.path().join("y.jpg")).expect("link");
+        let placed =
+            put_placed(target.path(), &[], &source, &LocalName::new(b"y.jpg")).expect("place");
+        assert_eq!(placed, Placed::Stored(target.path().join("y-1.jpg")));
     }
 
     #[test]
@@ -522,7 +632,7 @@ mod tests {
     }
 
     #[test]
-    fn two_destinations_of_one_upload_in_one_folder_both_store_it() {
+    fn two_destinations_of_one_upload_in_one_folder_store_it_once() {
         let spool = tempfile::tempdir().expect("dir");
         let target = tempfile::tempdir().expect("dir");
         let source = spool_file(&spool);
@@ -543,12 +653,9 @@ mod tests {
             )
             .expect("stored");
         }
-        let mut names: Vec<_> = std::fs::read_dir(target.path())
-            .expect("dir")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["same-1.txt", "same.txt"]);
+        // Their temporaries do not collide; the second finds the first's
+        // copy, the same bytes, and stores no other.
+        assert_eq!(names(target.path()), ["same.txt"]);
     }
 
     #[test]

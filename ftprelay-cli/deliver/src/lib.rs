@@ -49,7 +49,7 @@ pub use destinations::{Delivery, Destination, Destinations};
 pub use dir::Directory;
 pub use discard::Discard;
 pub use exec::{Command, DEFAULT_LOG_LIMIT as DEFAULT_EXEC_LOG_LIMIT};
-pub use fields::Fields;
+pub use fields::{Fields, InvalidId};
 pub use http::{Http, HttpError, Method as HttpMethod};
 pub use mail::{
     DEFAULT_MAX_SIZE as DEFAULT_MAIL_MAX_SIZE, DEFAULT_SUBJECT as DEFAULT_MAIL_SUBJECT, Mail,

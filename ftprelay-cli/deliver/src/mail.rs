@@ -228,9 +228,22 @@ impl fmt::Debug for SmtpServer {
 /// The SMTP exchange runs on tokio (the caller's runtime or a shared one),
 /// under any executor, and stops when the delivery is dropped: a message
 /// the relay gave up on (the device was told `451`) is never completed
-/// afterwards. A server that cannot be reached, refuses the login or
-/// answers an error is a `451` (the device tries again), the server's
-/// answer in the log; a server's "message too large" (`552`) is a `552`.
+/// afterwards.
+///
+/// Which failures are worth retrying: a server that cannot be reached,
+/// fails TLS, refuses the login or answers a 4xx (try later) is
+/// transient, `451` (the device, or a queue, tries again); the server
+/// refusing the message itself with a 5xx to `MAIL FROM`, `RCPT TO` or
+/// its data (a sender or recipient it will not take, content it rejects)
+/// is permanent, `550`, and a "message too large" (`552`) a `552`, as is
+/// a file over [`Mail::max_size`]; `530` (authentication required) stays
+/// transient: the settings are wrong, not the file. The server's answer
+/// goes in the log.
+///
+/// Each message's `Message-ID` is `<{id}.ftprelay@DOMAIN>` (DOMAIN the
+/// sender's) and its `Date` the upload's: a delivery repeated for the same
+/// upload (a queue retrying after a crash) sends the same message again,
+/// which mailboxes and clients that deduplicate by `Message-ID` show once.
 ///
 /// ```no_run
 /// use ftprelay_deliver::{Destinations, Mail, SmtpServer, Template, Trust};
@@ -381,6 +394,14 @@ fn tls_parameters(host: &str, trust: &Trust) -> Result<TlsParameters, MailError>
         .map_err(|e| MailError(format!("--smtp: TLS for {host}: {e}")))
 }
 
+/// `<{id}.ftprelay@DOMAIN>`, DOMAIN the sender's: made of the upload's id
+/// and the settings alone, the same for every delivery of one upload (a
+/// queue's retry after a crash too), so that a mailbox or a mail client
+/// that already has the message can tell the repeat for what it is.
+fn message_id(fields: &Fields, from: &Mailbox) -> String {
+    format!("<{}.ftprelay@{}>", fields.id(), from.email.domain())
+}
+
 /// The attachment's content type, from the extension of `name`.
 fn content_type(name: &str) -> ContentType {
     let guessed = mime_guess::from_path(name).first_or_octet_stream();
@@ -418,11 +439,10 @@ impl Destination for Mail {
             let mut builder = Message::builder()
                 .from(self.from.clone())
                 .subject(subject)
-                .message_id(Some(format!(
-                    "<{}.ftprelay@{}>",
-                    fields.id(),
-                    self.from.email.domain()
-                )));
+                .message_id(Some(message_id(fields, &self.from)))
+                // The upload's time, not the sending's: a repeat of the
+                // delivery is the same message.
+                .date(fields.at());
             for to in &self.to {
                 builder = builder.to(to.clone());
             }
@@ -544,7 +564,7 @@ impl Session {
             .send(message.envelope(), &message.formatted())
             .await
             .map(|_| ())
-            .map_err(|e| smtp_error(&e))
+            .map_err(|e| transaction_error(&e))
     }
 
     /// A TCP connection to the server, to the first of its addresses that
@@ -732,14 +752,32 @@ fn message_memory_kib(size: u64) -> u32 {
         .min(MESSAGE_MEMORY_KIB)
 }
 
-/// The delivery's error for an SMTP failure: `552` for the server's
-/// "message too large", `451` for anything else (an unreachable server, a
-/// refused login, a bad certificate, another error answer: the device tries
-/// again later, the log says why).
+/// The delivery's error for an SMTP failure before the message's
+/// transaction (connecting, the greeting, STARTTLS, the login): `552` for
+/// the server's "message too large", `451` for anything else (an
+/// unreachable server, a refused login, a bad certificate, another error
+/// answer: settings an operator can fix, or a server that comes back; the
+/// log says why).
 fn smtp_error(error: &lettre::transport::smtp::Error) -> ProcessError {
     let reason = format!("SMTP: {error}");
     match error.status().map(u16::from) {
         Some(552) => ProcessError::too_large(reason),
+        _ => ProcessError::transient(reason),
+    }
+}
+
+/// The delivery's error for a failure of the message's transaction (`MAIL
+/// FROM`, `RCPT TO`, `DATA`, the message): a 5xx is the server refusing
+/// this message for good (the sender, a recipient, the content), never to
+/// be sent again (`550`), `552` (too large) a `552`; but `530`
+/// (authentication required) is the settings' fault and passes once they
+/// are fixed, as do a 4xx and a broken connection (`451`).
+fn transaction_error(error: &lettre::transport::smtp::Error) -> ProcessError {
+    let reason = format!("SMTP: {error}");
+    match error.status().map(u16::from) {
+        Some(552) => ProcessError::too_large(reason),
+        Some(530) => ProcessError::transient(reason),
+        Some(500..=599) => ProcessError::rejected(reason),
         _ => ProcessError::transient(reason),
     }
 }
@@ -774,6 +812,20 @@ mod tests {
             one_line("=?utf-8?b?aW52b2ljZQ0KQmNjOiB4QGV2aWwub3Jn?=.pdf"),
             "=%3Futf-8?b?aW52b2ljZQ0KQmNjOiB4QGV2aWwub3Jn?=.pdf"
         );
+    }
+
+    #[test]
+    fn a_repeated_delivery_has_the_same_message_id() {
+        let from = mailbox("Scanner <scan@example.org>", "test").expect("valid");
+        let first = Fields::for_test("a.pdf", &[]);
+        let repeat = Fields::for_test_restored("a.pdf", &[], first.id()).expect("valid");
+        let other = Fields::for_test("a.pdf", &[]);
+        assert_eq!(
+            message_id(&first, &from),
+            format!("<{}.ftprelay@example.org>", first.id())
+        );
+        assert_eq!(message_id(&repeat, &from), message_id(&first, &from));
+        assert_ne!(message_id(&other, &from), message_id(&first, &from));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! dropped there and then, its connection closed, never completed after
 //! the device was told `451`.
 
+mod existing;
 mod known_hosts;
 mod remote;
 
@@ -77,6 +78,18 @@ const TEMPORARY_NAME_PART: usize = 200;
 /// `name-9.jpg`, then a unique `name-<time>-<n>.jpg`. On a failure, or
 /// when the relay gives up, the temporary is removed (as far as the
 /// connection still allows).
+///
+/// A taken name that already holds exactly the file's bytes (a regular
+/// file of the same size, read back and compared) is the file delivered
+/// already: the temporary is removed, nothing more is stored, and the log
+/// says `already delivered`. A repeated delivery (a queue retrying after
+/// a crash, a device sending the same file twice) leaves one copy.
+///
+/// Every failure is transient, `451` (the device, or a queue, tries
+/// again): an unreachable server, an unknown or changed host key, a
+/// refused login, a folder that cannot be made or written (`permission
+/// denied` included: an operator fixing the server's permissions lets
+/// the retry through), a full disk.
 ///
 /// [`Template`]: crate::Template
 ///
@@ -218,14 +231,28 @@ impl Destination for Sftp {
             })
             .await?;
             match delivered {
-                Ok(path) => {
+                Ok(Stored::Renamed(path)) => {
                     tracing::info!(path = %path, duration_ms = started.elapsed().as_millis() as u64, "stored over sftp");
+                    Ok(())
+                }
+                Ok(Stored::AlreadyThere(path)) => {
+                    tracing::info!(path = %path, duration_ms = started.elapsed().as_millis() as u64, "already delivered over sftp (the file at the name holds these bytes)");
                     Ok(())
                 }
                 Err(reason) => Err(ProcessError::transient(reason)),
             }
         })
     }
+}
+
+/// Where a file went on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stored {
+    /// Renamed to this path.
+    Renamed(String),
+    /// Found at this path already, the same bytes: not stored again (the
+    /// temporary removed).
+    AlreadyThere(String),
 }
 
 /// `.NAME.ftprelay-<id>.part`, NAME cut (at a character) so that the
@@ -463,7 +490,7 @@ impl Session {
         place: &Place,
         source: &Path,
         temporary: &str,
-    ) -> Result<String, String> {
+    ) -> Result<Stored, String> {
         let temporary = place.join(temporary);
         let file = match self.create(&temporary).await {
             Err(e) if is_status(&e, StatusCode::NoSuchFile) && !place.folders.is_empty() => {
@@ -484,7 +511,7 @@ impl Session {
             write_file(file, source)
                 .await
                 .map_err(|e| format!("writing {temporary}: {e}"))?;
-            self.rename_to_free_name(place, &temporary).await
+            self.rename_to_free_name(place, &temporary, source).await
         }
         .await;
         match result {
@@ -529,21 +556,36 @@ impl Session {
     /// Renames `temporary` to the first free spelling of the place's name,
     /// never replacing a file: SFTP's rename fails when the new name
     /// exists (OpenSSH links and unlinks), and a name seen taken is not
-    /// tried (a server whose rename would replace it).
-    async fn rename_to_free_name(&self, place: &Place, temporary: &str) -> Result<String, String> {
+    /// tried (a server whose rename would replace it). A taken name that
+    /// holds exactly the bytes of `source` is the file delivered already:
+    /// the temporary is removed, and nothing more stored.
+    async fn rename_to_free_name(
+        &self,
+        place: &Place,
+        temporary: &str,
+        source: &Path,
+    ) -> Result<Stored, String> {
         for suffix in collision::suffixes() {
             let candidate = place.join(&with_suffix(&place.name, &suffix));
-            if self.exists(&candidate).await? {
-                continue;
-            }
-            match self.sftp.rename(temporary, candidate.clone()).await {
-                Ok(()) => return Ok(candidate),
-                Err(e) => {
-                    if self.exists(&candidate).await? {
-                        continue;
-                    }
-                    return Err(format!("renaming {temporary} to {candidate}: {e}"));
+            let taken = match self.lookup(&candidate).await? {
+                Some(found) => Some(found),
+                None => match self.sftp.rename(temporary, candidate.clone()).await {
+                    Ok(()) => return Ok(Stored::Renamed(candidate)),
+                    Err(e) => match self.lookup(&candidate).await? {
+                        Some(found) => Some(found),
+                        None => return Err(format!("renaming {temporary} to {candidate}: {e}")),
+                    },
+                },
+            };
+            if let Some(found) = taken
+                && existing::holds_our_bytes(&self.sftp, &candidate, &found, source).await?
+            {
+                // Best effort: a temporary left behind is hidden, and
+                // named for this upload.
+                if let Err(e) = self.sftp.remove_file(temporary).await {
+                    tracing::warn!(path = %temporary, reason = %e, "the temporary of a file delivered already could not be removed");
                 }
+                return Ok(Stored::AlreadyThere(candidate));
             }
         }
         Err(format!(
@@ -553,11 +595,12 @@ impl Session {
         ))
     }
 
-    /// Whether something (a file, a link, a folder) is named `path`.
-    async fn exists(&self, path: &str) -> Result<bool, String> {
+    /// What is named `path` (a file, a link, a folder: `lstat`), if
+    /// anything.
+    async fn lookup(&self, path: &str) -> Result<Option<FileAttributes>, String> {
         match self.sftp.symlink_metadata(path).await {
-            Ok(_) => Ok(true),
-            Err(e) if is_status(&e, StatusCode::NoSuchFile) => Ok(false),
+            Ok(found) => Ok(Some(found)),
+            Err(e) if is_status(&e, StatusCode::NoSuchFile) => Ok(None),
             Err(e) => Err(format!("looking up {path}: {e}")),
         }
     }

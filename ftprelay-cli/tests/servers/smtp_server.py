@@ -18,6 +18,8 @@ Options: --tls-cert/--tls-key (STARTTLS offered; --require-starttls makes it
 required), --implicit-tls (TLS from the first byte, with the same files),
 --auth USER:PASS (AUTH LOGIN/PLAIN, required; allowed without TLS),
 --answer-data 'CODE TEXT' (answer DATA with that instead of accepting),
+--answer-mail 'CODE TEXT' and --answer-rcpt 'CODE TEXT' (answer MAIL FROM,
+or every RCPT TO, with that instead of accepting),
 --delay-replies SECONDS (wait that long before each reply). Each connection
 that ends appends a line to OUT/closed.
 """
@@ -44,15 +46,33 @@ def parse_args():
     parser.add_argument("--implicit-tls", action="store_true")
     parser.add_argument("--auth")
     parser.add_argument("--answer-data")
+    parser.add_argument("--answer-mail")
+    parser.add_argument("--answer-rcpt")
     parser.add_argument("--delay-replies", type=float, default=0.0)
     return parser.parse_args()
 
 
 class Handler:
-    def __init__(self, out, answer):
+    def __init__(self, out, answer, answer_mail=None, answer_rcpt=None):
         self.out = out
         self.answer = answer
+        self.answer_mail = answer_mail
+        self.answer_rcpt = answer_rcpt
         self.count = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.answer_mail:
+            return self.answer_mail
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.answer_rcpt:
+            return self.answer_rcpt
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if self.answer:
@@ -107,7 +127,7 @@ def main():
             # default, True, it would answer nothing and the client wait).
             return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
-    handler = Handler(args.out, args.answer_data)
+    handler = Handler(args.out, args.answer_data, args.answer_mail, args.answer_rcpt)
 
     class Server(SMTP):
         async def push(self, status):

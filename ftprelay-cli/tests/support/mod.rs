@@ -208,6 +208,17 @@ pub fn curl_upload(relay: &Relay, user: &str, name: &str, file: &Path) -> Output
         .expect("curl")
 }
 
+/// [`curl_upload`] with the relay's replies on standard error (`< 552 …`):
+/// curl says a 550 or a 552 in its own words only.
+pub fn curl_verbose(relay: &Relay, user: &str, name: &str, file: &Path) -> Output {
+    Command::new("curl")
+        .args(["-sS", "-v", "--max-time", "30", "-T"])
+        .arg(file)
+        .arg(relay.url(user, name))
+        .output()
+        .expect("curl")
+}
+
 /// `curl -T` of `bytes` as `name`, from a file of its own.
 pub fn upload(relay: &Relay, user: &str, name: &str, bytes: &[u8]) -> Output {
     let work = tempfile::tempdir().expect("dir");

@@ -24,9 +24,21 @@ use crate::trust::Trust;
 /// The most of a failed answer's body quoted in the log.
 const QUOTED: usize = 300;
 
-/// `--http`: sends each upload to a URL; a 2xx answer is success, anything
-/// else (a redirect too: never followed) is `451` with the status in the
-/// log.
+/// The header naming the upload, so that an API can tell a repeated
+/// delivery from a new one (the IETF's httpapi draft, Stripe's and
+/// others' convention).
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// `--http`: sends each upload to a URL; a 2xx answer is success.
+///
+/// Which failures are worth retrying: the server's answer says. A 4xx
+/// (the request is wrong: a bad token, a missing field, a wrong path) is
+/// permanent, `550` ([`ProcessError::rejected`]), or `552` for a `413
+/// Content Too Large` ([`ProcessError::too_large`]); but `408 Request
+/// Timeout` and `429 Too Many Requests` pass, and are transient (`451`),
+/// as are a 5xx, a redirect (never followed), a connection that fails and
+/// a request that times out. The status and the start of the answer go
+/// in the log.
 ///
 /// The file is the request body (`Content-Type` from its extension), or,
 /// with [`Http::form`], a `multipart/form-data` part with its name and
@@ -34,6 +46,12 @@ const QUOTED: usize = 300;
 /// spool file, and the request carries `X-Ftprelay-File-Name`,
 /// `X-Ftprelay-User` and `X-Ftprelay-Size`. The URL, header values and
 /// field values are [`Template`]s.
+///
+/// Every request carries `Idempotency-Key: {id}`, the upload's id: the
+/// same on each attempt at one upload, a retry of a queue after a crash
+/// too, so that an API that honours it stores a repeated delivery once
+/// (an `Idempotency-Key` header given with [`Http::header`] is sent
+/// instead).
 ///
 /// The request runs on tokio (under any executor) and gives up before the
 /// relay's processing timeout; a delivery dropped (the relay gave up on
@@ -167,6 +185,12 @@ impl Http {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(HeaderName::from_static(name), value);
             }
+        }
+        // The upload's id, the same on every attempt at this upload (a
+        // queue's retry too): an API that honours the header stores a
+        // repeat once. One the operator gives replaces it, below.
+        if let Ok(value) = HeaderValue::from_str(fields.id()) {
+            headers.insert(HeaderName::from_static(IDEMPOTENCY_KEY), value);
         }
         let content_type = mime_guess::from_path(fields.name()).first_or_octet_stream();
         if self.form.is_none() {
@@ -327,12 +351,29 @@ impl Request {
             .get(header::LOCATION)
             .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
         let quoted = quote(response).await;
-        Err(ProcessError::transient(match location {
+        let reason = match location {
             Some(location) if status.is_redirection() => format!(
                 "the server answered {status} (a redirect to {location}; redirects are not followed: give that URL){quoted}"
             ),
             _ => format!("the server answered {status}{quoted}"),
-        }))
+        };
+        Err(failure(status, reason))
+    }
+}
+
+/// The failure a non-2xx `status` is: a 4xx says the request itself is
+/// wrong, and sending it again cannot help (`413`: the file is too
+/// large), but for `408` and `429`, which say to come back later; a 5xx,
+/// a redirect, anything else may pass.
+fn failure(status: reqwest::StatusCode, reason: String) -> ProcessError {
+    use reqwest::StatusCode;
+    match status {
+        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
+            ProcessError::transient(reason)
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ProcessError::too_large(reason),
+        _ if status.is_client_error() => ProcessError::rejected(reason),
+        _ => ProcessError::transient(reason),
     }
 }
 
@@ -417,6 +458,22 @@ mod tests {
             request_timeout(Duration::from_secs(60)),
             Duration::from_secs(59)
         );
+    }
+
+    #[test]
+    fn a_4xx_is_permanent_but_for_408_and_429() {
+        let class = |code: u16| {
+            let status = reqwest::StatusCode::from_u16(code).expect("status");
+            let error = failure(status, String::new());
+            (error.is_permanent(), error.reply().code().as_u16())
+        };
+        for code in [400, 401, 403, 404, 405, 422] {
+            assert_eq!(class(code), (true, 550), "{code}");
+        }
+        assert_eq!(class(413), (true, 552));
+        for code in [408, 429, 500, 502, 503, 504, 301, 302, 307, 100] {
+            assert_eq!(class(code), (false, 451), "{code}");
+        }
     }
 
     #[test]

@@ -408,7 +408,8 @@ async fn attempt(
         )));
     };
     let upload = record.upload(data);
-    let fields = Fields::restored(&upload, record.received(), &record.id);
+    let fields = Fields::restored(&upload, record.received(), &record.id)
+        .map_err(|e| ProcessError::rejected(e.to_string()))?;
     match tokio::time::timeout(timeout, destination.deliver(&upload, &fields)).await {
         Ok(result) => result,
         Err(_) => Err(ProcessError::transient(format!(

@@ -68,8 +68,18 @@ impl S3Error {
 /// # }
 /// ```
 ///
-/// A failure (no such bucket, a refused key, an unreachable endpoint) is a
-/// `451` naming S3's error code and message; the device may try again.
+/// Which failures are worth retrying: almost all, `451`, naming S3's
+/// error code and message (no such bucket, a refused key, a clock out of
+/// step, an unreachable endpoint: an operator fixes them, and the retry
+/// delivers). A file too large for S3 (over 5 TiB, or an answer of
+/// `EntityTooLarge`) is permanent, `552`, and so is a key template that
+/// makes no usable key for the file (`550`).
+///
+/// A repeated delivery of one upload (a queue retrying after a crash)
+/// writes the same object again: the key is rendered from the upload's
+/// [`Fields`](crate::Fields) alone (its `{id}` and `{time}` restored with
+/// it), and a `PUT` to a key replaces the object, so the repeat leaves one
+/// object of the same bytes.
 #[derive(Clone)]
 pub struct S3 {
     inner: Arc<Inner>,
@@ -174,7 +184,10 @@ impl S3 {
     }
 
     /// The object key for an upload: the template filled in, empty folders
-    /// dropped (an empty `{path}` leaves no leading `/`).
+    /// dropped (an empty `{path}` leaves no leading `/`). Made of `fields`
+    /// and the template alone: the same fields (a repeated delivery's,
+    /// restored) make the same key, and the repeat replaces the object
+    /// with the same bytes.
     fn key(&self, fields: &Fields) -> Result<String, ProcessError> {
         let rendered = self.inner.key.render(fields, Escape::None);
         let key = rendered

@@ -165,6 +165,38 @@ fn keys_come_from_the_template() {
 }
 
 #[test]
+fn a_repeated_delivery_writes_the_same_key() {
+    let first = Fields::for_test("scan.pdf", &["NVR01"]);
+    let repeat = Fields::for_test_restored("scan.pdf", &["NVR01"], first.id()).expect("valid");
+    let other = Fields::for_test("scan.pdf", &["NVR01"]);
+    let s3 = destination(
+        "s3://bucket/{date}/{time}-{id}-{name}",
+        "http://127.0.0.1:9",
+    );
+    let key = s3.key(&first).expect("key");
+    assert_eq!(key, format!("2026-12-02/040506-{}-scan.pdf", first.id()));
+    assert_eq!(s3.key(&repeat), Ok(key.clone()));
+    assert_ne!(s3.key(&other), Ok(key));
+}
+
+#[test]
+fn a_file_too_large_for_the_bucket_is_552_and_other_answers_451() {
+    let answer = |code: &str| format!("<Error><Code>{code}</Code><Message>m</Message></Error>");
+    for (status, body, reply) in [
+        (400, answer("EntityTooLarge"), 552),
+        (413, String::new(), 552),
+        (403, answer("AccessDenied"), 451),
+        (403, answer("RequestTimeTooSkewed"), 451),
+        (404, answer("NoSuchBucket"), 451),
+        (400, answer("InvalidArgument"), 451),
+        (503, answer("SlowDown"), 451),
+    ] {
+        let error = upload::failure(status, &body, String::new());
+        assert_eq!(error.reply().code().as_u16(), reply, "{status} {body}");
+    }
+}
+
+#[test]
 fn bad_settings_are_errors_naming_them() {
     for (url, mentions) in [
         ("http://bucket/key", "s3://"),

@@ -284,11 +284,29 @@ impl Inner {
             return Ok(response);
         }
         let body = read_body(response, action).await.unwrap_or_default();
-        Err(ProcessError::transient(format!(
-            "S3 answered {} to {action} {object}: {}",
+        Err(failure(
             status.as_u16(),
-            answer::describe_failure(&body)
-        )))
+            &body,
+            format!(
+                "S3 answered {} to {action} {object}: {}",
+                status.as_u16(),
+                answer::describe_failure(&body)
+            ),
+        ))
+    }
+}
+
+/// The failure an error answer is: a file over what the bucket takes
+/// (`EntityTooLarge`, or a proxy's `413`) is permanent, `552`; anything
+/// else is transient, `451`: a missing bucket, a refused key or a clock
+/// out of step (`403`, `404 NoSuchBucket`) are the operator's to fix, and
+/// the retry after the fix delivers.
+pub(super) fn failure(status: u16, body: &str, reason: String) -> ProcessError {
+    let code = S3Fault::parse(body).and_then(|fault| fault.code);
+    if status == 413 || code.as_deref() == Some("EntityTooLarge") {
+        ProcessError::too_large(reason)
+    } else {
+        ProcessError::transient(reason)
     }
 }
 
