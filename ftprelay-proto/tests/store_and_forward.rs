@@ -81,7 +81,11 @@ fn an_admitted_upload_gets_its_150_and_is_received_and_processed() {
 fn a_full_queue_is_452_before_any_byte_and_the_next_upload_is_new() {
     let mut s = Harness::logged_in_storing(Config::default());
     let refused = ask_admission(&mut s, "STOR a.jpg");
-    admit(&mut s, refused, Err(ProcessError::storage_full("queue full")));
+    admit(
+        &mut s,
+        refused,
+        Err(ProcessError::storage_full("queue full")),
+    );
     let outputs = s.take();
     assert_eq!(codes(&outputs), vec![452]);
     assert!(!outputs.iter().any(is_data_output), "{outputs:?}");
@@ -106,7 +110,11 @@ fn a_full_queue_is_452_before_any_byte_and_the_next_upload_is_new() {
 fn a_refused_upload_leaves_no_data_channel_behind() {
     let mut s = Harness::logged_in_storing(Config::default());
     let refused = ask_admission(&mut s, "STOR a.jpg");
-    admit(&mut s, refused, Err(ProcessError::storage_full("queue full")));
+    admit(
+        &mut s,
+        refused,
+        Err(ProcessError::storage_full("queue full")),
+    );
     assert!(s.take().contains(&Output::CloseData));
     s.send("STOR a.jpg\r\n");
     s.expect_replies(&[425]);
@@ -231,10 +239,17 @@ fn a_held_upload_is_kept_before_its_226_and_processed_under_its_final_name() {
 fn a_hold_that_fails_is_answered_with_its_error_and_discarded() {
     let mut s = Harness::logged_in_storing(devices());
     let hold = held_upload(&mut s, "x.part", 4);
-    held(&mut s, hold.upload, Err(ProcessError::storage_full("disk full")));
+    held(
+        &mut s,
+        hold.upload,
+        Err(ProcessError::storage_full("disk full")),
+    );
     let outputs = s.take();
     assert_eq!(codes(&outputs), vec![452]);
-    assert!(outputs.contains(&Output::Discard(hold.upload)), "{outputs:?}");
+    assert!(
+        outputs.contains(&Output::Discard(hold.upload)),
+        "{outputs:?}"
+    );
     // Not held: a rename finds nothing to process, and neither does QUIT.
     s.send("SIZE x.part\r\nRNFR x.part\r\nRNTO x.bin\r\nQUIT\r\n");
     let outputs = s.take();
@@ -254,7 +269,10 @@ fn a_hold_never_answered_is_451_and_discarded_at_its_deadline() {
     s.advance(timeout);
     let outputs = s.take();
     assert_eq!(codes(&outputs), vec![451]);
-    assert!(outputs.contains(&Output::Discard(hold.upload)), "{outputs:?}");
+    assert!(
+        outputs.contains(&Output::Discard(hold.upload)),
+        "{outputs:?}"
+    );
     held(&mut s, hold.upload, Ok(()));
     assert_eq!(s.take(), vec![], "a late hold is not answered 226");
     s.send("QUIT\r\n");
@@ -270,7 +288,10 @@ fn a_held_upload_deleted_before_its_rename_is_discarded() {
     s.send("DELE test.tmp\r\nQUIT\r\n");
     let outputs = s.take();
     assert_eq!(codes(&outputs), vec![250, 221]);
-    assert!(outputs.contains(&Output::Discard(hold.upload)), "{outputs:?}");
+    assert!(
+        outputs.contains(&Output::Discard(hold.upload)),
+        "{outputs:?}"
+    );
     assert!(
         !outputs.iter().any(|o| matches!(o, Output::Process(_))),
         "{outputs:?}"
@@ -284,7 +305,10 @@ fn a_held_upload_replaced_by_a_new_one_is_discarded() {
     held(&mut s, first.upload, Ok(()));
     s.take();
     let (second, outputs) = admitted_upload(&mut s, "a.tmp", 5);
-    assert!(outputs.contains(&Output::Discard(first.upload)), "{outputs:?}");
+    assert!(
+        outputs.contains(&Output::Discard(first.upload)),
+        "{outputs:?}"
+    );
     assert!(
         outputs
             .iter()
@@ -317,7 +341,10 @@ fn a_client_that_leaves_during_its_hold_gets_the_upload_discarded() {
     let hold = held_upload(&mut s, "scan.tmp", 3);
     s.input(Input::ControlClosed);
     let outputs = s.take();
-    assert!(outputs.contains(&Output::Discard(hold.upload)), "{outputs:?}");
+    assert!(
+        outputs.contains(&Output::Discard(hold.upload)),
+        "{outputs:?}"
+    );
     assert!(
         !outputs.iter().any(|o| matches!(o, Output::Process(_))),
         "never answered 226: never processed"

@@ -38,8 +38,9 @@ use record::UploadRecord;
 /// - Construction: [`Session::new`] (queues the greeting).
 /// - The one input: [`Session::handle`], with the current time and an
 ///   [`Input`]: control bytes, the control connection closing, the answer to
-///   a login check, data-channel news, a processor's outcome, or time
-///   passing.
+///   a login check, data-channel news, a processor's outcome (or, for a
+///   store-and-forward processor, its admission of an upload or its hold of
+///   a held one), or time passing.
 /// - The one output: [`Session::poll_output`], drained after every input
 ///   until it returns [`Output::Wait`] (or [`Output::Finished`]).
 /// - Queries: [`Session::wants_control_bytes`], [`Session::is_logged_in`],

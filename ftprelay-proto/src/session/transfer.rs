@@ -6,9 +6,9 @@ use std::net::{SocketAddr, SocketAddrV4};
 use bytes::Bytes;
 
 use super::{
-    Blocked, DataChannel, DataEvent, OnProcessed, Output, PendingTransfer, ReceiveRequest,
-    Session, SessionFile, SpoolFailure, Transfer, TransferEnd, TransferId, TransferPhase,
-    UploadRecord, canonical,
+    Blocked, DataChannel, DataEvent, OnProcessed, Output, PendingTransfer, ReceiveRequest, Session,
+    SessionFile, SpoolFailure, Transfer, TransferEnd, TransferId, TransferPhase, UploadRecord,
+    canonical,
 };
 use crate::app::{ProcessError, ProcessRequest};
 use crate::reply::{Reply, ReplyCode};
@@ -121,7 +121,8 @@ impl Session {
             // The id is taken now: a late answer about a refused or timed
             // out admission names no later upload.
             self.uploads_started = record.upload.get();
-            self.outputs.push_back(Output::CheckAdmission(record.upload));
+            self.outputs
+                .push_back(Output::CheckAdmission(record.upload));
             let pending = PendingTransfer {
                 record,
                 path,

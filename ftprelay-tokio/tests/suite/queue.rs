@@ -47,8 +47,15 @@ super::register::suite_tests!(
         assert_eq!(held.len(), 1, "{held:?}");
         assert_eq!(held[0].path, b"/cam/snap_tmp.jpg");
         assert!(held[0].bytes == bytes);
-        assert!(relay.record.seen().is_empty(), "processed before its rename");
-        assert_eq!(relay.spool_files(), [held[0].spool.clone()], "kept for the rename");
+        assert!(
+            relay.record.seen().is_empty(),
+            "processed before its rename"
+        );
+        assert_eq!(
+            relay.spool_files(),
+            [held[0].spool.clone()],
+            "kept for the rename"
+        );
         assert_eq!(client.cmd("RNFR /cam/snap_tmp.jpg").await.code, 350);
         assert_eq!(client.cmd("RNTO /cam/snap.jpg").await.code, 250);
         let seen = relay.record.seen();
@@ -69,7 +76,10 @@ super::register::suite_tests!(
         let (held, forgotten) = (relay.record.held(), relay.record.forgotten());
         assert_eq!(forgotten.len(), 1, "{forgotten:?}");
         assert_eq!(forgotten[0].spool, held[0].spool);
-        assert!(forgotten[0].spool_existed, "forgotten after its file was deleted");
+        assert!(
+            forgotten[0].spool_existed,
+            "forgotten after its file was deleted"
+        );
         assert!(relay.record.seen().is_empty());
         relay.wait_spool_empty().await;
     }),
@@ -81,7 +91,10 @@ super::register::suite_tests!(
         let bytes = payload(7777);
         let file = dir.path().join("local.bin");
         std::fs::write(&file, &bytes).expect("write");
-        let url = format!("ftp://bob:secret@127.0.0.1:{}/cam/report.pdf.part", relay.port());
+        let url = format!(
+            "ftp://bob:secret@127.0.0.1:{}/cam/report.pdf.part",
+            relay.port()
+        );
         let output = tokio::time::timeout(
             Duration::from_secs(60),
             Command::new("curl")
