@@ -3,7 +3,8 @@
 //! The traits are runtime-agnostic (`impl Future + Send`), so one
 //! implementation runs on every adapter. The core itself never calls them: it
 //! asks the adapter to ([`crate::Output::CheckLogin`],
-//! [`crate::Output::Process`]).
+//! [`crate::Output::Process`], and for a store-and-forward processor
+//! [`crate::Output::CheckAdmission`] and [`crate::Output::Hold`]).
 
 use std::fmt;
 use std::future::Future;
@@ -44,6 +45,68 @@ pub trait FileProcessor: Send + Sync + 'static {
     /// relay's ([`crate::Config::profile`]): a per-user choice.
     fn profile(&self) -> Option<crate::Profile> {
         None
+    }
+
+    /// Whether this processor stores each upload durably and delivers it
+    /// later (a store-and-forward queue): its [`FileProcessor::process`]
+    /// returns `Ok` once the upload is safely on disk, not once delivered.
+    ///
+    /// The relay then cooperates with it twice, so that no `226` is ever
+    /// given for an upload that is not durably kept:
+    ///
+    /// - before each upload (STOR, STOU, APPE; not listings) it asks
+    ///   [`FileProcessor::admit`], and a refusal is answered instead of
+    ///   `150`, before a byte is received;
+    /// - a held upload (the devices profile's temporary names, processed
+    ///   only once renamed) is first given to [`FileProcessor::hold`], and
+    ///   its `226` waits for it; later the same upload comes to `process`
+    ///   under its final name, or to [`FileProcessor::forget`].
+    ///
+    /// `false` (the default): none of these is called.
+    fn store_and_forward(&self) -> bool {
+        false
+    }
+
+    /// Whether one more upload is taken now: a full queue says no. Asked
+    /// only when [`FileProcessor::store_and_forward`], at STOR, STOU and
+    /// APPE, before the `150` and before the data connection is used. An
+    /// error is answered with its reply ([`ProcessError::storage_full`]:
+    /// `452`, and the client tries again later) instead of `150`, and
+    /// nothing is received. It is called on the session's task: answer at
+    /// once (a panic counts as [`ProcessError::transient`]).
+    fn admit(&self) -> Result<(), ProcessError> {
+        Ok(())
+    }
+
+    /// Keeps a held upload durably: one with a temporary name (devices
+    /// profile) that waits for the rename that gives it its final name.
+    /// Called only when [`FileProcessor::store_and_forward`], after the
+    /// upload was received and before its `226`: `Ok` is answered `226`,
+    /// an error with its reply (and the upload is dropped). It runs within
+    /// [`crate::Config::process_timeout`]; on timeout it is cancelled, the
+    /// client gets `451`, and [`FileProcessor::forget`] follows.
+    ///
+    /// The spool file at [`Upload::path`] is *not* deleted when this
+    /// returns: the relay keeps it until the same upload (the same
+    /// [`Upload::id`] and [`Upload::path`]) comes to
+    /// [`FileProcessor::process`] under its final name (renamed, or at the
+    /// end of the session or of [`crate::Config::held_upload_timeout`]
+    /// under the name it has), or to [`FileProcessor::forget`] if it was
+    /// deleted or replaced first. A relay that stops abruptly in between
+    /// leaves only what `hold` kept.
+    fn hold(&self, upload: &Upload) -> impl Future<Output = Result<(), ProcessError>> + Send {
+        let _ = upload;
+        async { Ok(()) }
+    }
+
+    /// A held upload was deleted or replaced before its rename (or its
+    /// [`FileProcessor::hold`] was cancelled on timeout, or panicked): drop
+    /// what `hold` kept of it. `upload` is the one `hold` got, same path.
+    /// Not called after a `hold` that returned an error: that one kept
+    /// nothing. The spool file is deleted when this returns. It is called
+    /// on the session's task: be quick.
+    fn forget(&self, upload: &Upload) {
+        let _ = upload;
     }
 }
 
@@ -226,7 +289,7 @@ enum FailureKind {
     Rejected,
     /// `552`: too large for the destination.
     TooLarge,
-    /// `452`: no room to keep it now.
+    /// `452`: no room now (a full queue); worth retrying later.
     StorageFull,
 }
 
@@ -259,8 +322,9 @@ impl ProcessError {
         }
     }
 
-    /// No room to keep the file now (a full queue): `452`, and the
-    /// device tries again later.
+    /// No room for the upload now (a store-and-forward queue is full, its
+    /// disk is): `452`, insufficient storage, a 4xx, so the device keeps
+    /// its copy and tries again later. Not permanent.
     pub fn storage_full(reason: impl Into<String>) -> Self {
         Self {
             kind: FailureKind::StorageFull,
@@ -301,7 +365,7 @@ impl ProcessError {
             ),
             FailureKind::StorageFull => Reply::new(
                 ReplyCode::INSUFFICIENT_STORAGE,
-                "Insufficient storage space; try again later.",
+                "Insufficient storage: try again later.",
             ),
             FailureKind::Transient => Reply::new(
                 ReplyCode::LOCAL_ERROR,

@@ -31,7 +31,11 @@ fn addr(text: &str) -> SocketAddr {
 /// well-behaved adapter and client would: logins succeed unless the password
 /// is [`BAD_PASSWORD`], listeners open and the client connects after `150`,
 /// uploads arrive complete with four bytes,
-/// and processing succeeds unless the file name starts with `fail`.
+/// and processing succeeds unless the file name starts with `fail`. With
+/// [`SimulatedAdapter::storing_and_forwarding`] its processor is a queue:
+/// logins say so, uploads are admitted unless the queue is full
+/// ([`SimulatedAdapter::with_full_queue`]), and held ones are kept unless
+/// their name starts with `fail`.
 #[derive(Debug)]
 pub struct SimulatedAdapter {
     /// The session under test.
@@ -51,6 +55,10 @@ pub struct SimulatedAdapter {
     /// [`SimulatedAdapter::release_transfers`].
     hold_transfers: bool,
     held: Vec<Held>,
+    /// Logins are accepted with a store-and-forward processor.
+    store_and_forward: bool,
+    /// Admissions are refused (`452`).
+    queue_full: bool,
 }
 
 /// A data-side event the driver holds back.
@@ -84,6 +92,8 @@ impl SimulatedAdapter {
             listening: false,
             hold_transfers: false,
             held: Vec::new(),
+            store_and_forward: false,
+            queue_full: false,
         };
         driver.drain();
         driver
@@ -109,6 +119,21 @@ impl SimulatedAdapter {
             session: self.session.with_recent_uploads(recent),
             ..self
         }
+    }
+
+    /// Accepts logins with a store-and-forward processor: uploads are
+    /// admitted first, held ones kept before their `226`.
+    pub fn storing_and_forwarding(mut self) -> Self {
+        self.store_and_forward = true;
+        self
+    }
+
+    /// A store-and-forward processor whose queue is full: every admission
+    /// is refused with [`ProcessError::storage_full`].
+    pub fn with_full_queue(mut self) -> Self {
+        self.store_and_forward = true;
+        self.queue_full = true;
+        self
     }
 
     /// Keeps every transfer open until [`SimulatedAdapter::release_transfers`], so
@@ -190,7 +215,7 @@ impl SimulatedAdapter {
                     self.finished = true;
                     return;
                 }
-                Output::Receive(_) | Output::Process(_) => {
+                Output::Receive(_) | Output::Process(_) | Output::Hold(_) => {
                     assert!(self.session.is_logged_in(), "an upload without a login");
                 }
                 _ => {}
@@ -210,7 +235,10 @@ impl SimulatedAdapter {
                 let verdict = if login.password() == BAD_PASSWORD {
                     LoginVerdict::Rejected
                 } else {
-                    LoginVerdict::ACCEPTED
+                    LoginVerdict::Accepted {
+                        profile: None,
+                        store_and_forward: self.store_and_forward,
+                    }
                 };
                 self.session.handle(now, Input::LoginChecked(verdict));
             }
@@ -270,6 +298,24 @@ impl SimulatedAdapter {
                 let upload = request.upload;
                 self.session
                     .handle(now, Input::Processed { upload, result });
+            }
+            Output::CheckAdmission(upload) => {
+                let result = if self.queue_full {
+                    Err(ProcessError::storage_full("the queue is full"))
+                } else {
+                    Ok(())
+                };
+                self.session
+                    .handle(now, Input::Admission { upload, result });
+            }
+            Output::Hold(request) => {
+                let result = if request.file_name.starts_with(b"fail") {
+                    Err(ProcessError::transient("the name says so"))
+                } else {
+                    Ok(())
+                };
+                let upload = request.upload;
+                self.session.handle(now, Input::Held { upload, result });
             }
             _ => {}
         }
@@ -359,18 +405,27 @@ pub fn session(data: &[u8], origin: Instant) {
     while let Some(op) = bytes.next() {
         let arg = bytes.next().unwrap_or(0);
         let upload = TransferId(u64::from(arg % 4));
-        match op % 10 {
+        match op % 12 {
             0 | 1 => {
                 let len = usize::from(arg % 48);
                 let chunk: Vec<u8> = bytes.by_ref().take(len).collect();
                 driver.handle(Input::ControlBytes(&chunk));
             }
-            2 => driver.handle(Input::LoginChecked(match arg % 4 {
+            2 => driver.handle(Input::LoginChecked(match arg % 6 {
                 0 => LoginVerdict::ACCEPTED,
                 1 => LoginVerdict::Accepted {
                     profile: Some(crate::Profile::Devices),
+                    store_and_forward: false,
                 },
                 2 => LoginVerdict::LockedOut,
+                3 => LoginVerdict::Accepted {
+                    profile: None,
+                    store_and_forward: true,
+                },
+                4 => LoginVerdict::Accepted {
+                    profile: Some(crate::Profile::Devices),
+                    store_and_forward: true,
+                },
                 _ => LoginVerdict::Rejected,
             })),
             3 => driver.handle(Input::Data(if arg % 3 == 0 {
@@ -413,8 +468,25 @@ pub fn session(data: &[u8], origin: Instant) {
                 1 => Input::ControlEof,
                 _ => Input::LoginChecked(LoginVerdict::LockedOut),
             }),
-            _ => driver.handle(Input::Shutdown),
+            9 => driver.handle(Input::Shutdown),
+            10 => driver.handle(Input::Admission {
+                upload,
+                result: queue_answer(arg),
+            }),
+            _ => driver.handle(Input::Held {
+                upload,
+                result: queue_answer(arg),
+            }),
         }
+    }
+}
+
+/// A store-and-forward processor's answer, as a fuzzer chose it.
+fn queue_answer(arg: u8) -> Result<(), ProcessError> {
+    match arg % 3 {
+        0 => Ok(()),
+        1 => Err(ProcessError::storage_full("fuzz")),
+        _ => Err(ProcessError::transient("fuzz")),
     }
 }
 

@@ -42,9 +42,11 @@
 //! | [`Input::ControlBytes`] | bytes were read from the control connection (split anywhere; read only while [`Session::wants_control_bytes`] says so) |
 //! | [`Input::ControlEof`] | the client finished sending (end of file) but may still read: what it sent is answered, then the connection is closed |
 //! | [`Input::ControlClosed`] | the control connection failed or was reset: nothing more can be written |
-//! | [`Input::LoginChecked`] | the answer to [`Output::CheckLogin`], in one [`LoginVerdict`]: accepted (with the user's own profile, if any), rejected, or locked out |
+//! | [`Input::LoginChecked`] | the answer to [`Output::CheckLogin`], in one [`LoginVerdict`]: accepted (with the user's own profile, if any, and whether the processor stores and forwards), rejected, or locked out |
 //! | [`Input::Data`] | data-channel news ([`DataEvent`]): listening on an address or not, a data connection came (or an active connect failed), a transfer ended and how ([`TransferEnd`]) |
 //! | [`Input::Processed`] | the answer to [`Output::Process`]: the processor's result (a panic is a [`ProcessError::transient`]) |
+//! | [`Input::Admission`] | the answer to [`Output::CheckAdmission`]: [`FileProcessor::admit`]'s result (a full queue is [`ProcessError::storage_full`], `452`) |
+//! | [`Input::Held`] | the answer to [`Output::Hold`]: [`FileProcessor::hold`]'s result |
 //! | [`Input::Timeout`] | the deadline of the last [`Output::Wait`] passed |
 //! | [`Input::Unwritten`] | after each write of the control connection: how many reply bytes still wait (the session runs no command while too many do) |
 //! | [`Input::Shutdown`] | the relay stops: the command in progress finishes, then `421` and close |
@@ -62,7 +64,9 @@
 //! | [`Output::Receive`] | streams the data connection into a new spool file it names (mode 0600), within the [`ReceiveRequest`]'s size limit, stall timeout and minimum rate, under TLS if asked; answers [`DataEvent::TransferEnded`] |
 //! | [`Output::Send`] | writes the bytes (a directory listing) to the data connection and closes it; answers [`DataEvent::TransferEnded`] |
 //! | [`Output::Process`] | runs the [`FileProcessor`] on the spooled file, deletes the file, answers [`Input::Processed`] |
-//! | [`Output::Discard`], [`Output::AbortTransfer`], [`Output::CancelProcessing`] | deletes the spool file (stopping the transfer or the processor) |
+//! | [`Output::CheckAdmission`] | asks a store-and-forward processor whether it takes one more upload ([`FileProcessor::admit`]), answers [`Input::Admission`]; before the `150`, so nothing is received until then |
+//! | [`Output::Hold`] | has a store-and-forward processor keep a held upload (devices profile, temporary name) durably ([`FileProcessor::hold`]), answers [`Input::Held`], and keeps the spool file for the [`Output::Process`] or [`Output::Discard`] that follows |
+//! | [`Output::Discard`], [`Output::AbortTransfer`], [`Output::CancelProcessing`] | deletes the spool file (stopping the transfer or the processor; for a held upload, cancelling its hold and calling [`FileProcessor::forget`] first) |
 //! | [`Output::CloseData`] | closes the listener and any data connection not being received |
 //! | [`Output::CloseControl`] | flushes the replies (bounded in time), then closes the control connection |
 //! | [`Output::Wait`] | waits for the next input, or the deadline if there is one ([`Input::Timeout`]) |

@@ -323,6 +323,7 @@ fn a_per_user_profile_is_chosen_at_login() {
     s.take();
     s.input(Input::LoginChecked(LoginVerdict::Accepted {
         profile: Some(Profile::Devices),
+        store_and_forward: false,
     }));
     s.expect_replies(&[230]);
     s.send("MKD a\r\n");

@@ -249,6 +249,72 @@ proptest! {
     }
 
     #[test]
+    fn every_hold_ends_in_exactly_one_process_or_discard(
+        lines in prop::collection::vec(device_line(), 0..40),
+        closed in any::<bool>(),
+    ) {
+        let mut config = Config::default();
+        config.profile = ftprelay_proto::Profile::Devices;
+        let mut all = vec!["USER bob".to_owned(), "PASS secret".to_owned()];
+        all.extend(lines);
+        let mut adapter = SimulatedAdapter::new(config, support::origin()).storing_and_forwarding();
+        adapter.handle(ftprelay_proto::Input::ControlBytes(&join(&all, false)));
+        let answered = all
+            .iter()
+            .position(|l| l.eq_ignore_ascii_case("QUIT"))
+            .map_or(all.len(), |quit| quit + 1);
+        prop_assert_eq!(adapter.final_replies(), answered);
+        // However the client leaves, the held uploads are settled.
+        adapter.handle(if closed {
+            ftprelay_proto::Input::ControlClosed
+        } else {
+            ftprelay_proto::Input::ControlEof
+        });
+        prop_assert!(adapter.finished);
+        let outputs = &adapter.outputs;
+        for (at, output) in outputs.iter().enumerate() {
+            if let Output::Hold(hold) = output {
+                let settled = outputs[at + 1..]
+                    .iter()
+                    .filter(|o| match o {
+                        Output::Process(request) => request.upload == hold.upload,
+                        Output::Discard(upload) => *upload == hold.upload,
+                        _ => false,
+                    })
+                    .count();
+                prop_assert_eq!(settled, 1, "upload {} in {:?}", hold.upload, outputs);
+            }
+            if let Output::Receive(request) = output {
+                let admitted = outputs[..at]
+                    .iter()
+                    .any(|o| *o == Output::CheckAdmission(request.upload));
+                prop_assert!(admitted, "upload {} received unadmitted", request.upload);
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_queue_receives_nothing_and_answers_every_line(
+        lines in prop::collection::vec(device_line(), 0..40),
+    ) {
+        let mut config = Config::default();
+        config.profile = ftprelay_proto::Profile::Devices;
+        let mut all = vec!["USER bob".to_owned(), "PASS secret".to_owned()];
+        all.extend(lines);
+        let mut adapter = SimulatedAdapter::new(config, support::origin()).with_full_queue();
+        adapter.handle(ftprelay_proto::Input::ControlBytes(&join(&all, false)));
+        let answered = all
+            .iter()
+            .position(|l| l.eq_ignore_ascii_case("QUIT"))
+            .map_or(all.len(), |quit| quit + 1);
+        prop_assert_eq!(adapter.final_replies(), answered);
+        prop_assert!(!adapter.outputs.iter().any(|o| matches!(
+            o,
+            Output::Receive(_) | Output::Process(_) | Output::Hold(_)
+        )));
+    }
+
+    #[test]
     fn outputs_do_not_depend_on_how_input_is_split(
         (lines, bare_lf) in session_text(),
         chunk in 1usize..64,

@@ -174,4 +174,25 @@ impl FileProcessor for Processor {
             None => self.destinations.process(upload).await,
         }
     }
+
+    fn store_and_forward(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    fn admit(&self) -> Result<(), ProcessError> {
+        self.queue.as_ref().map_or(Ok(()), ftprelay_deliver::Queue::admit)
+    }
+
+    async fn hold(&self, upload: &Upload) -> Result<(), ProcessError> {
+        match &self.queue {
+            Some(queue) => queue.hold(upload, &self.destinations).await,
+            None => Ok(()),
+        }
+    }
+
+    fn forget(&self, upload: &Upload) {
+        if let Some(queue) = &self.queue {
+            queue.forget(upload);
+        }
+    }
 }

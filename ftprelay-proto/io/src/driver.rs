@@ -47,6 +47,9 @@ type Processing = (
     BoxFuture<Option<Result<(), ProcessError>>>,
     SpoolFile,
 );
+/// A hold running (`None` if it panicked; dropping it cancels it). Its
+/// spool file stays in `spooled`: the upload is processed or discarded later.
+type Holding = (TransferId, BoxFuture<Option<Result<(), ProcessError>>>);
 
 /// The whole life of an admitted connection, in a tracing span of its own
 /// (peer, then user): counted by `guard` until it ends. Spawn it.
@@ -125,6 +128,8 @@ async fn serve<A, R>(
         login_waiting: None,
         spooled: HashMap::new(),
         processing: Vec::new(),
+        holding: Vec::new(),
+        held: HashMap::new(),
         shutdown: Some(shutdown),
     };
     // From here on the session knows how much of its replies waits.
@@ -157,6 +162,11 @@ struct Driver<A: Authenticator, R: Runtime> {
     spooled: HashMap<TransferId, SpoolFile>,
     /// Processors running; dropping one cancels it.
     processing: Vec<Processing>,
+    /// Holds running (store-and-forward processors); dropping one cancels it.
+    holding: Vec<Holding>,
+    /// Uploads given to the processor's `hold` (running or done) and not
+    /// processed yet: the processor forgets them if they are discarded.
+    held: HashMap<TransferId, Upload>,
     shutdown: Option<BoxFuture<()>>,
 }
 
@@ -171,6 +181,7 @@ enum Event<P, D> {
     LoginChecked(Result<P, LoginRejected>),
     Data(DataNews<D>),
     Processed(TransferId, Result<(), ProcessError>),
+    Held(TransferId, Result<(), ProcessError>),
     LoginRetry,
     Deadline,
     Shutdown,
@@ -259,11 +270,14 @@ where
                     }
                 },
                 Output::AbortTransfer(_) => self.data.abort(),
-                Output::Discard(upload) => {
-                    self.spooled.remove(&upload);
-                }
+                Output::Discard(upload) => self.discard(upload),
                 Output::CloseData => self.data.close(),
                 Output::Process(request) => self.process(request),
+                Output::CheckAdmission(upload) => {
+                    let result = self.admit();
+                    self.feed(Input::Admission { upload, result });
+                }
+                Output::Hold(request) => self.hold(request),
                 Output::CancelProcessing(upload) => {
                     // Dropping the task's future cancels it; dropping the spool
                     // file deletes it, now.
@@ -346,6 +360,8 @@ where
 
     fn process(&mut self, request: ProcessRequest) {
         let upload = request.upload;
+        // Held before: processed now, nothing to forget any more.
+        self.held.remove(&upload);
         let (Some(spool), Some(processor)) = (self.spooled.remove(&upload), self.processor.clone())
         else {
             let result = Err(ProcessError::transient("the spooled file is gone"));
@@ -357,6 +373,53 @@ where
             .runtime
             .spawn(async move { processor.process(&upload_for_processor).await });
         self.processing.push((upload, task, spool));
+    }
+
+    /// Whether the processor takes one more upload now. Asked on this task:
+    /// `admit` is meant to answer at once. A panic is a transient failure.
+    fn admit(&self) -> Result<(), ProcessError> {
+        let Some(processor) = &self.processor else {
+            return Err(ProcessError::transient("no processor to admit the upload"));
+        };
+        let admitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| processor.admit()));
+        admitted.unwrap_or_else(|_| {
+            tracing::error!("the processor's admit panicked");
+            Err(ProcessError::transient("the processor's admit panicked"))
+        })
+    }
+
+    /// Runs the processor's `hold` on a held upload. Its spool file stays
+    /// in `spooled` for the upload's later `Process` or `Discard`.
+    fn hold(&mut self, request: ProcessRequest) {
+        let upload = request.upload;
+        let (Some(spool), Some(processor)) = (self.spooled.get(&upload), self.processor.clone())
+        else {
+            let result = Err(ProcessError::transient("the spooled file is gone"));
+            return self.feed(Input::Held { upload, result });
+        };
+        let held = Upload::new(request, spool.path().to_owned());
+        self.held.insert(upload, held.clone());
+        let task = self
+            .shared
+            .runtime
+            .spawn(async move { processor.hold(&held).await });
+        self.holding.push((upload, task));
+    }
+
+    /// Deletes an upload's spool file. A held one is forgotten by the
+    /// processor first (its hold cancelled if still running), while its
+    /// spool file still exists.
+    fn discard(&mut self, upload: TransferId) {
+        self.holding.retain(|(id, _)| *id != upload);
+        if let (Some(held), Some(processor)) = (self.held.remove(&upload), &self.processor) {
+            let forgot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                processor.forget(&held);
+            }));
+            if forgot.is_err() {
+                tracing::error!("the processor's forget panicked");
+            }
+        }
+        self.spooled.remove(&upload);
     }
 
     /// Polls everything the connection waits for, in place.
@@ -402,6 +465,25 @@ where
                     Err(ProcessError::transient("the processor panicked"))
                 });
                 return Poll::Ready(Event::Processed(upload, result));
+            }
+        }
+        for index in 0..self.holding.len() {
+            if let Poll::Ready(result) = self.holding[index].1.as_mut().poll(cx) {
+                let (upload, _) = self.holding.swap_remove(index);
+                let result = match result {
+                    Some(result) => {
+                        if result.is_err() {
+                            // A hold that failed kept nothing to forget.
+                            self.held.remove(&upload);
+                        }
+                        result
+                    }
+                    None => {
+                        tracing::error!("the processor's hold panicked");
+                        Err(ProcessError::transient("the processor's hold panicked"))
+                    }
+                };
+                return Poll::Ready(Event::Held(upload, result));
             }
         }
         if self.poll_deadline(cx).is_ready() {
@@ -470,8 +552,12 @@ where
                 let verdict = match verdict {
                     Ok(processor) => {
                         let profile = processor.profile();
+                        let store_and_forward = processor.store_and_forward();
                         self.processor = Some(Arc::new(processor));
-                        proto::LoginVerdict::Accepted { profile }
+                        proto::LoginVerdict::Accepted {
+                            profile,
+                            store_and_forward,
+                        }
                     }
                     Err(LoginRejected) => proto::LoginVerdict::Rejected,
                 };
@@ -483,6 +569,7 @@ where
             }
             Event::Data(news) => self.data_news(news),
             Event::Processed(upload, result) => self.feed(Input::Processed { upload, result }),
+            Event::Held(upload, result) => self.feed(Input::Held { upload, result }),
             Event::LoginRetry => {
                 if let Some((login, _)) = self.login_waiting.take() {
                     self.check_login(login);

@@ -57,6 +57,26 @@ pub enum Input<'a> {
         /// What it returned; a panic is a [`ProcessError::transient`].
         result: Result<(), ProcessError>,
     },
+    /// The answer to [`Output::CheckAdmission`]: whether the processor takes
+    /// this upload now ([`crate::FileProcessor::admit`]).
+    Admission {
+        /// The upload asked about.
+        upload: TransferId,
+        /// `Ok`: the upload goes on (`150`); an error is answered with its
+        /// reply ([`ProcessError::storage_full`]: `452`) and nothing is
+        /// received. A panic is a [`ProcessError::transient`].
+        result: Result<(), ProcessError>,
+    },
+    /// The answer to [`Output::Hold`]: whether the processor keeps this held
+    /// upload durably ([`crate::FileProcessor::hold`]).
+    Held {
+        /// The upload held.
+        upload: TransferId,
+        /// `Ok`: answered `226`, and the upload waits for its rename (its
+        /// spool file kept); an error is answered with its reply and the
+        /// upload discarded. A panic is a [`ProcessError::transient`].
+        result: Result<(), ProcessError>,
+    },
     /// Nothing happened but time passed: the deadline of the last
     /// [`Output::Wait`] was reached.
     Timeout,
@@ -84,6 +104,11 @@ pub enum LoginVerdict {
     Accepted {
         /// The session's profile from now on, if not the relay's.
         profile: Option<crate::Profile>,
+        /// The user's processor stores and forwards
+        /// ([`crate::FileProcessor::store_and_forward`]): each upload is
+        /// first admitted ([`Output::CheckAdmission`]), and each held one
+        /// kept ([`Output::Hold`]) before its `226`.
+        store_and_forward: bool,
     },
     /// The login is wrong: `530` once [`crate::Config::failed_login_delay`]
     /// has passed since the PASS (`421` and close after the last allowed).
@@ -94,8 +119,12 @@ pub enum LoginVerdict {
 }
 
 impl LoginVerdict {
-    /// Accepted, in the relay's profile.
-    pub const ACCEPTED: Self = Self::Accepted { profile: None };
+    /// Accepted, in the relay's profile, with a processor that does not
+    /// store and forward.
+    pub const ACCEPTED: Self = Self::Accepted {
+        profile: None,
+        store_and_forward: false,
+    };
 }
 
 impl From<Result<(), LoginRejected>> for LoginVerdict {
@@ -215,13 +244,36 @@ pub enum Output {
     /// Stop receiving this upload and delete its spool file. No
     /// [`DataEvent::TransferEnded`] is expected for it any more.
     AbortTransfer(TransferId),
-    /// Delete the spool file of this upload, which ended without success.
+    /// Delete the spool file of this upload, which ended without success
+    /// (or was held, then deleted or replaced before its rename: the
+    /// processor then forgets what it held, and a hold still running is
+    /// cancelled).
     Discard(TransferId),
     /// Close the passive listener and any data connection not being received.
     CloseData,
     /// Run the processor on this spooled upload, delete the spool file when
-    /// it returns, and answer with [`Input::Processed`].
+    /// it returns, and answer with [`Input::Processed`]. For an upload held
+    /// before ([`Output::Hold`]), the spool file is the one kept since.
     Process(ProcessRequest),
+    /// Ask the processor whether it takes one more upload
+    /// ([`crate::FileProcessor::admit`]), and answer with
+    /// [`Input::Admission`] for this upload. Only for a store-and-forward
+    /// processor ([`LoginVerdict::Accepted`]), at STOR, STOU and APPE, before
+    /// the `150`: nothing is received until the answer, and without one in
+    /// time (within [`crate::Config::process_timeout`]) the upload is
+    /// refused `451`.
+    CheckAdmission(TransferId),
+    /// Have the processor keep this held upload durably
+    /// ([`crate::FileProcessor::hold`]) and answer with [`Input::Held`]; keep
+    /// the spool file afterwards (do not delete it): a later
+    /// [`Output::Process`] of the same upload uses it, or a later
+    /// [`Output::Discard`] drops it, and then the processor forgets what it
+    /// held ([`crate::FileProcessor::forget`]). Only for a store-and-forward
+    /// processor, for an upload with a temporary name (devices profile),
+    /// before its `226`. Without an answer within
+    /// [`crate::Config::process_timeout`] the client gets `451` and an
+    /// [`Output::Discard`] follows (cancel the hold then).
+    Hold(ProcessRequest),
     /// The processor of this upload ran out of time: cancel it and delete
     /// the spool file. No [`Input::Processed`] is expected for it any more.
     CancelProcessing(TransferId),

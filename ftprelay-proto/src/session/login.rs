@@ -60,10 +60,14 @@ impl Session {
         };
         let (user, started) = (user.clone(), *started);
         match verdict {
-            LoginVerdict::Accepted { profile } => {
+            LoginVerdict::Accepted {
+                profile,
+                store_and_forward,
+            } => {
                 if let Some(profile) = profile {
                     self.profile = profile;
                 }
+                self.store_and_forward = store_and_forward;
                 self.login = LoginState::LoggedIn(user);
                 self.unblock();
                 self.reply(Reply::new(ReplyCode::LOGGED_IN, "Login successful."));

@@ -7,6 +7,7 @@ mod lifecycle;
 mod login;
 mod namespace;
 mod record;
+mod store_and_forward;
 mod timers;
 mod transfer;
 
@@ -37,8 +38,9 @@ use record::UploadRecord;
 /// - Construction: [`Session::new`] (queues the greeting).
 /// - The one input: [`Session::handle`], with the current time and an
 ///   [`Input`]: control bytes, the control connection closing, the answer to
-///   a login check, data-channel news, a processor's outcome, or time
-///   passing.
+///   a login check, data-channel news, a processor's outcome (or, for a
+///   store-and-forward processor, its admission of an upload or its hold of
+///   a held one), or time passing.
 /// - The one output: [`Session::poll_output`], drained after every input
 ///   until it returns [`Output::Wait`] (or [`Output::Finished`]).
 /// - Queries: [`Session::wants_control_bytes`], [`Session::is_logged_in`],
@@ -94,6 +96,9 @@ pub struct Session {
     /// Where the control connection is in its life.
     lifecycle: Lifecycle,
     profile: Profile,
+    /// The user's processor stores and forwards: uploads are admitted
+    /// first, held ones kept before their `226` ([`LoginVerdict::Accepted`]).
+    store_and_forward: bool,
     /// The devices profile's virtual namespace.
     namespace: Namespace,
     /// When the session started: the login deadline counts from here.
@@ -131,6 +136,19 @@ enum Blocked {
         reply: Reply,
         close: bool,
     },
+    /// A store-and-forward processor is asked whether it takes the upload
+    /// before its `150`.
+    Admission {
+        pending: PendingTransfer,
+        deadline: Instant,
+    },
+    /// A store-and-forward processor keeps a held upload before its `226`.
+    Holding {
+        record: UploadRecord,
+        /// The upload as the namespace keeps it once held.
+        file: SessionFile,
+        deadline: Instant,
+    },
     /// PASV/EPSV waits for the adapter to listen.
     Listen { extended: bool, deadline: Instant },
     /// An upload is under way.
@@ -160,6 +178,18 @@ struct Transfer {
     /// The most bytes this upload may have.
     max_size: u64,
     phase: TransferPhase,
+}
+
+/// An upload waiting for its admission: what starts its transfer once
+/// admitted.
+#[derive(Debug)]
+struct PendingTransfer {
+    record: UploadRecord,
+    path: Vec<Bytes>,
+    /// The `150`'s text.
+    text: String,
+    held: bool,
+    max_size: u64,
 }
 
 /// How a finished processing is answered.
@@ -219,6 +249,7 @@ impl Session {
             last_activity: now,
             lifecycle: Lifecycle::Open,
             profile: config.profile,
+            store_and_forward: false,
             namespace: Namespace::default(),
             started: now,
             line_started: None,
@@ -249,6 +280,8 @@ impl Session {
             Input::LoginChecked(verdict) => self.login_checked(verdict),
             Input::Data(event) => self.data_event(event),
             Input::Processed { upload, result } => self.processed(upload, result),
+            Input::Admission { upload, result } => self.admission(upload, result),
+            Input::Held { upload, result } => self.held(upload, result),
             Input::Timeout => {}
             Input::Unwritten(bytes) => self.reply_backlog = Some(bytes),
             Input::Shutdown => self.lifecycle = self.lifecycle.stopping(),
@@ -521,6 +554,17 @@ impl Session {
                 record.finish(self.now, self.user(), "control connection lost");
             }
             processing @ Some(Blocked::Processing { .. }) => self.blocked = processing,
+            Some(Blocked::Admission { pending, .. }) => {
+                pending
+                    .record
+                    .finish(self.now, self.user(), "control connection lost");
+            }
+            // Never answered 226: the client will send it again. Dropped
+            // (the processor forgets what it kept), never processed.
+            Some(Blocked::Holding { record, .. }) => {
+                record.finish(self.now, self.user(), "control connection lost");
+                self.outputs.push_back(Output::Discard(record.upload));
+            }
             Some(Blocked::Listen { .. }) => self.outputs.push_back(Output::CloseData),
             _ => {}
         }

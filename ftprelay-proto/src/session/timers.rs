@@ -56,13 +56,19 @@ impl Timer {
                     phase: TransferPhase::AwaitingConnection { deadline },
                     ..
                 }))
-                | Some(Blocked::Processing { deadline, .. }) => Some(*deadline),
+                | Some(Blocked::Processing { deadline, .. })
+                | Some(Blocked::Admission { deadline, .. })
+                | Some(Blocked::Holding { deadline, .. }) => Some(*deadline),
                 Some(Blocked::Transfer(_)) | None => None,
             },
             Timer::Background => session.background.iter().map(|&(_, at)| at).min(),
             Timer::PassiveListener => match session.data {
+                // The upload waiting for its admission will use it.
                 DataChannel::Passive { expires, .. }
-                    if !matches!(session.blocked, Some(Blocked::Transfer(_))) =>
+                    if !matches!(
+                        session.blocked,
+                        Some(Blocked::Transfer(_) | Blocked::Admission { .. })
+                    ) =>
                 {
                     Some(expires)
                 }
@@ -182,6 +188,8 @@ impl Session {
                     "No data connection came; upload cancelled.",
                 ));
             }
+            Some(Blocked::Admission { .. }) => self.admission_timed_out(),
+            Some(Blocked::Holding { .. }) => self.hold_timed_out(),
             Some(Blocked::Processing { record, .. }) => {
                 self.outputs
                     .push_back(Output::CancelProcessing(record.upload));

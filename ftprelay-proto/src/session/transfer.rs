@@ -6,8 +6,9 @@ use std::net::{SocketAddr, SocketAddrV4};
 use bytes::Bytes;
 
 use super::{
-    Blocked, DataChannel, DataEvent, OnProcessed, Output, ReceiveRequest, Session, SessionFile,
-    SpoolFailure, Transfer, TransferEnd, TransferId, TransferPhase, UploadRecord, canonical,
+    Blocked, DataChannel, DataEvent, OnProcessed, Output, PendingTransfer, ReceiveRequest, Session,
+    SessionFile, SpoolFailure, Transfer, TransferEnd, TransferId, TransferPhase, UploadRecord,
+    canonical,
 };
 use crate::app::{ProcessError, ProcessRequest};
 use crate::reply::{Reply, ReplyCode};
@@ -116,7 +117,39 @@ impl Session {
                 "Use PASV, EPSV or PORT first.",
             ));
         }
-        self.uploads_started += 1;
+        if listing.is_none() && self.store_and_forward {
+            // The id is taken now: a late answer about a refused or timed
+            // out admission names no later upload.
+            self.uploads_started = record.upload.get();
+            self.outputs
+                .push_back(Output::CheckAdmission(record.upload));
+            let pending = PendingTransfer {
+                record,
+                path,
+                text,
+                held,
+                max_size,
+            };
+            self.blocked = Some(Blocked::Admission {
+                pending,
+                deadline: self.deadline_after(self.config.process_timeout),
+            });
+            return;
+        }
+        self.open_transfer(record, path, listing, text, (held, max_size));
+    }
+
+    /// `150`, and the data connection for the transfer: used at once if the
+    /// client connected already, connected to in active mode, or awaited.
+    pub(super) fn open_transfer(
+        &mut self,
+        record: UploadRecord,
+        path: Vec<Bytes>,
+        listing: Option<Bytes>,
+        text: String,
+        (held, max_size): (bool, u64),
+    ) {
+        self.uploads_started = record.upload.get();
         self.reply(Reply::new(ReplyCode::FILE_STATUS_OK, text));
         let deadline = self.deadline_after(self.config.data_timeout);
         let mut transfer = Transfer {
@@ -365,16 +398,25 @@ impl Session {
             self.forget_file(&transfer.path, "replaced before processing");
         }
         if devices && transfer.held {
-            self.remember(SessionFile {
+            let file = SessionFile {
                 path: transfer.path,
                 size,
                 received: self.now,
-                held: Some(record),
-            });
-            return self.reply(Reply::new(
-                ReplyCode::CLOSING_DATA,
-                "Transfer complete; the file is processed once renamed.",
-            ));
+                held: None,
+            };
+            if self.store_and_forward {
+                // Kept durably before the 226, or not answered 226.
+                let request = self.process_request(&record, transfer.file_name, &file.path);
+                self.outputs.push_back(Output::Hold(request));
+                let deadline = self.deadline_after(self.config.process_timeout);
+                self.blocked = Some(Blocked::Holding {
+                    record,
+                    file,
+                    deadline,
+                });
+                return;
+            }
+            return self.keep_held(record, file);
         }
         if devices {
             self.remember(SessionFile {
@@ -384,15 +426,7 @@ impl Session {
                 held: None,
             });
         }
-        let request = ProcessRequest {
-            upload: record.upload,
-            name: record.name.clone(),
-            file_name: transfer.file_name,
-            path: crate::path::display(&transfer.path),
-            user: self.user().map(Bytes::copy_from_slice).unwrap_or_default(),
-            peer: self.peer,
-            size,
-        };
+        let request = self.process_request(&record, transfer.file_name, &transfer.path);
         self.outputs.push_back(Output::Process(request));
         let deadline = self.deadline_after(self.config.process_timeout);
         if self.config.ack_on_receipt {
@@ -408,6 +442,24 @@ impl Session {
                 reply: OnProcessed::Transfer,
                 then: None,
             });
+        }
+    }
+
+    /// What the processor is told of the spooled upload of `record`.
+    fn process_request(
+        &self,
+        record: &UploadRecord,
+        file_name: Bytes,
+        path: &[Bytes],
+    ) -> ProcessRequest {
+        ProcessRequest {
+            upload: record.upload,
+            name: record.name.clone(),
+            file_name,
+            path: crate::path::display(path),
+            user: self.user().map(Bytes::copy_from_slice).unwrap_or_default(),
+            peer: self.peer,
+            size: record.size.unwrap_or(0),
         }
     }
 

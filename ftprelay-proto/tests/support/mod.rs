@@ -92,13 +92,32 @@ impl Harness {
         harness
     }
 
+    /// A session where `bob` has logged in, with a store-and-forward
+    /// processor (a queue): uploads are admitted, held ones kept.
+    pub fn logged_in_storing(config: Config) -> Self {
+        let mut harness = Self::with_config(config);
+        harness.login_with(
+            "bob",
+            "secret",
+            LoginVerdict::Accepted {
+                profile: None,
+                store_and_forward: true,
+            },
+        );
+        harness
+    }
+
     pub fn login(&mut self, user: &str, password: &str) {
+        self.login_with(user, password, LoginVerdict::ACCEPTED);
+    }
+
+    /// USER and PASS, the check answered with `verdict` (an acceptance).
+    pub fn login_with(&mut self, user: &str, password: &str, verdict: LoginVerdict) {
         self.send(&format!("USER {user}\r\n"));
         self.expect_replies(&[331]);
         self.send(&format!("PASS {password}\r\n"));
         self.expect_login_check(user);
-        self.adapter
-            .handle(Input::LoginChecked(LoginVerdict::ACCEPTED));
+        self.adapter.handle(Input::LoginChecked(verdict));
         self.expect_replies(&[230]);
     }
 

@@ -19,6 +19,7 @@ pub mod clients;
 pub mod devices;
 pub mod faults;
 pub mod hostile;
+pub mod queue;
 pub mod register;
 pub mod spool;
 pub mod support;
@@ -36,6 +37,7 @@ macro_rules! conformance_tests {
         $crate::suite::devices::tests!($runtime);
         $crate::suite::faults::tests!($runtime);
         $crate::suite::hostile::tests!($runtime);
+        $crate::suite::queue::tests!($runtime);
         $crate::suite::spool::tests!($runtime);
         $crate::suite::tls::tests!($runtime);
         $crate::suite::tls_data::tests!($runtime);

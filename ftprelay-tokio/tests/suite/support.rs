@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,19 @@ pub struct Seen {
     /// The spool file's permission bits, as the processor found them.
     pub mode: u32,
     pub returned_at: Instant,
+    /// Where the upload was spooled.
+    pub spool: PathBuf,
+}
+
+/// What a store-and-forward processor was given to hold, or to forget.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    /// The virtual path.
+    pub path: Vec<u8>,
+    /// The spool file, and whether it existed then.
+    pub spool: PathBuf,
+    pub spool_existed: bool,
+    pub bytes: Vec<u8>,
 }
 
 /// Shared between the test and the processors of every session.
@@ -45,11 +59,32 @@ pub struct Record {
     pub returned: Notify,
     /// How long every processor takes before returning.
     pub delay: Mutex<Duration>,
+    /// Processors of sessions logged in from now on store and forward (a
+    /// queue): they admit uploads and hold held ones.
+    pub store_and_forward: AtomicBool,
+    /// The queue is full: every admission is refused.
+    pub queue_full: AtomicBool,
+    /// How many times an upload was asked to be admitted.
+    pub admissions: AtomicUsize,
+    pub held: Mutex<Vec<Kept>>,
+    pub forgotten: Mutex<Vec<Kept>>,
 }
 
 impl Record {
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("lock").clone()
+    }
+
+    pub fn held(&self) -> Vec<Kept> {
+        self.held.lock().expect("lock").clone()
+    }
+
+    pub fn forgotten(&self) -> Vec<Kept> {
+        self.forgotten.lock().expect("lock").clone()
+    }
+
+    pub fn admissions(&self) -> usize {
+        self.admissions.load(Ordering::SeqCst)
     }
 }
 
@@ -65,6 +100,7 @@ impl Authenticator for Users {
             (b"bob", b"secret") | (b"alice", b"pw") => Ok(Recorder {
                 user: login.user_lossy().into_owned(),
                 record: self.record.clone(),
+                store_and_forward: self.record.store_and_forward.load(Ordering::SeqCst),
             }),
             _ => Err(LoginRejected),
         }
@@ -73,9 +109,23 @@ impl Authenticator for Users {
 
 /// Records each upload, then behaves as the file name says: `fail*` fails,
 /// `reject*` is rejected, `panic*` panics, `hold*` waits for the test.
+/// As a queue ([`Record::store_and_forward`]), it admits uploads unless the
+/// queue is full, and records what it holds and forgets.
 pub struct Recorder {
     user: String,
     record: Arc<Record>,
+    store_and_forward: bool,
+}
+
+impl Recorder {
+    fn kept(upload: &Upload) -> Kept {
+        Kept {
+            path: upload.remote_path().to_vec(),
+            spool: upload.path().to_owned(),
+            spool_existed: upload.path().exists(),
+            bytes: std::fs::read(upload.path()).unwrap_or_default(),
+        }
+    }
 }
 
 impl FileProcessor for Recorder {
@@ -110,6 +160,7 @@ impl FileProcessor for Recorder {
             size: upload.size(),
             mode,
             returned_at: Instant::now(),
+            spool: upload.path().to_owned(),
         });
         self.record.returned.notify_waiters();
         if name.starts_with(b"fail") {
@@ -119,6 +170,29 @@ impl FileProcessor for Recorder {
             return Err(ProcessError::rejected("rejected on request"));
         }
         Ok(())
+    }
+
+    fn store_and_forward(&self) -> bool {
+        self.store_and_forward
+    }
+
+    fn admit(&self) -> Result<(), ProcessError> {
+        self.record.admissions.fetch_add(1, Ordering::SeqCst);
+        if self.record.queue_full.load(Ordering::SeqCst) {
+            return Err(ProcessError::storage_full("the test queue is full"));
+        }
+        Ok(())
+    }
+
+    async fn hold(&self, upload: &Upload) -> Result<(), ProcessError> {
+        let kept = Self::kept(upload);
+        self.record.held.lock().expect("lock").push(kept);
+        Ok(())
+    }
+
+    fn forget(&self, upload: &Upload) {
+        let kept = Self::kept(upload);
+        self.record.forgotten.lock().expect("lock").push(kept);
     }
 }
 

@@ -246,6 +246,10 @@ impl Queue {
     }
 
     async fn release(&self, mut record: Record, upload: &Upload) -> Result<(), ProcessError> {
+        if record.destinations.is_empty() {
+            // Held for nowhere: nothing was stored.
+            return Ok(());
+        }
         record.name = upload.name().to_vec();
         record.file_name = upload.file_name().to_vec();
         record.path = upload.remote_path().to_vec();
