@@ -94,18 +94,13 @@ impl Hook {
     }
 }
 
-/// `ftprelay --user cam:pw --queue DIR` with quick retries and `extra`.
+/// `ftprelay --user cam:pw --queue DIR` with `extra`, retrying every
+/// second unless `extra` says otherwise.
 fn queued_relay(queue: &Path, extra: &[&str]) -> Relay {
-    let mut args = vec![
-        "--user",
-        "cam:pw",
-        "--queue",
-        queue.to_str().expect("path"),
-        "--queue-retry-first",
-        "1",
-        "--queue-retry-max",
-        "1",
-    ];
+    let mut args = vec!["--user", "cam:pw", "--queue", queue.to_str().expect("path")];
+    if !extra.contains(&"--queue-retry-first") {
+        args.extend(["--queue-retry-first", "1", "--queue-retry-max", "1"]);
+    }
     args.extend_from_slice(extra);
     Relay::start(&args)
 }
@@ -346,14 +341,18 @@ support::on_tokio_only!(
             let output = upload(&relay, "cam:pw", name, name.as_bytes());
             assert!(output.status.success(), "{}", stderr(&output));
             assert_eq!(hook.next()["status"], 503);
+            relay.wait_for_line("will retry");
         }
-        relay.wait_for_line("will retry");
-        let listed = queue_list(queue.path());
-        assert_eq!(listed.len(), 2, "{listed:?}");
-        assert!(
-            listed.iter().all(|u| u["next"].starts_with("in ")),
-            "{listed:?}"
+        // Both wait an hour for their next attempt (once their state is written).
+        wait_until(
+            "both uploads to wait",
+            || {
+                let listed = queue_list(queue.path());
+                listed.len() == 2 && listed.iter().all(|u| u["next"].starts_with("in "))
+            },
+            || format!("{:?}", queue_list(queue.path())),
         );
+        let listed = queue_list(queue.path());
         let id_of = |name: &str| {
             listed
                 .iter()

@@ -180,7 +180,9 @@ impl FileProcessor for Processor {
     }
 
     fn admit(&self) -> Result<(), ProcessError> {
-        self.queue.as_ref().map_or(Ok(()), ftprelay_deliver::Queue::admit)
+        self.queue
+            .as_ref()
+            .map_or(Ok(()), ftprelay_deliver::Queue::admit)
     }
 
     async fn hold(&self, upload: &Upload) -> Result<(), ProcessError> {

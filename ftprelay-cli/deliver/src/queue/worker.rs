@@ -332,11 +332,12 @@ impl Worker {
             .map(|(name, p)| format!("{name}: {}", p.last_error.as_deref().unwrap_or("failed")))
             .collect();
         let failure = reasons.join("; ");
-        tracing::error!(id, user = %String::from_utf8_lossy(&item.record.user), name = %String::from_utf8_lossy(&item.record.file_name), reason = failure, "upload moved to failed/");
-        item.state.failure = Some(failure);
+        item.state.failure = Some(failure.clone());
         if let Err(error) = self.store.move_upload(id, &item.state, true) {
-            tracing::error!(id, %error, "cannot move an upload to failed/");
+            tracing::error!(id, %error, reason = failure, "cannot move an upload to failed/");
+            return;
         }
+        tracing::error!(id, user = %String::from_utf8_lossy(&item.record.user), name = %String::from_utf8_lossy(&item.record.file_name), reason = failure, "upload moved to failed/");
     }
 
     /// Removes upload `id`: its deliveries cancelled, its files deleted.
