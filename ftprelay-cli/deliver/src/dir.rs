@@ -251,7 +251,23 @@ fn fill_temporary(
     mode: u32,
     cancelled: &Cancelled,
 ) -> io::Result<()> {
-    copy_exclusive(dir, source, temporary, mode, cancelled).map_err(|e| {
+    let mut copied = copy_exclusive(dir, source, temporary, mode, cancelled);
+    if copied
+        .as_ref()
+        .is_err_and(|e| e.kind() == io::ErrorKind::AlreadyExists)
+    {
+        // The name is this upload's and this destination's alone: what is
+        // there is the half-written copy of an attempt the relay did not
+        // finish (killed mid-copy; a queue tries again after the restart).
+        // Removed, never delivered; unlinkat does not follow a link.
+        tracing::info!(
+            temporary,
+            "removed the unfinished copy of an earlier attempt"
+        );
+        let _ = rustix::fs::unlinkat(dir, temporary, AtFlags::empty());
+        copied = copy_exclusive(dir, source, temporary, mode, cancelled);
+    }
+    copied.map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -591,6 +607,22 @@ mod tests {
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("scan.pdf")]);
         assert!(default_mode() & 0o111 == 0, "never executable");
+    }
+
+    #[test]
+    fn the_half_copy_of_a_killed_attempt_is_replaced_never_delivered() {
+        let spool = tempfile::tempdir().expect("dir");
+        let target = tempfile::tempdir().expect("dir");
+        let source = spool_file(&spool);
+        // What a relay killed mid-copy left under this delivery's name.
+        std::fs::write(target.path().join(".ftprelay-test.part"), b"o").expect("write");
+        let placed = put(target.path(), &[], &source, &LocalName::new(b"a.txt")).expect("place");
+        assert_eq!(std::fs::read(&placed).expect("read"), b"one");
+        let names: Vec<_> = std::fs::read_dir(target.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.txt")]);
     }
 
     #[test]
