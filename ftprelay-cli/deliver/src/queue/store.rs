@@ -423,3 +423,113 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 fn with_path(error: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(error.kind(), format!("{what} {}: {error}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The states a crash can leave, each made by hand as the commit, the
+    //! move to `failed/` or the removal would have left it when killed
+    //! between two steps.
+
+    use super::*;
+    use crate::queue::record::Progress;
+
+    const ID: &str = "00061a2b3c4d5e6f";
+
+    fn record() -> Record {
+        Record {
+            format: super::super::record::FORMAT,
+            id: ID.to_owned(),
+            user: b"cam".to_vec(),
+            name: b"a.jpg".to_vec(),
+            file_name: b"a.jpg".to_vec(),
+            path: b"/a.jpg".to_vec(),
+            peer: "127.0.0.1:5000".parse().expect("address"),
+            size: 4,
+            upload: 1,
+            received_us: 1_796_000_000_000_000,
+            destinations: vec!["discard".to_owned()],
+            held: false,
+        }
+    }
+
+    fn write(store: &Store, part: Part, failed: bool, bytes: &[u8]) {
+        fs::write(store.path(ID, part, failed), bytes).expect("write");
+    }
+
+    fn opened() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(dir.path()).expect("open");
+        (dir, store)
+    }
+
+    #[test]
+    fn killed_before_the_record_was_renamed_the_upload_was_never_acknowledged() {
+        let (dir, store) = opened();
+        write(&store, Part::Data, false, b"data");
+        fs::write(store.staging(ID, Part::Record), to_json(&record()).expect("json")).expect("w");
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        assert!(store.load().is_empty());
+        assert!(!store.path(ID, Part::Data, false).exists(), "removed");
+        assert!(!store.staging(ID, Part::Record).exists(), "tmp/ emptied");
+    }
+
+    #[test]
+    fn killed_halfway_to_failed_the_upload_is_whole_where_its_record_is() {
+        let (_dir, store) = opened();
+        // The data and state moved, the record not yet: still active.
+        write(&store, Part::Data, true, b"data");
+        write(&store, Part::Record, false, &to_json(&record()).expect("json"));
+        let found = store.load();
+        let upload = found.get(ID).expect("kept");
+        assert!(!upload.failed);
+        assert_eq!(fs::read(store.path(ID, Part::Data, false)).expect("moved back"), b"data");
+        // And once the record moved: failed, with its parts.
+        fs::rename(store.path(ID, Part::Record, false), store.path(ID, Part::Record, true))
+            .expect("rename");
+        let found = store.load();
+        assert!(found.get(ID).expect("kept").failed);
+        assert!(store.path(ID, Part::Data, true).exists());
+    }
+
+    #[test]
+    fn a_record_without_its_data_or_unreadable_is_moved_aside() {
+        let (dir, store) = opened();
+        write(&store, Part::Record, false, &to_json(&record()).expect("json"));
+        assert!(store.load().is_empty());
+        assert!(dir.path().join(CORRUPT).join(format!("{ID}.json")).exists());
+        write(&store, Part::Record, false, b"{\"format\": 99}");
+        write(&store, Part::Data, false, b"data");
+        assert!(store.load().is_empty());
+        assert!(dir.path().join(CORRUPT).join(format!("{ID}.json.1")).exists());
+        assert!(dir.path().join(CORRUPT).join(format!("{ID}.data")).exists());
+    }
+
+    #[test]
+    fn a_bad_state_starts_over_and_a_good_one_is_kept() {
+        let (_dir, store) = opened();
+        write(&store, Part::Record, false, &to_json(&record()).expect("json"));
+        write(&store, Part::Data, false, b"data");
+        write(&store, Part::State, false, b"garbage");
+        assert_eq!(store.load()[ID].state, State::new(&record()));
+        let mut state = State::new(&record());
+        state.destinations[0] = Progress {
+            attempts: 3,
+            ..Progress::default()
+        };
+        store.write_state(ID, &state, false).expect("state");
+        assert_eq!(store.load()[ID].state, state);
+    }
+
+    #[test]
+    fn a_second_relay_is_refused_and_a_reader_changes_nothing() {
+        let (dir, store) = opened();
+        let error = Store::open(dir.path()).expect_err("locked");
+        assert_eq!(error.kind(), io::ErrorKind::ResourceBusy);
+        write(&store, Part::Data, false, b"orphan data");
+        let (reader, locked) = Store::inspect(dir.path()).expect("inspect");
+        assert!(!locked);
+        assert!(reader.load().is_empty());
+        assert!(store.path(ID, Part::Data, false).exists(), "a reader removes nothing");
+    }
+}
