@@ -155,6 +155,34 @@ fn sha256(bytes: &[u8]) -> String {
         .to_owned()
 }
 
+/// Runs a Python ftplib script against `relay` (its port is `sys.argv[1]`)
+/// and returns its output; fails the test if the script fails.
+fn ftplib(relay: &Relay, script: &str) -> String {
+    let output = Command::new("python3")
+        .args(["-c", script, &relay.port()])
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "{}", stderr(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Starts a Python ftplib script that prints one line when it got where
+/// the test needs it, then waits; that line, and the client (killed when
+/// dropped).
+fn ftplib_paused(relay: &Relay, script: &str) -> (String, KillOnDrop) {
+    let mut client = Command::new("python3")
+        .args(["-c", script, &relay.port()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut said = String::new();
+    BufReader::new(client.stdout.take().expect("stdout"))
+        .read_line(&mut said)
+        .expect("the client's line");
+    (said, KillOnDrop(client))
+}
+
 fn kill_hard(relay: &mut Relay) {
     relay.child.kill().expect("SIGKILL");
     relay.child.wait().expect("reaped");
@@ -259,6 +287,75 @@ support::on_every_runtime!(
             "{}",
             relay.log()
         );
+        // Refused at STOR: no 150, no data connection used.
+        let said = ftplib(
+            &relay,
+            r#"
+import ftplib, io, sys
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+ftp.login("cam", "pw")
+try:
+    ftp.storbinary("STOR third.jpg", io.BytesIO(b"third"))
+    print("stored")
+except ftplib.error_temp as e:
+    print(e)
+ftp.quit()
+"#,
+        );
+        assert!(said.starts_with("452"), "{said}");
+        assert_eq!(queue_list(queue.path()).len(), 1);
+    }),
+    a_held_upload_is_queued_before_its_226_and_renamed_or_not_it_is_delivered({
+        let hook = Hook::start();
+        let queue = tempfile::tempdir().expect("queue");
+        let mut relay = queued_relay(queue.path(), &["--http", &hook.url, "--profile", "devices"]);
+        // Renamed: delivered under the new name.
+        ftplib(
+            &relay,
+            r#"
+import ftplib, io, sys
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+ftp.login("cam", "pw")
+assert ftp.storbinary("STOR clip.mp4.tmp", io.BytesIO(b"renamed clip")).startswith("226")
+assert ftp.rename("clip.mp4.tmp", "clip.mp4").startswith("250")
+ftp.quit()
+"#,
+        );
+        let renamed = hook.next_with_status(200);
+        assert_eq!(renamed["path"], "/hook/clip.mp4");
+        assert_eq!(renamed["sha256"], sha256(b"renamed clip"));
+        // Held and never renamed: the 226 was given, then the relay is
+        // killed before the rename; the next start delivers it as it is.
+        hook.set("down", true);
+        let (said, _client) = ftplib_paused(
+            &relay,
+            r#"
+import ftplib, io, sys
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+ftp.login("cam", "pw")
+print(ftp.storbinary("STOR snap.jpg.tmp", io.BytesIO(b"held snapshot")), flush=True)
+sys.stdin.read()
+"#,
+        );
+        assert!(said.starts_with("226"), "{said}");
+        let listed = queue_list(queue.path());
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0]["status"], "held", "{listed:?}");
+        kill_hard(&mut relay);
+        hook.set("down", false);
+        let _relay = queued_relay(queue.path(), &["--http", &hook.url, "--profile", "devices"]);
+        let held = hook.next_with_status(200);
+        assert_eq!(held["path"], "/hook/snap.jpg.tmp");
+        assert_eq!(held["sha256"], sha256(b"held snapshot"));
+        wait_until(
+            "the queue to empty",
+            || files_in(queue.path(), "active").is_empty(),
+            || format!("{:?}", files_in(queue.path(), "active")),
+        );
+        hook.assert_quiet(Duration::from_millis(1500));
     }),
 );
 
@@ -432,6 +529,72 @@ support::on_tokio_only!(
         assert!(output.status.success(), "{}", stderr(&output));
         assert_eq!(hook.next_with_status(200)["sha256"], sha256(b"after"));
         relay.terminate();
+    }),
+    killed_while_receiving_nothing_is_delivered_or_left({
+        let hook = Hook::start();
+        let queue = tempfile::tempdir().expect("queue");
+        let mut relay = queued_relay(queue.path(), &["--http", &hook.url]);
+        let (_, _client) = ftplib_paused(
+            &relay,
+            r#"
+import ftplib, sys
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+ftp.login("cam", "pw")
+data = ftp.transfercmd("STOR half.bin")
+data.sendall(b"x" * 65536)
+print("sent", flush=True)
+sys.stdin.read()
+"#,
+        );
+        let spool = relay.spool.path().to_owned();
+        wait_until(
+            "the upload to reach the spool",
+            || {
+                std::fs::read_dir(&spool)
+                    .expect("spool")
+                    .flatten()
+                    .any(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with(".ftprelay-spool-")
+                            && e.metadata().is_ok_and(|m| m.len() > 0)
+                    })
+            },
+            || "no spool file".to_owned(),
+        );
+        kill_hard(&mut relay);
+        let _relay = queued_relay(queue.path(), &["--http", &hook.url]);
+        hook.assert_quiet(Duration::from_millis(1500));
+        assert!(queue_list(queue.path()).is_empty());
+        assert!(files_in(queue.path(), "tmp").is_empty());
+        assert!(files_in(queue.path(), "active").is_empty());
+    }),
+    killed_mid_delivery_it_is_delivered_again_with_the_same_idempotency_key({
+        let hook = Hook::start();
+        hook.set("hang", true);
+        let queue = tempfile::tempdir().expect("queue");
+        let mut relay = queued_relay(queue.path(), &["--http", &hook.url]);
+        let body = b"delivered twice, recognisably".repeat(50);
+        let output = upload(&relay, "cam:pw", "twice.jpg", &body);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let first = hook.next();
+        assert_eq!(first["hanging"], "/hook/twice.jpg");
+        kill_hard(&mut relay);
+        hook.set("hang", false);
+        let _relay = queued_relay(queue.path(), &["--http", &hook.url]);
+        let second = hook.next_with_status(200);
+        assert_eq!(first["sha256"], sha256(&body));
+        assert_eq!(second["sha256"], sha256(&body));
+        let key = first["key"].as_str().expect("an Idempotency-Key");
+        assert_eq!(key.len(), 16, "{key}");
+        assert_eq!(second["key"], key, "the repeat carries the same key");
+        wait_until(
+            "the queue to empty",
+            || files_in(queue.path(), "active").is_empty(),
+            || format!("{:?}", files_in(queue.path(), "active")),
+        );
+        hook.assert_quiet(Duration::from_millis(1500));
     }),
     a_second_relay_on_the_same_queue_is_refused({
         let queue = tempfile::tempdir().expect("queue");

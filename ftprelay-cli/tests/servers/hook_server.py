@@ -5,7 +5,8 @@
 Prints `PORT n` once listening on 127.0.0.1 (a port the OS chose), then
 one JSON line per request it finished: {"path", "key" (the
 Idempotency-Key header, or null), "size", "sha256", "status"}, and
-{"hanging": path} when it starts holding a request.
+{"hanging", "key", "sha256"} when it starts holding a request (whose
+client may be gone by the time it answers: then it reports nothing more).
 
 While STATE_DIR/down exists it answers 503; while STATE_DIR/reject
 exists, 400; while STATE_DIR/hang exists it holds each request (at most
@@ -41,7 +42,11 @@ class Hook(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
         if os.path.exists(os.path.join(state, "hang")):
-            emit({"hanging": self.path})
+            emit({
+                "hanging": self.path,
+                "key": self.headers.get("Idempotency-Key"),
+                "sha256": hashlib.sha256(body).hexdigest(),
+            })
             deadline = time.monotonic() + 60
             while os.path.exists(os.path.join(state, "hang")) and time.monotonic() < deadline:
                 time.sleep(0.02)

@@ -466,7 +466,11 @@ mod tests {
     fn killed_before_the_record_was_renamed_the_upload_was_never_acknowledged() {
         let (dir, store) = opened();
         write(&store, Part::Data, false, b"data");
-        fs::write(store.staging(ID, Part::Record), to_json(&record()).expect("json")).expect("w");
+        fs::write(
+            store.staging(ID, Part::Record),
+            to_json(&record()).expect("json"),
+        )
+        .expect("w");
         drop(store);
         let store = Store::open(dir.path()).expect("reopen");
         assert!(store.load().is_empty());
@@ -479,14 +483,25 @@ mod tests {
         let (_dir, store) = opened();
         // The data and state moved, the record not yet: still active.
         write(&store, Part::Data, true, b"data");
-        write(&store, Part::Record, false, &to_json(&record()).expect("json"));
+        write(
+            &store,
+            Part::Record,
+            false,
+            &to_json(&record()).expect("json"),
+        );
         let found = store.load();
         let upload = found.get(ID).expect("kept");
         assert!(!upload.failed);
-        assert_eq!(fs::read(store.path(ID, Part::Data, false)).expect("moved back"), b"data");
+        assert_eq!(
+            fs::read(store.path(ID, Part::Data, false)).expect("moved back"),
+            b"data"
+        );
         // And once the record moved: failed, with its parts.
-        fs::rename(store.path(ID, Part::Record, false), store.path(ID, Part::Record, true))
-            .expect("rename");
+        fs::rename(
+            store.path(ID, Part::Record, false),
+            store.path(ID, Part::Record, true),
+        )
+        .expect("rename");
         let found = store.load();
         assert!(found.get(ID).expect("kept").failed);
         assert!(store.path(ID, Part::Data, true).exists());
@@ -495,20 +510,35 @@ mod tests {
     #[test]
     fn a_record_without_its_data_or_unreadable_is_moved_aside() {
         let (dir, store) = opened();
-        write(&store, Part::Record, false, &to_json(&record()).expect("json"));
+        write(
+            &store,
+            Part::Record,
+            false,
+            &to_json(&record()).expect("json"),
+        );
         assert!(store.load().is_empty());
         assert!(dir.path().join(CORRUPT).join(format!("{ID}.json")).exists());
         write(&store, Part::Record, false, b"{\"format\": 99}");
         write(&store, Part::Data, false, b"data");
         assert!(store.load().is_empty());
-        assert!(dir.path().join(CORRUPT).join(format!("{ID}.json.1")).exists());
+        assert!(
+            dir.path()
+                .join(CORRUPT)
+                .join(format!("{ID}.json.1"))
+                .exists()
+        );
         assert!(dir.path().join(CORRUPT).join(format!("{ID}.data")).exists());
     }
 
     #[test]
     fn a_bad_state_starts_over_and_a_good_one_is_kept() {
         let (_dir, store) = opened();
-        write(&store, Part::Record, false, &to_json(&record()).expect("json"));
+        write(
+            &store,
+            Part::Record,
+            false,
+            &to_json(&record()).expect("json"),
+        );
         write(&store, Part::Data, false, b"data");
         write(&store, Part::State, false, b"garbage");
         assert_eq!(store.load()[ID].state, State::new(&record()));
@@ -530,6 +560,9 @@ mod tests {
         let (reader, locked) = Store::inspect(dir.path()).expect("inspect");
         assert!(!locked);
         assert!(reader.load().is_empty());
-        assert!(store.path(ID, Part::Data, false).exists(), "a reader removes nothing");
+        assert!(
+            store.path(ID, Part::Data, false).exists(),
+            "a reader removes nothing"
+        );
     }
 }

@@ -244,6 +244,9 @@ impl Worker {
             return;
         };
         progress.attempts = progress.attempts.saturating_add(1);
+        // Logged once its state is on disk, so that what the log says,
+        // `ftprelay queue list` shows.
+        let mut retry = None;
         match result {
             Ok(()) => {
                 tracing::info!(
@@ -279,14 +282,11 @@ impl Worker {
                     );
                     progress.failed = true;
                 } else {
-                    tracing::warn!(
-                        id,
-                        destination = start.destination,
-                        attempts = progress.attempts,
-                        reason = error.reason(),
-                        retry_in_s = next.duration_since(now).unwrap_or_default().as_secs(),
-                        "delivery failed; will retry"
-                    );
+                    retry = Some((
+                        progress.attempts,
+                        error.reason().to_owned(),
+                        next.duration_since(now).unwrap_or_default().as_secs(),
+                    ));
                     progress.next_us = micros(next);
                     let (user, name, due) = (
                         item.record.user.clone(),
@@ -298,6 +298,16 @@ impl Worker {
             }
         }
         self.settle(&id);
+        if let Some((attempts, reason, retry_in_s)) = retry {
+            tracing::warn!(
+                id,
+                destination = start.destination,
+                attempts,
+                reason,
+                retry_in_s,
+                "delivery failed; will retry"
+            );
+        }
     }
 
     /// Writes where upload `id` stands, and ends it if nothing is left.
