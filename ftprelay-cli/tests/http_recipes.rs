@@ -7,13 +7,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{KillOnDrop, Relay, assert_fails, curl_upload, ftprelay, stderr, upload, write};
+use support::{Relay, ReportingServer, assert_fails, curl_upload, ftprelay, stderr, upload, write};
 
 /// The stand-in API server.
 const API: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/http_api.py");
@@ -322,7 +319,10 @@ support::on_every_runtime!(
         assert!(stderr(&output).contains("451"), "{}", stderr(&output));
         let line = relay.wait_for_line("delivery failed");
         assert!(line.contains("certificate"), "{line}");
-        assert!(api.requests.try_recv().is_err(), "a request got through");
+        assert!(
+            api.server.reports.try_recv().is_err(),
+            "a request got through"
+        );
         drop(relay);
         // The same CA from the configuration file's trust_ca.
         let config = format!(
@@ -496,46 +496,24 @@ fn a_bad_http_setting_is_a_start_up_error() {
 
 /// The stand-in API, killed when the test ends.
 struct Api {
-    _server: KillOnDrop,
+    server: ReportingServer,
     /// `http://127.0.0.1:PORT`.
     base: String,
-    requests: mpsc::Receiver<Value>,
 }
 
 impl Api {
     fn start(config: Value) -> Self {
-        let mut child = Command::new("python3")
-            .args([API, &config.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3");
-        let stdout = child.stdout.take().expect("stdout");
-        let server = KillOnDrop(child);
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().expect("the PORT line").expect("read");
-        let port = first.strip_prefix("PORT ").expect("PORT n").to_owned();
-        let (sender, requests) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let request: Value = serde_json::from_str(&line).expect("a JSON report");
-                if sender.send(request).is_err() {
-                    break;
-                }
-            }
-        });
+        let server = ReportingServer::start(API, &[config.to_string().as_ref()]);
         Self {
-            _server: server,
-            base: format!("http://127.0.0.1:{port}"),
-            requests,
+            base: format!("http://127.0.0.1:{}", server.port),
+            server,
         }
     }
 
     /// The next request the server got (within 10 s).
     fn next(&self) -> Value {
-        self.requests
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a request to the API")
+        self.server
+            .next_within(Duration::from_secs(10), "request to the API")
     }
 }
 

@@ -10,51 +10,30 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{BIN, KillOnDrop, Relay, assert_fails, ftprelay, stderr, upload, wait_until};
+use support::{
+    BIN, KillOnDrop, Relay, ReportingServer, assert_fails, ftprelay, stderr, upload, wait_until,
+};
 
 const HOOK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/hook_server.py");
 
 /// The webhook of tests/servers/hook_server.py, its health set by files.
 struct Hook {
-    _server: KillOnDrop,
+    server: ReportingServer,
     state: tempfile::TempDir,
     url: String,
-    reports: mpsc::Receiver<Value>,
 }
 
 impl Hook {
     fn start() -> Self {
         let state = tempfile::tempdir().expect("state");
-        let mut child = Command::new("python3")
-            .arg(HOOK)
-            .arg(state.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3");
-        let stdout = child.stdout.take().expect("stdout");
-        let server = KillOnDrop(child);
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().expect("the PORT line").expect("read");
-        let port = first.strip_prefix("PORT ").expect("PORT n").to_owned();
-        let (sender, reports) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let report: Value = serde_json::from_str(&line).expect("a JSON report");
-                if sender.send(report).is_err() {
-                    break;
-                }
-            }
-        });
+        let server = ReportingServer::start(HOOK, &[state.path().as_os_str()]);
         Self {
-            _server: server,
+            url: format!("http://127.0.0.1:{}/hook/{{name}}", server.port),
+            server,
             state,
-            url: format!("http://127.0.0.1:{port}/hook/{{name}}"),
-            reports,
         }
     }
 
@@ -71,9 +50,8 @@ impl Hook {
 
     /// The next report (within 20 s).
     fn next(&self) -> Value {
-        self.reports
-            .recv_timeout(Duration::from_secs(20))
-            .expect("a request to the hook")
+        self.server
+            .next_within(Duration::from_secs(20), "request to the hook")
     }
 
     /// The next answered request with `status`, skipping others (within 20 s each).
@@ -88,7 +66,7 @@ impl Hook {
 
     /// No further request arrives within `quiet`.
     fn assert_quiet(&self, quiet: Duration) {
-        if let Ok(report) = self.reports.recv_timeout(quiet) {
+        if let Ok(report) = self.server.reports.recv_timeout(quiet) {
             panic!("an unexpected request: {report}");
         }
     }

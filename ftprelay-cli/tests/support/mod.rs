@@ -348,3 +348,54 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool, describe: imp
     }
     panic!("timed out waiting for {what}: {}", describe());
 }
+
+/// A Python server of the tests (`python3 SCRIPT ARGS`) that prints `PORT
+/// n` once listening, then one JSON report a line: killed when dropped.
+pub struct ReportingServer {
+    _server: KillOnDrop,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    /// Its reports, as they come.
+    pub reports: mpsc::Receiver<serde_json::Value>,
+}
+
+impl ReportingServer {
+    pub fn start(script: &str, args: &[&std::ffi::OsStr]) -> Self {
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3");
+        let stdout = child.stdout.take().expect("stdout");
+        let server = KillOnDrop(child);
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("the PORT line").expect("read");
+        let port = first
+            .strip_prefix("PORT ")
+            .and_then(|port| port.parse().ok())
+            .expect("PORT n");
+        let (sender, reports) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let report = serde_json::from_str(&line).expect("a JSON report");
+                if sender.send(report).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            _server: server,
+            port,
+            reports,
+        }
+    }
+
+    /// The next report, within `wait`; `what` names it in the failure.
+    pub fn next_within(&self, wait: Duration, what: &str) -> serde_json::Value {
+        self.reports
+            .recv_timeout(wait)
+            .unwrap_or_else(|_| panic!("no {what} within {wait:?}"))
+    }
+}

@@ -119,7 +119,7 @@ mod tests {
             .expect("link");
         assert!(check(&dir, "target", b"same"));
         assert!(!check(&dir, "link", b"same"), "a link is not followed");
-        rustix::fs::mkfifoat(&dir_fd(dir.path()), "fifo", Mode::from_raw_mode(0o600))
+        rustix::fs::mkfifoat(dir_fd(dir.path()), "fifo", Mode::from_raw_mode(0o600))
             .expect("mkfifo");
         // Opened, a FIFO without a writer would block this test forever.
         assert!(!check(&dir, "fifo", b""));
