@@ -57,7 +57,8 @@ support::on_every_runtime!(
         assert_eq!(document.data, pdf);
         assert_eq!(header(&request, "x-ftprelay-user"), Some("scanner"));
 
-        // A wrong token: paperless answers 401, the device 451, the log why.
+        // A wrong token: paperless answers 401, a refusal that a retry of
+        // the same request cannot change: the device 550, the log why.
         let relay = http_relay(
             "scanner:pw",
             &url,
@@ -69,7 +70,7 @@ support::on_every_runtime!(
             ],
         );
         let output = curl_upload(&relay, "scanner:pw", "a.pdf", &file);
-        assert!(stderr(&output).contains("451"), "{}", stderr(&output));
+        assert!(stderr(&output).contains("550"), "{}", stderr(&output));
         assert_eq!(api.next()["status"], 401);
         let mut relay = relay;
         let line = relay.wait_for_line("delivery failed");
