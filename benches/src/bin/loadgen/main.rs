@@ -13,10 +13,13 @@
 //! 1 GiB upload and 4 KiB files over 32 sessions × 200 (a warm-up run, then
 //! the median of three), the latency of one small upload, 10,000 idle
 //! logged-in sessions, and the memory while receiving 10 GiB.
+//!
+//! `loadgen queue [DIR]` measures store and forward instead (`queued.rs`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool
 
 mod client;
+mod queued;
 mod servers;
 mod stats;
 mod vsftpd;
@@ -54,6 +57,9 @@ fn main() {
         Some("serve-relay") => servers::serve(Role::Tokio, Path::new(&args[2])),
         Some("serve-relay-smol") => servers::serve(Role::Smol, Path::new(&args[2])),
         Some("serve-sink") => servers::serve(Role::Sink, Path::new(&args[2])),
+        Some("serve-synced-sink") => servers::serve(Role::SyncedSink, Path::new(&args[2])),
+        Some("serve-queued") => queued::serve(queued::Mode::parse(&args[2]), Path::new(&args[3])),
+        Some("queue") => queued::drive(Path::new(args.get(2).map_or("/var/tmp", String::as_str))),
         _ => drive(&args[1..]),
     }
 }
@@ -127,6 +133,9 @@ fn drive(args: &[String]) {
 struct Outcome {
     elapsed: Duration,
     cpu_seconds: f64,
+    /// With a queue: when its last upload was delivered, counted from the
+    /// start, and how many were still queued if it was not drained.
+    drained: Option<(Duration, usize)>,
 }
 
 /// Throughput and CPU of every server for every load, median of three
@@ -201,7 +210,7 @@ fn run_against(role: Role, load: Load, spool: &Path) -> Outcome {
         for session in 0..load.sessions {
             let payload = payload.clone();
             clients.push(tokio::spawn(async move {
-                if role == Role::Sink {
+                if matches!(role, Role::Sink | Role::SyncedSink) {
                     for _ in 0..load.files_per_session {
                         sink_upload(addr, load.size, &payload).await;
                     }
@@ -221,10 +230,17 @@ fn run_against(role: Role, load: Load, spool: &Path) -> Outcome {
     });
     let elapsed = started.elapsed();
     let cpu_seconds = stats::cpu_seconds(pid) - cpu_before;
+    let drained = match role {
+        Role::Queued(queued::Mode::Queue | queued::Mode::QueueBatch1) => {
+            Some(queued::wait_drained(spool, started))
+        }
+        _ => None,
+    };
     drop(server);
     Outcome {
         elapsed,
         cpu_seconds,
+        drained,
     }
 }
 

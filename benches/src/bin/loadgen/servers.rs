@@ -12,6 +12,7 @@ use ftprelay_tokio::proto::{
 };
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::queued::Mode;
 use crate::vsftpd;
 
 /// A server the load runs against.
@@ -19,29 +20,39 @@ use crate::vsftpd;
 pub(crate) enum Role {
     /// A plain TCP-to-file copy.
     Sink,
+    /// The same, each file and its directory synced before the answer:
+    /// the fsync-per-file baseline of `loadgen queue`.
+    SyncedSink,
     /// ftprelay-tokio.
     Tokio,
     /// ftprelay-smol.
     Smol,
     /// vsftpd.
     Vsftpd,
+    /// ftprelay-tokio delivering through a queue, or not
+    /// (`loadgen queue`).
+    Queued(Mode),
 }
 
 impl Role {
     pub(crate) fn label(self) -> &'static str {
         match self {
             Role::Sink => "baseline",
+            Role::SyncedSink => "fsync each",
             Role::Tokio => "tokio",
             Role::Smol => "smol",
             Role::Vsftpd => "vsftpd",
+            Role::Queued(mode) => mode.label(),
         }
     }
 
-    fn subcommand(self) -> &'static str {
+    fn arguments(self) -> Vec<&'static str> {
         match self {
-            Role::Sink => "serve-sink",
-            Role::Tokio => "serve-relay",
-            Role::Smol => "serve-relay-smol",
+            Role::Sink => vec!["serve-sink"],
+            Role::SyncedSink => vec!["serve-synced-sink"],
+            Role::Tokio => vec!["serve-relay"],
+            Role::Smol => vec!["serve-relay-smol"],
+            Role::Queued(mode) => vec!["serve-queued", mode.argument()],
             Role::Vsftpd => unreachable!("vsftpd is started directly"),
         }
     }
@@ -62,7 +73,7 @@ impl Server {
             return Self { child, addr, role };
         }
         let mut child = Command::new(std::env::current_exe().expect("own path"))
-            .arg(role.subcommand())
+            .args(role.arguments())
             .arg(spool)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -134,19 +145,9 @@ pub(crate) fn serve(role: Role, spool: &Path) {
                 });
                 let _ = tokio::task::spawn_blocking(move || relay.join()).await;
             }
-            Role::Tokio => {
-                let relay = ftprelay_tokio::Relay::bind(relay_config(spool), Discard)
-                    .await
-                    .expect("bind");
-                announce(relay.local_addrs().expect("address")[0].port());
-                relay
-                    .serve(async {
-                        let _ = stdin_closed.await;
-                    })
-                    .await
-                    .expect("serve");
-            }
-            Role::Sink => {
+            Role::Tokio => serve_tokio_until(spool, Discard, stdin_closed).await,
+            Role::Sink | Role::SyncedSink => {
+                let synced = role == Role::SyncedSink;
                 let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
                 announce(listener.local_addr().expect("address").port());
                 let spool = spool.to_owned();
@@ -156,7 +157,7 @@ pub(crate) fn serve(role: Role, spool: &Path) {
                         let (stream, _) = listener.accept().await.expect("accept");
                         count += 1;
                         let path = spool.join(format!("sink-{count}"));
-                        tokio::spawn(sink_one(stream, path));
+                        tokio::spawn(sink_one(stream, path, synced));
                     }
                 };
                 tokio::select! {
@@ -164,9 +165,44 @@ pub(crate) fn serve(role: Role, spool: &Path) {
                     _ = stdin_closed => {}
                 }
             }
-            Role::Vsftpd => unreachable!("vsftpd is not a role of this binary"),
+            Role::Vsftpd | Role::Queued(_) => {
+                unreachable!("not served by this function")
+            }
         }
     });
+}
+
+/// Child process: the relay on tokio with `authenticator`, spooling in
+/// `spool`, until standard input closes.
+pub(crate) fn serve_tokio<A: Authenticator + 'static>(spool: &Path, authenticator: A) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let stdin_closed = tokio::task::spawn_blocking(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        });
+        serve_tokio_until(spool, authenticator, stdin_closed).await;
+    });
+}
+
+async fn serve_tokio_until<A: Authenticator + 'static>(
+    spool: &Path,
+    authenticator: A,
+    stop: tokio::task::JoinHandle<()>,
+) {
+    let relay = ftprelay_tokio::Relay::bind(relay_config(spool), authenticator)
+        .await
+        .expect("bind");
+    announce(relay.local_addrs().expect("address")[0].port());
+    relay
+        .serve(async {
+            let _ = stop.await;
+        })
+        .await
+        .expect("serve");
 }
 
 /// The relay under load: on loopback, spooling in `spool`, with limits the
@@ -188,7 +224,9 @@ fn announce(port: u16) {
 
 /// A raw TCP-to-file copy: what receiving a file costs without FTP. A
 /// blocking thread with plain read/write calls, the simplest fast way.
-async fn sink_one(stream: TcpStream, path: PathBuf) {
+/// `synced`: the file and its directory are synced before the answer,
+/// as a server that makes each file durable on its own would.
+async fn sink_one(stream: TcpStream, path: PathBuf, synced: bool) {
     let stream = stream.into_std().expect("std stream");
     tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
@@ -202,6 +240,13 @@ async fn sink_one(stream: TcpStream, path: PathBuf) {
                 break;
             }
             file.write_all(&buffer[..read]).expect("write");
+        }
+        if synced {
+            file.sync_all().expect("sync");
+            let dir = path.parent().expect("spool dir");
+            std::fs::File::open(dir)
+                .and_then(|dir| dir.sync_all())
+                .expect("sync the directory");
         }
         drop(file);
         std::fs::remove_file(&path).expect("remove");

@@ -33,6 +33,7 @@
 
 mod backoff;
 mod commit;
+mod journal;
 mod record;
 mod requests;
 mod schedule;
@@ -41,7 +42,6 @@ mod usage;
 mod worker;
 
 use std::collections::HashMap;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -56,9 +56,9 @@ pub use usage::Capacity;
 
 use crate::destinations::Destinations;
 use crate::fields::Fields;
-use commit::{Committer, Staged};
+use commit::{Committer, Job};
 use record::Record;
-use store::{Part, Store};
+use store::Store;
 use usage::Usage;
 use worker::Event;
 
@@ -160,8 +160,13 @@ impl Queue {
         let (failed, waiting) = found.values().partition::<Vec<_>, _>(|f| f.failed);
         tracing::info!(queue = %settings.dir.display(), waiting = waiting.len(), failed = failed.len(), max_uploads = capacity.max_files, max_bytes = capacity.max_bytes, "queue open");
         let (events, receiver) = smol::channel::unbounded();
-        let committer = Committer::start(settings.dir.clone(), settings.max_batch, events.clone())
-            .map_err(fail)?;
+        let committer = Committer::start(
+            store.clone(),
+            usage.clone(),
+            settings.max_batch,
+            events.clone(),
+        )
+        .map_err(fail)?;
         let worker_settings = worker::Settings {
             backoff: settings.backoff,
             limits: settings.limits,
@@ -281,63 +286,30 @@ impl Queue {
             return Ok(record);
         }
         let (done, outcome) = smol::channel::bounded(1);
-        let store = self.shared.store.clone();
-        let spool = upload.path().to_owned();
-        let staged_record = record.clone();
-        let staged = smol::unblock(move || stage(&store, &spool, &staged_record, done)).await;
-        let committed = match staged {
-            Ok(staged) => match self.shared.committer.commit(staged) {
-                Ok(()) => outcome
-                    .recv()
-                    .await
-                    .unwrap_or_else(|_| Err(io::Error::other("the committer stopped"))),
-                Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
+        let job = Job {
+            record: record.clone(),
+            spool: upload.path().to_owned(),
+            done,
+        };
+        // A failed commit is undone by the committer (even when this
+        // session is gone by then).
+        let committed = match self.shared.committer.commit(job) {
+            Ok(()) => outcome
+                .recv()
+                .await
+                .unwrap_or_else(|_| Err(io::Error::other("the committer stopped"))),
+            Err(error) => {
+                self.shared.usage.remove(upload.size());
+                Err(error)
+            }
         };
         if let Err(error) = committed {
-            self.shared.usage.remove(upload.size());
-            for part in [Part::Data, Part::Record] {
-                let _ = fs::remove_file(self.shared.store.staging(&record.id, part));
-            }
             tracing::error!(id = record.id, %error, "cannot queue an upload");
             return Err(stored_error(&error));
         }
         tracing::info!(id = record.id, user = %String::from_utf8_lossy(&record.user), name = %String::from_utf8_lossy(&record.file_name), size = record.size, held, "queued");
         Ok(record)
     }
-}
-
-/// Writes the data and the record of `record` into `tmp/`, unsynced: the
-/// committer syncs them.
-fn stage(
-    store: &Store,
-    spool: &Path,
-    record: &Record,
-    done: smol::channel::Sender<io::Result<()>>,
-) -> io::Result<Staged> {
-    let data = store.staging(&record.id, Part::Data);
-    let _ = fs::remove_file(&data);
-    // The spool file is complete and never written again: a second name
-    // for it costs nothing. Across file systems, a copy.
-    if fs::hard_link(spool, &data).is_err() {
-        let mut from = fs::File::open(spool)?;
-        let mut to = store::create(&data)?;
-        io::copy(&mut from, &mut to)?;
-    }
-    let data_file = fs::File::open(&data)?;
-    let json = store.staging(&record.id, Part::Record);
-    let mut json_file = store::create(&json)?;
-    io::Write::write_all(&mut json_file, &store::to_json(record)?)?;
-    Ok(Staged {
-        files: vec![data_file, json_file],
-        renames: vec![
-            (data, store.path(&record.id, Part::Data, false)),
-            (json, store.path(&record.id, Part::Record, false)),
-        ],
-        record: record.clone(),
-        done,
-    })
 }
 
 fn stored_error(error: &io::Error) -> ProcessError {

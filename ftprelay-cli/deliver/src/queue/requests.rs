@@ -173,7 +173,7 @@ fn retry_found(
             progress.next_us = 0;
         }
         store
-            .move_upload(id, &state, false)
+            .move_upload(&found.record, &state, false)
             .map_err(|e| format!("cannot move it back from failed/: {e}"))?;
         if let Some(worker) = worker {
             worker.readmit(Found {

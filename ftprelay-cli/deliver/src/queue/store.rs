@@ -2,23 +2,29 @@
 //!
 //! ```text
 //! DIR/.ftprelay-queue.lock   held by the relay that uses DIR
-//! DIR/tmp/                   uploads being committed (emptied at start)
+//! DIR/tmp/                   files being written (emptied at start)
+//! DIR/journal/SEQ.log        what makes the latest uploads durable
 //! DIR/active/ID.{data,json,state}   acknowledged, being delivered
 //! DIR/failed/ID.{data,json,state}   given up on; the state says why
 //! DIR/corrupt/               what could not be read, moved aside
 //! DIR/requests/              `ftprelay queue retry|drop` for a running relay
 //! ```
 //!
-//! An upload is in the directory that holds its `ID.json`: the record is
-//! renamed last when an upload arrives or moves, so that it marks a
-//! complete move; parts found elsewhere at start-up are moved to it.
+//! An upload is in the directory that holds its `ID.json`, or, until a
+//! checkpoint writes that file, its record in the journal (see
+//! `journal.rs`): the record is renamed last when an upload moves, so
+//! that it marks a complete move; parts found elsewhere at start-up are
+//! moved to it. Data without a record anywhere was never acknowledged.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::journal;
 use super::record::{Record, State, is_id};
 
 const LOCK: &str = ".ftprelay-queue.lock";
@@ -28,9 +34,11 @@ pub(crate) const ACTIVE: &str = "active";
 /// The folder of uploads given up on.
 pub(crate) const FAILED: &str = "failed";
 const CORRUPT: &str = "corrupt";
+/// The folder of the journal's segments.
+pub(crate) const JOURNAL: &str = "journal";
 /// The folder of requests from `ftprelay queue`.
 pub(crate) const REQUESTS: &str = "requests";
-const FOLDERS: [&str; 5] = [TMP, ACTIVE, FAILED, CORRUPT, REQUESTS];
+const FOLDERS: [&str; 6] = [TMP, JOURNAL, ACTIVE, FAILED, CORRUPT, REQUESTS];
 
 /// The three files of an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +83,13 @@ pub(crate) struct Store {
     /// Held while the relay runs (`None` for a reader: `ftprelay queue
     /// list` next to a running relay).
     _lock: Option<File>,
+    /// Whether the next [`Store::load`] removes data without a record
+    /// (left by a commit a crash interrupted): only before the committer
+    /// runs, whose uploads are in that state for a moment.
+    sweep: AtomicBool,
+    /// Held while an upload's files change, so that the checkpoint and
+    /// the delivery loop never move one upload's files at once.
+    changes: Mutex<()>,
 }
 
 impl Store {
@@ -97,11 +112,9 @@ impl Store {
                 ),
             )
         })?;
-        let store = Self {
-            root: root.to_owned(),
-            _lock: Some(lock),
-        };
+        let store = Self::new(root, Some(lock));
         store.clear_tmp();
+        store.replay_journal()?;
         Ok(store)
     }
 
@@ -116,13 +129,20 @@ impl Store {
         }
         let lock = lock(root)?;
         let locked = lock.is_some();
-        Ok((
-            Self {
-                root: root.to_owned(),
-                _lock: lock,
-            },
-            locked,
-        ))
+        let store = Self::new(root, lock);
+        if locked {
+            store.replay_journal()?;
+        }
+        Ok((store, locked))
+    }
+
+    fn new(root: &Path, lock: Option<File>) -> Self {
+        Self {
+            root: root.to_owned(),
+            sweep: AtomicBool::new(lock.is_some()),
+            _lock: lock,
+            changes: Mutex::new(()),
+        }
     }
 
     /// The queue directory.
@@ -182,13 +202,29 @@ impl Store {
                 }
             }
         }
+        let journal = self.journal_records();
+        let sweep = self.sweep.swap(false, Ordering::Relaxed);
         let mut found = BTreeMap::new();
         for (id, parts) in parts {
-            if let Some(upload) = self.join(&id, &parts) {
+            if let Some(upload) = self.join(&id, &parts, journal.get(&id), sweep) {
                 found.insert(id, upload);
             }
         }
         found
+    }
+
+    /// The records only the journal has yet, by id (the latest, if one is
+    /// there twice).
+    fn journal_records(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut records = BTreeMap::new();
+        for segment in journal::segments(&self.folder(JOURNAL)) {
+            for entry in journal::read_segment(&segment, false).unwrap_or_default() {
+                if let Ok(record) = serde_json::from_slice::<Record>(&entry.record) {
+                    records.insert(record.id, entry.record);
+                }
+            }
+        }
+        records
     }
 
     /// Upload `id`, if it is in the queue.
@@ -207,16 +243,29 @@ impl Store {
         if parts.is_empty() {
             return None;
         }
-        self.join(id, &parts)
+        let journal = self.journal_records();
+        self.join(id, &parts, journal.get(id), false)
     }
 
-    /// The upload `id` of `parts`, read and made whole.
-    fn join(&self, id: &str, parts: &[(Part, bool)]) -> Option<Found> {
+    /// The upload `id` of `parts`, read and made whole; `journaled`: its
+    /// record in the journal, if there. With `sweep`, parts without a
+    /// record are removed.
+    fn join(
+        &self,
+        id: &str,
+        parts: &[(Part, bool)],
+        journaled: Option<&Vec<u8>>,
+        sweep: bool,
+    ) -> Option<Found> {
         let read_only = self._lock.is_none();
         let Some(&(_, failed)) = parts.iter().find(|(part, _)| *part == Part::Record) else {
-            // The record is renamed last: without it the upload was never
-            // acknowledged (or never completely moved back).
-            if !read_only {
+            let data = parts.iter().find(|(part, _)| *part == Part::Data);
+            if let (Some(json), Some(&(_, failed))) = (journaled, data) {
+                return self.join_journaled(id, json, parts, failed);
+            }
+            // Without a record anywhere the upload was never acknowledged
+            // (or never completely moved back).
+            if !read_only && sweep {
                 for &(part, failed) in parts {
                     let _ = fs::remove_file(self.path(id, part, failed));
                 }
@@ -247,6 +296,27 @@ impl Store {
             self.move_upload_aside(id, failed, "its data file is missing");
             return None;
         }
+        Some(self.with_state(id, record, parts, failed))
+    }
+
+    /// An upload whose record only the journal has yet.
+    fn join_journaled(
+        &self,
+        id: &str,
+        json: &[u8],
+        parts: &[(Part, bool)],
+        failed: bool,
+    ) -> Option<Found> {
+        let record = serde_json::from_slice::<Record>(json)
+            .map_err(|e| e.to_string())
+            .and_then(|record| record.check(id).map(|()| record))
+            .ok()?;
+        Some(self.with_state(id, record, parts, failed))
+    }
+
+    /// `record` with the state beside it (a new one if there is none or
+    /// it cannot be used).
+    fn with_state(&self, id: &str, record: Record, parts: &[(Part, bool)], failed: bool) -> Found {
         let state = match read_json::<State>(&self.path(id, Part::State, failed)) {
             Ok(state) if state.destinations.len() == record.destinations.len() => state,
             Ok(_) => {
@@ -262,11 +332,11 @@ impl Store {
                 State::new(&record)
             }
         };
-        Some(Found {
+        Found {
             record,
             state,
             failed,
-        })
+        }
     }
 
     /// Moves anything at the top of the queue directory that is not the
@@ -335,22 +405,136 @@ impl Store {
     /// that a crash halfway leaves an upload without a record, which the
     /// next start removes.
     pub(crate) fn remove(&self, id: &str, failed: bool) -> io::Result<()> {
-        let result = fs::remove_file(self.path(id, Part::Record, failed));
-        for part in [Part::Data, Part::State] {
-            let _ = fs::remove_file(self.path(id, part, failed));
-        }
-        result
+        let _changing = self.changing();
+        // The record is missing when only the journal has it yet.
+        let record = remove_if_there(&self.path(id, Part::Record, failed));
+        let data = remove_if_there(&self.path(id, Part::Data, failed));
+        let _ = fs::remove_file(self.path(id, Part::State, failed));
+        record.and(data)
     }
 
     /// Moves upload `id` between `active/` and `failed/` with `state`
     /// (which says why): the record last, then the folder synced.
-    pub(crate) fn move_upload(&self, id: &str, state: &State, to_failed: bool) -> io::Result<()> {
+    pub(crate) fn move_upload(
+        &self,
+        record: &Record,
+        state: &State,
+        to_failed: bool,
+    ) -> io::Result<()> {
+        let _changing = self.changing();
+        let id = record.id.as_str();
         let from = !to_failed;
+        let record_path = self.path(id, Part::Record, from);
+        if !record_path.exists() {
+            // Only in the journal yet: the move needs the file.
+            let staged = self.staging(id, Part::Record);
+            write_synced(&staged, &to_json(record)?)?;
+            fs::rename(&staged, &record_path)?;
+        }
         self.write_state(id, state, from)?;
         for part in Part::ALL {
             fs::rename(self.path(id, part, from), self.path(id, part, to_failed))?;
         }
         sync_dir(&self.folder(if to_failed { FAILED } else { ACTIVE }))
+    }
+
+    fn changing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The checkpoint of a closed journal segment: every upload of it
+    /// still waiting gets its record file, one flush of the file system
+    /// makes them (and their data) durable, and the segment goes.
+    pub(crate) fn checkpoint(&self, closed: &journal::Closed) -> io::Result<()> {
+        for (id, json) in &closed.uploads {
+            let _changing = self.changing();
+            let record = self.path(id, Part::Record, false);
+            if self.path(id, Part::Data, false).exists() && !record.exists() {
+                let staged = self.staging(id, Part::Record);
+                let mut file = create(&staged)?;
+                file.write_all(json)?;
+                fs::rename(&staged, &record)?;
+            }
+        }
+        journal::sync_file_system(&self.folder(ACTIVE))?;
+        fs::remove_file(&closed.path)
+    }
+
+    /// After a crash: every upload of the journal's segments whose data is
+    /// still in the queue gets its bytes and its record back from the
+    /// journal (what the crash left of their files may be half-written),
+    /// then the segments go. An upload whose data is gone was delivered
+    /// or dropped after its commit.
+    fn replay_journal(&self) -> io::Result<()> {
+        let folder = self.folder(JOURNAL);
+        for entry in read_dir(&folder) {
+            if !(is_plain_file(&entry) && journal::sequence(&entry.path()).is_some()) {
+                self.move_aside(&entry.path(), "not a segment of the queue journal");
+            }
+        }
+        let segments = journal::segments(&folder);
+        if segments.is_empty() {
+            return Ok(());
+        }
+        let mut restored = 0;
+        for segment in &segments {
+            let entries = journal::read_segment(segment, true)
+                .map_err(|e| with_path(e, "cannot read the queue journal", segment))?;
+            for entry in entries {
+                if self.replay(&entry)? {
+                    restored += 1;
+                }
+            }
+        }
+        sync_dir(&self.folder(ACTIVE))?;
+        sync_dir(&self.folder(FAILED))?;
+        for segment in &segments {
+            fs::remove_file(segment)?;
+        }
+        sync_dir(&folder)?;
+        tracing::info!(queue = %self.root.display(), uploads = restored, "replayed the queue's journal after an unclean stop");
+        Ok(())
+    }
+
+    /// Replays one journal entry; whether its upload is still queued.
+    fn replay(&self, entry: &journal::Entry) -> io::Result<bool> {
+        let Ok(record) = serde_json::from_slice::<Record>(&entry.record) else {
+            tracing::warn!(queue = %self.root.display(), "an unreadable record in the queue journal; skipped");
+            return Ok(false);
+        };
+        let id = record.id.as_str();
+        if record.check(id).is_err() {
+            return Ok(false);
+        }
+        let failed = self.path(id, Part::Record, true).exists()
+            || (!self.path(id, Part::Record, false).exists()
+                && self.path(id, Part::Data, true).exists());
+        let data = self.path(id, Part::Data, failed);
+        if !data.exists() {
+            return Ok(false);
+        }
+        if let Some(bytes) = &entry.data {
+            let staged = self.staging(id, Part::Data);
+            write_synced(&staged, bytes)?;
+            fs::rename(&staged, &data)?;
+        }
+        let path = self.path(id, Part::Record, failed);
+        let readable = read_json::<Record>(&path).is_ok_and(|found| found.check(id).is_ok());
+        if !readable {
+            let staged = self.staging(id, Part::Record);
+            write_synced(&staged, &entry.record)?;
+            fs::rename(&staged, &path)?;
+        }
+        Ok(true)
+    }
+}
+
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 
@@ -362,7 +546,7 @@ fn lock(root: &Path) -> io::Result<Option<File>> {
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .custom_flags(libc_flags())
+        .custom_flags(no_link_no_wait())
         .open(&path)
         .map_err(|e| with_path(e, "cannot open the queue lock", &path))?;
     match file.try_lock() {
@@ -373,7 +557,7 @@ fn lock(root: &Path) -> io::Result<Option<File>> {
 }
 
 /// Never through a symbolic link, never blocking on a FIFO.
-fn libc_flags() -> i32 {
+pub(crate) fn no_link_no_wait() -> i32 {
     (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32
 }
 
@@ -411,7 +595,7 @@ pub(crate) fn create(path: &Path) -> io::Result<File> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .custom_flags(libc_flags())
+        .custom_flags(no_link_no_wait())
         .open(path)
 }
 
@@ -564,5 +748,124 @@ mod tests {
             store.path(ID, Part::Data, false).exists(),
             "a reader removes nothing"
         );
+    }
+
+    fn journal_with(store: &Store, record: &Record, data: Option<&[u8]>) -> PathBuf {
+        let mut frames = Vec::new();
+        journal::encode(&to_json(record).expect("json"), data, &mut frames);
+        let path = store.folder(JOURNAL).join("0000000000000003.log");
+        fs::write(&path, frames).expect("segment");
+        path
+    }
+
+    #[test]
+    fn after_a_crash_the_journal_restores_what_was_half_written() {
+        let (dir, store) = opened();
+        let segment = journal_with(&store, &record(), Some(b"data"));
+        // The crash left the data link with other bytes, and no record.
+        write(&store, Part::Data, false, b"da\0\0");
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        let found = store.load();
+        assert_eq!(found[ID].record, record());
+        assert_eq!(
+            fs::read(store.path(ID, Part::Data, false)).expect("data"),
+            b"data"
+        );
+        assert!(store.path(ID, Part::Record, false).exists());
+        assert!(!segment.exists(), "replayed, then removed");
+    }
+
+    #[test]
+    fn an_upload_gone_after_its_commit_is_not_brought_back() {
+        let (dir, store) = opened();
+        let segment = journal_with(&store, &record(), Some(b"data"));
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        assert!(store.load().is_empty());
+        assert!(!store.path(ID, Part::Data, false).exists());
+        assert!(!store.path(ID, Part::Record, false).exists());
+        assert!(!segment.exists());
+    }
+
+    #[test]
+    fn a_record_rewritten_after_the_commit_wins_over_the_journal() {
+        let (dir, store) = opened();
+        let mut held = record();
+        held.held = true;
+        journal_with(&store, &held, Some(b"data"));
+        // Released under its new name after the commit: synced, newer.
+        let mut released = record();
+        released.name = b"final.jpg".to_vec();
+        write(
+            &store,
+            Part::Record,
+            false,
+            &to_json(&released).expect("json"),
+        );
+        write(&store, Part::Data, false, b"data");
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(store.load()[ID].record, released);
+    }
+
+    #[test]
+    fn a_half_moved_upload_is_restored_in_failed() {
+        let (dir, store) = opened();
+        journal_with(&store, &record(), Some(b"data"));
+        write(&store, Part::Data, true, b"\0\0\0\0");
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        let found = store.load();
+        assert!(found[ID].failed);
+        assert_eq!(
+            fs::read(store.path(ID, Part::Data, true)).expect("data"),
+            b"data"
+        );
+    }
+
+    #[test]
+    fn before_its_checkpoint_an_upload_is_read_from_the_journal_and_never_swept() {
+        let (dir, store) = opened();
+        // The relay's first load has swept; what it commits now has data
+        // and a journal record but no record file yet.
+        assert!(store.load().is_empty());
+        let segment = journal_with(&store, &record(), Some(b"data"));
+        write(&store, Part::Data, false, b"data");
+        let (reader, _) = Store::inspect(dir.path()).expect("inspect");
+        assert_eq!(reader.load()[ID].record, record(), "listed by a reader");
+        assert_eq!(store.load()[ID].record, record(), "and by the relay");
+        // Data just linked, its frame not yet written: left alone.
+        fs::write(store.path("00061a2b3c4d5e70", Part::Data, false), b"x").expect("w");
+        assert!(!store.load().contains_key("00061a2b3c4d5e70"));
+        assert!(store.path("00061a2b3c4d5e70", Part::Data, false).exists());
+        // The checkpoint writes the record file and removes the segment.
+        let closed = journal::Closed {
+            path: segment.clone(),
+            uploads: vec![(ID.to_owned(), to_json(&record()).expect("json"))],
+        };
+        store.checkpoint(&closed).expect("checkpoint");
+        assert!(!segment.exists());
+        assert!(store.path(ID, Part::Record, false).exists());
+        assert_eq!(store.load()[ID].record, record());
+    }
+
+    #[test]
+    fn a_foreign_file_in_the_journal_is_moved_aside_and_a_torn_segment_replayed() {
+        let (dir, store) = opened();
+        let segment = journal_with(&store, &record(), Some(b"data"));
+        let mut bytes = fs::read(&segment).expect("read");
+        bytes.extend_from_slice(b"FRQ1 torn");
+        fs::write(&segment, bytes).expect("write");
+        write(&store, Part::Data, false, b"");
+        fs::write(store.folder(JOURNAL).join("notes.txt"), b"hi").expect("foreign");
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(
+            fs::read(store.path(ID, Part::Data, false)).expect("data"),
+            b"data"
+        );
+        assert!(dir.path().join(CORRUPT).join("notes.txt").exists());
+        assert!(journal::segments(&store.folder(JOURNAL)).is_empty());
     }
 }

@@ -22,7 +22,7 @@ use crate::fields::Fields;
 #[derive(Debug)]
 pub(crate) enum Event {
     /// A new upload is on disk.
-    Added(Record),
+    Added(Vec<Record>),
     /// A held upload was renamed (its new record is on disk) or its
     /// session ended: deliver it.
     Released(Record),
@@ -124,9 +124,11 @@ impl Worker {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Added(record) => {
-                let state = State::new(&record);
-                self.add(record, state);
+            Event::Added(records) => {
+                for record in records {
+                    let state = State::new(&record);
+                    self.add(record, state);
+                }
             }
             Event::Released(record) => {
                 if let Some(item) = self.items.get_mut(&record.id) {
@@ -343,7 +345,7 @@ impl Worker {
             .collect();
         let failure = reasons.join("; ");
         item.state.failure = Some(failure.clone());
-        if let Err(error) = self.store.move_upload(id, &item.state, true) {
+        if let Err(error) = self.store.move_upload(&item.record, &item.state, true) {
             tracing::error!(id, %error, reason = failure, "cannot move an upload to failed/");
             return;
         }
