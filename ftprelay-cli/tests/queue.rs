@@ -75,12 +75,17 @@ impl Hook {
 /// `ftprelay --user cam:pw --queue DIR` with `extra`, retrying every
 /// second unless `extra` says otherwise.
 fn queued_relay(queue: &Path, extra: &[&str]) -> Relay {
+    queued_relay_with_env(queue, extra, &[])
+}
+
+/// [`queued_relay`] with `env` added to the relay's environment.
+fn queued_relay_with_env(queue: &Path, extra: &[&str], env: &[(&str, &str)]) -> Relay {
     let mut args = vec!["--user", "cam:pw", "--queue", queue.to_str().expect("path")];
     if !extra.contains(&"--queue-retry-first") {
         args.extend(["--queue-retry-first", "1", "--queue-retry-max", "1"]);
     }
     args.extend_from_slice(extra);
-    Relay::start(&args)
+    Relay::start_with_env(&args, env)
 }
 
 /// The lines of `ftprelay queue list DIR`, as maps of the header's names.
@@ -334,6 +339,62 @@ sys.stdin.read()
             || format!("{:?}", files_in(queue.path(), "active")),
         );
         hook.assert_quiet(Duration::from_millis(1500));
+    }),
+    killed_while_moving_to_failed_it_ends_in_failed_whole_after_the_restart({
+        use std::os::unix::process::ExitStatusExt as _;
+        // The relay (a debug build) kills itself with SIGKILL right after the
+        // step named, the moment no signal from outside could hit.
+        for step in [
+            "to-failed-after-data",
+            "to-failed-after-state",
+            "to-failed-after-record",
+        ] {
+            let hook = Hook::start();
+            hook.set("reject", true);
+            let queue = tempfile::tempdir().expect("queue");
+            let mut relay = queued_relay_with_env(
+                queue.path(),
+                &["--http", &hook.url],
+                &[("FTPRELAY_TEST_KILL_AT", step)],
+            );
+            let body = format!("refused for good, killed {step}").repeat(50);
+            let output = upload(&relay, "cam:pw", "bad.jpg", body.as_bytes());
+            assert!(output.status.success(), "{}", stderr(&output));
+            assert_eq!(hook.next()["status"], 400);
+            let mut status = None;
+            wait_until(
+                "the relay to be killed",
+                || {
+                    status = relay.child.try_wait().expect("wait");
+                    status.is_some()
+                },
+                || relay.log.lock().expect("log").clone(),
+            );
+            assert_eq!(status.and_then(|s| s.signal()), Some(9), "{step}");
+            drop(relay);
+            let mut relay = queued_relay(queue.path(), &["--http", &hook.url]);
+            if step != "to-failed-after-record" {
+                relay.wait_for_line("upload moved to failed/");
+            }
+            let failed = files_in(queue.path(), "failed");
+            assert_eq!(failed.len(), 3, "{step}: {failed:?}");
+            assert!(files_in(queue.path(), "active").is_empty(), "{step}");
+            let data = failed.iter().find(|f| f.ends_with(".data")).expect("data");
+            assert_eq!(
+                std::fs::read(queue.path().join("failed").join(data)).expect("data"),
+                body.as_bytes(),
+                "{step}"
+            );
+            let listed = queue_list(queue.path());
+            assert_eq!(listed.len(), 1, "{step}: {listed:?}");
+            assert_eq!(listed[0]["status"], "failed", "{step}");
+            assert!(
+                listed[0]["last_error"].contains("400"),
+                "{step}: {listed:?}"
+            );
+            // Refused for good: the restart does not try it again.
+            hook.assert_quiet(Duration::from_millis(1500));
+        }
     }),
 );
 

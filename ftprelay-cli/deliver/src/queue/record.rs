@@ -163,6 +163,11 @@ impl State {
     pub(crate) fn delivered(&self) -> bool {
         self.destinations.iter().all(|d| d.done)
     }
+
+    /// Whether no destination is left to try (each done or given up on).
+    pub(crate) fn settled(&self) -> bool {
+        self.destinations.iter().all(|d| d.done || d.failed)
+    }
 }
 
 /// Microseconds since 1970 (0 before it).

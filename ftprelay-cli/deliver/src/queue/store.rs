@@ -434,6 +434,13 @@ impl Store {
         self.write_state(id, state, from)?;
         for part in Part::ALL {
             fs::rename(self.path(id, part, from), self.path(id, part, to_failed))?;
+            if to_failed {
+                kill_point(match part {
+                    Part::Data => "to-failed-after-data",
+                    Part::State => "to-failed-after-state",
+                    Part::Record => "to-failed-after-record",
+                });
+            }
         }
         sync_dir(&self.folder(if to_failed { FAILED } else { ACTIVE }))
     }
@@ -530,6 +537,21 @@ impl Store {
         Ok(true)
     }
 }
+
+/// Debug builds only: kills this process with SIGKILL at the step that
+/// `FTPRELAY_TEST_KILL_AT` names, for the tests of what a crash between
+/// two steps leaves (a real kill -9 of a real relay, at the moment no
+/// signal from outside could hit).
+#[cfg(debug_assertions)]
+fn kill_point(step: &str) {
+    if std::env::var_os("FTPRELAY_TEST_KILL_AT").is_some_and(|at| at == step) {
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn kill_point(_step: &str) {}
 
 fn remove_if_there(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {

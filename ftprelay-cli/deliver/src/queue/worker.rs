@@ -179,6 +179,15 @@ impl Worker {
             },
         );
         self.schedule_pending(&id);
+        // Nothing left to try (a run killed while moving it to failed/, or
+        // before removing it): ended now.
+        if self
+            .items
+            .get(&id)
+            .is_some_and(|item| !item.record.held && item.state.settled())
+        {
+            self.settle(&id);
+        }
     }
 
     /// Schedules every destination of `id` neither done nor given up on.
@@ -317,8 +326,7 @@ impl Worker {
         let Some(item) = self.items.get(id) else {
             return;
         };
-        let pending = item.state.destinations.iter().any(|p| !p.done && !p.failed);
-        if pending || item.running > 0 {
+        if !item.state.settled() || item.running > 0 {
             if let Err(error) = self.store.write_state(id, &item.state, false) {
                 tracing::warn!(id, %error, "cannot record a delivery's outcome; it may be repeated");
             }
