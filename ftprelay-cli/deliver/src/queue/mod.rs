@@ -2,8 +2,9 @@
 //! that an outage of a destination loses nothing.
 //!
 //! The device hears `226` once its file and everything needed to deliver
-//! it (user, destinations, names, time, a unique id) are on disk: written,
-//! synced, renamed into place, the directory synced. Then each destination
+//! it (user, destinations, names, time, a unique id) are on disk: in the
+//! queue's journal, synced with the other uploads of its batch (see
+//! `journal.rs`), its own files in `active/`. Then each destination
 //! is attempted in the background, on its own: one that succeeded is not
 //! repeated when another fails. A failed attempt is retried with
 //! exponential back-off ([`Backoff`]) until the upload is too old; a
@@ -85,7 +86,7 @@ pub struct QueueSettings {
     pub capacity: Option<Capacity>,
     /// How long one delivery attempt may take. Ten minutes.
     pub attempt_timeout: Duration,
-    /// The most uploads made durable by one directory sync. 256; 1 syncs
+    /// The most uploads made durable by one journal sync. 256; 1 syncs
     /// each upload on its own (for measuring what group commit saves).
     pub max_batch: usize,
 }
