@@ -74,11 +74,7 @@ impl Committer {
         let checkpointer = store.clone();
         std::thread::Builder::new()
             .name("ftprelay-queue-checkpoint".to_owned())
-            .spawn(move || {
-                for segment in closed {
-                    checkpoint(&checkpointer, &segment);
-                }
-            })?;
+            .spawn(move || checkpoints_loop(&checkpointer, &closed))?;
         let (sender, receiver) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("ftprelay-queue-commit".to_owned())
@@ -127,19 +123,23 @@ impl Run {
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
+            let mut bytes = journaled_bytes(&first);
             let mut batch = vec![first];
-            while batch.len() < max_batch {
+            while batch.len() < max_batch && bytes < MAX_BATCH_BYTES {
                 match receiver.try_recv() {
-                    Ok(next) => batch.push(next),
+                    Ok(next) => {
+                        bytes += journaled_bytes(&next);
+                        batch.push(next);
+                    }
                     Err(_) => break,
                 }
             }
-            let mut staged = Vec::with_capacity(batch.len());
+            let mut frames = Batch::default();
             let mut jobs = Vec::with_capacity(batch.len());
             for job in batch {
                 match stage(&self.store, &job) {
-                    Ok(one) => {
-                        staged.push(one);
+                    Ok(staged) => {
+                        frames.add(&job.record.id, staged);
                         jobs.push(job);
                     }
                     Err(error) => self.undo(job, error),
@@ -148,7 +148,7 @@ impl Run {
             if jobs.is_empty() {
                 continue;
             }
-            let outcome = self.commit(&jobs, &staged);
+            let outcome = self.commit(frames);
             if outcome.is_ok() {
                 let records = jobs.iter().map(|job| job.record.clone()).collect();
                 let _ = events.try_send(Event::Added(records));
@@ -172,22 +172,12 @@ impl Run {
 
     /// Makes `batch` durable: the big uploads' data synced, the names in
     /// `active/` synced, then the journal's frames of all of them.
-    fn commit(&mut self, jobs: &[Job], batch: &[Staged]) -> io::Result<()> {
-        let mut frames = Vec::new();
-        let mut uploads = Vec::with_capacity(batch.len());
-        for (job, staged) in jobs.iter().zip(batch) {
-            let inline = match &staged.data {
-                StagedData::Inline(bytes) => Some(bytes.as_slice()),
-                StagedData::File(file) => {
-                    file.sync_all()?;
-                    None
-                }
-            };
-            journal::encode(&staged.json, inline, &mut frames);
-            uploads.push((job.record.id.clone(), staged.json.clone()));
+    fn commit(&mut self, batch: Batch) -> io::Result<()> {
+        for file in &batch.files {
+            file.sync_all()?;
         }
         sync_dir(&self.active)?;
-        self.journal.append(&frames, uploads)
+        self.journal.append(&batch.frames, batch.uploads)
     }
 
     /// `job` was not committed: its data and its room in the queue go.
@@ -250,9 +240,74 @@ fn stage(store: &Store, job: &Job) -> io::Result<Staged> {
     })
 }
 
-fn checkpoint(store: &Store, closed: &Closed) {
-    if let Err(error) = store.checkpoint(closed) {
-        // The segment stays: replayed at the next start.
-        tracing::error!(segment = %closed.path.display(), %error, "cannot checkpoint the queue journal");
+/// The checkpoint thread: every segment closed meanwhile is checkpointed
+/// with one flush; a failed checkpoint is tried again a little later (and
+/// what it could not do, the next start replays).
+fn checkpoints_loop(store: &Store, closed: &mpsc::Receiver<Closed>) {
+    let mut pending: Vec<Closed> = Vec::new();
+    let mut stopping = false;
+    loop {
+        if pending.is_empty() {
+            match closed.recv() {
+                Ok(segment) => pending.push(segment),
+                Err(_) => return,
+            }
+        } else if !stopping {
+            match closed.recv_timeout(CHECKPOINT_RETRY) {
+                Ok(segment) => pending.push(segment),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => stopping = true,
+            }
+        }
+        pending.extend(closed.try_iter());
+        match store.checkpoint(&pending) {
+            Ok(()) => pending.clear(),
+            Err(error) => {
+                tracing::error!(%error, segments = pending.len(), "cannot checkpoint the queue journal; trying again");
+                if stopping {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// How long a failed checkpoint waits before it is tried again.
+const CHECKPOINT_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A batch gathers no more uploads once its journal bytes reach this
+/// (a bound on the committer's memory: 256 uploads of 1 MiB would be
+/// 256 MiB).
+const MAX_BATCH_BYTES: u64 = 16 << 20;
+
+/// The bytes `job` puts into the journal.
+fn journaled_bytes(job: &Job) -> u64 {
+    if job.record.size <= journal::INLINE_MAX {
+        job.record.size
+    } else {
+        0
+    }
+}
+
+/// The frames of one batch, and the data files synced on their own.
+#[derive(Default)]
+struct Batch {
+    frames: Vec<u8>,
+    uploads: Vec<(String, Vec<u8>)>,
+    files: Vec<File>,
+}
+
+impl Batch {
+    fn add(&mut self, id: &str, staged: Staged) {
+        match staged.data {
+            StagedData::Inline(bytes) => {
+                journal::encode(&staged.json, Some(&bytes), &mut self.frames)
+            }
+            StagedData::File(file) => {
+                journal::encode(&staged.json, None, &mut self.frames);
+                self.files.push(file);
+            }
+        }
+        self.uploads.push((id.to_owned(), staged.json));
     }
 }

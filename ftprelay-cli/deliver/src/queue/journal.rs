@@ -21,7 +21,7 @@
 //! torn tail of a write the crash interrupted, never acknowledged.
 
 use std::fs::{self, File};
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -74,57 +74,83 @@ pub(crate) struct Entry {
     pub(crate) data: Option<Vec<u8>>,
 }
 
-/// The whole frames of the segment at `path`, in order, up to the first
-/// torn or foreign one. Without `with_data` the bytes are skipped (and
-/// not checked): for listing.
-pub(crate) fn read_segment(path: &Path, with_data: bool) -> io::Result<Vec<Entry>> {
+/// A segment read back.
+#[derive(Debug, Default)]
+pub(crate) struct Segment {
+    /// Its whole frames, in order, up to the first torn or foreign one.
+    pub(crate) entries: Vec<Entry>,
+    /// A whole frame follows the first bad one: not the torn tail of the
+    /// last write (each write is synced before the next begins) but
+    /// damage, which hides acknowledged uploads.
+    pub(crate) damaged: bool,
+}
+
+/// No segment is this long (one rotates at [`ROTATE_BYTES`], plus one
+/// batch): a longer file is not read.
+const MAX_SEGMENT: u64 = 4 * ROTATE_BYTES;
+
+/// Reads the segment at `path`; every frame's checksum is checked.
+/// Without `with_data` the bytes are not kept (for listing).
+pub(crate) fn read_segment(path: &Path, with_data: bool) -> io::Result<Segment> {
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(super::store::no_link_no_wait())
         .open(path)?;
-    let mut file = io::BufReader::new(file);
-    let mut entries = Vec::new();
-    loop {
-        let mut header = [0u8; HEADER];
-        if file.read_exact(&mut header).is_err() || &header[..4] != MAGIC {
-            break;
-        }
-        let record_len = u32::from_le_bytes(header[4..8].try_into().unwrap_or_default());
-        let data_len = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
-        let crc = u32::from_le_bytes(header[16..20].try_into().unwrap_or_default());
-        if record_len > MAX_RECORD || (data_len != EXTERNAL && data_len > INLINE_MAX) {
-            break;
-        }
-        let mut record = vec![0; record_len as usize];
-        if file.read_exact(&mut record).is_err() {
-            break;
-        }
-        let inline = data_len != EXTERNAL;
-        if !with_data {
-            if inline && file.seek_relative(data_len as i64).is_err() {
-                break;
-            }
-            entries.push(Entry { record, data: None });
-            continue;
-        }
-        let mut data = vec![0; if inline { data_len as usize } else { 0 }];
-        if file.read_exact(&mut data).is_err() {
-            break;
-        }
-        let mut check = crc32fast::Hasher::new();
-        check.update(&record_len.to_le_bytes());
-        check.update(&data_len.to_le_bytes());
-        check.update(&record);
-        check.update(&data);
-        if check.finalize() != crc {
-            break;
-        }
-        entries.push(Entry {
-            record,
-            data: inline.then_some(data),
+    let mut bytes = Vec::new();
+    file.take(MAX_SEGMENT + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SEGMENT {
+        return Ok(Segment {
+            entries: Vec::new(),
+            damaged: true,
         });
     }
-    Ok(entries)
+    let mut segment = Segment::default();
+    let mut at = 0;
+    while at < bytes.len() {
+        let Some((mut entry, next)) = frame_at(&bytes, at) else {
+            segment.damaged = (at + 1..bytes.len()).any(|from| frame_at(&bytes, from).is_some());
+            break;
+        };
+        if !with_data {
+            entry.data = None;
+        }
+        segment.entries.push(entry);
+        at = next;
+    }
+    Ok(segment)
+}
+
+/// The whole, checked frame at `at` in `bytes`, and where the next begins.
+fn frame_at(bytes: &[u8], at: usize) -> Option<(Entry, usize)> {
+    let header = bytes.get(at..at.checked_add(HEADER)?)?;
+    if &header[..4] != MAGIC {
+        return None;
+    }
+    let record_len = u32::from_le_bytes(header[4..8].try_into().ok()?);
+    let data_len = u64::from_le_bytes(header[8..16].try_into().ok()?);
+    let crc = u32::from_le_bytes(header[16..20].try_into().ok()?);
+    let inline = data_len != EXTERNAL;
+    if record_len > MAX_RECORD || (inline && data_len > INLINE_MAX) {
+        return None;
+    }
+    let record_start = at + HEADER;
+    let data_start = record_start + record_len as usize;
+    let end = data_start + if inline { data_len as usize } else { 0 };
+    let record = bytes.get(record_start..data_start)?;
+    let data = bytes.get(data_start..end)?;
+    let mut check = crc32fast::Hasher::new();
+    check.update(&record_len.to_le_bytes());
+    check.update(&data_len.to_le_bytes());
+    check.update(record);
+    check.update(data);
+    if check.finalize() != crc {
+        return None;
+    }
+    let entry = Entry {
+        record: record.to_vec(),
+        data: inline.then(|| data.to_vec()),
+    };
+    Some((entry, end))
 }
 
 /// The segments in `dir`, oldest first (plain files named as segments;
@@ -167,6 +193,8 @@ pub(crate) struct Journal {
     len: u64,
     uploads: Vec<(String, Vec<u8>)>,
     first_at: Option<Instant>,
+    /// A failed append could not be cut back: appends must go elsewhere.
+    broken: bool,
 }
 
 impl Journal {
@@ -184,6 +212,7 @@ impl Journal {
             len: 0,
             uploads: Vec::new(),
             first_at: None,
+            broken: false,
         })
     }
 
@@ -201,10 +230,15 @@ impl Journal {
             .write_all(frames)
             .and_then(|()| self.file.sync_data());
         if let Err(error) = written {
-            if self.file.set_len(self.len).is_err() {
-                let closed = self.rotate()?;
-                drop(closed.uploads);
-            }
+            // Cut back to the last whole frame, and write the next one
+            // there: never after a gap, which would hide it. If even that
+            // fails, the committer starts a new segment.
+            self.broken = self
+                .file
+                .set_len(self.len)
+                .and_then(|()| self.file.seek(SeekFrom::Start(self.len)))
+                .and_then(|_| self.file.sync_data())
+                .is_err();
             return Err(error);
         }
         self.len += frames.len() as u64;
@@ -215,7 +249,8 @@ impl Journal {
 
     /// Whether the segment should be closed now.
     pub(crate) fn full(&self) -> bool {
-        self.uploads.len() >= ROTATE_UPLOADS
+        self.broken
+            || self.uploads.len() >= ROTATE_UPLOADS
             || self.len >= ROTATE_BYTES
             || self.first_at.is_some_and(|at| at.elapsed() >= ROTATE_AGE)
     }
@@ -236,6 +271,7 @@ impl Journal {
         self.file = next;
         self.len = 0;
         self.first_at = None;
+        self.broken = false;
         Ok(closed)
     }
 }
@@ -289,9 +325,10 @@ mod tests {
         // The last frame torn: every cut inside it leaves the first two.
         for cut in whole..bytes.len() {
             fs::write(&path, &bytes[..cut]).expect("write");
-            let entries = read_segment(&path, true).expect("read");
+            let segment = read_segment(&path, true).expect("read");
+            assert!(!segment.damaged, "a torn tail is not damage");
             assert_eq!(
-                entries,
+                segment.entries,
                 vec![
                     Entry {
                         record: b"{\"a\":1}".to_vec(),
@@ -306,8 +343,8 @@ mod tests {
             );
         }
         fs::write(&path, &bytes).expect("write");
-        assert_eq!(read_segment(&path, true).expect("read").len(), 3);
-        let listed = read_segment(&path, false).expect("read");
+        assert_eq!(read_segment(&path, true).expect("read").entries.len(), 3);
+        let listed = read_segment(&path, false).expect("read").entries;
         assert_eq!(listed.len(), 3);
         assert_eq!(listed[2].record, b"{\"c\":3}");
     }
@@ -320,12 +357,20 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         fs::write(&path, &bytes).expect("write");
-        let entries = read_segment(&path, true).expect("read");
-        assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].data.as_deref(), Some(&b"one"[..]));
+        let segment = read_segment(&path, true).expect("read");
+        assert_eq!(segment.entries.len(), 1);
+        assert_eq!(segment.entries[0].data.as_deref(), Some(&b"one"[..]));
+        assert!(!segment.damaged, "nothing whole after it");
+        // A bad frame with a whole one after it: damage, not a torn tail.
+        let mut bytes = frames(&[(b"{}", Some(b"one")), (b"{}", Some(b"two")), (b"{}", None)]);
+        bytes[HEADER + 2] ^= 1;
+        fs::write(&path, &bytes).expect("write");
+        let segment = read_segment(&path, true).expect("read");
+        assert!(segment.entries.is_empty());
+        assert!(segment.damaged);
         // Lengths that no frame has: foreign bytes, not read further.
         fs::write(&path, b"FRQ1\xff\xff\xff\xff0123456789abcdef").expect("write");
-        assert!(read_segment(&path, true).expect("read").is_empty());
+        assert!(read_segment(&path, true).expect("read").entries.is_empty());
     }
 
     #[test]
@@ -342,11 +387,42 @@ mod tests {
         assert!(!journal.is_empty());
         let closed = journal.rotate().expect("rotate");
         assert_eq!(closed.uploads.len(), 1);
-        assert_eq!(read_segment(&closed.path, true).expect("read").len(), 1);
+        assert_eq!(
+            read_segment(&closed.path, true)
+                .expect("read")
+                .entries
+                .len(),
+            1
+        );
         assert!(journal.is_empty());
         drop(journal);
         let again = Journal::open(dir.path()).expect("reopen");
         assert_eq!(again.seq, 2);
         assert_eq!(segments(dir.path()).len(), 3);
+    }
+
+    #[test]
+    fn an_append_that_cannot_be_cut_back_closes_the_segment() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut journal = Journal::open(dir.path()).expect("open");
+        // A handle that cannot write: the append fails, and so does the
+        // cut back, so the next batch must go to a new segment.
+        journal.file = File::open(segment_path(dir.path(), journal.seq)).expect("read-only");
+        let failed = journal.append(
+            &frames(&[(b"{}", Some(b"x"))]),
+            vec![("a".into(), b"{}".to_vec())],
+        );
+        assert!(failed.is_err());
+        assert!(journal.full(), "rotated before the next batch");
+        assert!(journal.is_empty(), "the failed upload is not the segment's");
+        let closed = journal.rotate().expect("rotate");
+        assert!(closed.uploads.is_empty());
+        journal
+            .append(
+                &frames(&[(b"{}", Some(b"y"))]),
+                vec![("b".into(), b"{}".to_vec())],
+            )
+            .expect("append to the new segment");
+        assert!(!journal.full());
     }
 }

@@ -185,6 +185,10 @@ impl Store {
         if self._lock.is_some() {
             self.move_aside_foreign_entries();
         }
+        // The journal before the folders: a checkpoint writes an upload's
+        // record file before it deletes the segment, so one of the two is
+        // always seen.
+        let journal = self.journal_records();
         let mut parts: BTreeMap<String, Vec<(Part, bool)>> = BTreeMap::new();
         for failed in [false, true] {
             let folder = self.folder(if failed { FAILED } else { ACTIVE });
@@ -202,7 +206,6 @@ impl Store {
                 }
             }
         }
-        let journal = self.journal_records();
         let sweep = self.sweep.swap(false, Ordering::Relaxed);
         let mut found = BTreeMap::new();
         for (id, parts) in parts {
@@ -218,8 +221,11 @@ impl Store {
     fn journal_records(&self) -> BTreeMap<String, Vec<u8>> {
         let mut records = BTreeMap::new();
         for segment in journal::segments(&self.folder(JOURNAL)) {
-            for entry in journal::read_segment(&segment, false).unwrap_or_default() {
-                if let Ok(record) = serde_json::from_slice::<Record>(&entry.record) {
+            let read = journal::read_segment(&segment, false).unwrap_or_default();
+            for entry in read.entries {
+                if let Ok(record) = serde_json::from_slice::<Record>(&entry.record)
+                    && is_id(&record.id)
+                {
                     records.insert(record.id, entry.record);
                 }
             }
@@ -232,6 +238,7 @@ impl Store {
         if !is_id(id) {
             return None;
         }
+        let journal = self.journal_records();
         let mut parts = Vec::new();
         for failed in [false, true] {
             for part in Part::ALL {
@@ -243,7 +250,6 @@ impl Store {
         if parts.is_empty() {
             return None;
         }
-        let journal = self.journal_records();
         self.join(id, &parts, journal.get(id), false)
     }
 
@@ -395,6 +401,7 @@ impl Store {
 
     /// Replaces the record of `id` durably (a held upload renamed).
     pub(crate) fn rewrite_record(&self, record: &Record) -> io::Result<()> {
+        let _changing = self.changing();
         let staged = self.staging(&record.id, Part::Record);
         write_synced(&staged, &to_json(record)?)?;
         fs::rename(&staged, self.path(&record.id, Part::Record, false))?;
@@ -451,29 +458,38 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The checkpoint of a closed journal segment: every upload of it
+    /// The checkpoint of closed journal segments: every upload of them
     /// still waiting gets its record file, one flush of the file system
-    /// makes them (and their data) durable, and the segment goes.
-    pub(crate) fn checkpoint(&self, closed: &journal::Closed) -> io::Result<()> {
-        for (id, json) in &closed.uploads {
-            let _changing = self.changing();
-            let record = self.path(id, Part::Record, false);
-            if self.path(id, Part::Data, false).exists() && !record.exists() {
-                let staged = self.staging(id, Part::Record);
-                let mut file = create(&staged)?;
-                file.write_all(json)?;
-                fs::rename(&staged, &record)?;
+    /// makes them (and their data) durable, and the segments go.
+    pub(crate) fn checkpoint(&self, segments: &[journal::Closed]) -> io::Result<()> {
+        for closed in segments {
+            for (id, json) in &closed.uploads {
+                let _changing = self.changing();
+                let record = self.path(id, Part::Record, false);
+                if self.path(id, Part::Data, false).exists() && !record.exists() {
+                    // Its own staging name: a release may be writing the
+                    // record's (under the same lock, but not the same file).
+                    let staged = self.folder(TMP).join(format!("{id}.checkpoint"));
+                    let mut file = create(&staged)?;
+                    file.write_all(json)?;
+                    fs::rename(&staged, &record)?;
+                }
             }
         }
         journal::sync_file_system(&self.folder(ACTIVE))?;
-        fs::remove_file(&closed.path)
+        for closed in segments {
+            remove_if_there(&closed.path)?;
+        }
+        Ok(())
     }
 
     /// After a crash: every upload of the journal's segments whose data is
     /// still in the queue gets its bytes and its record back from the
     /// journal (what the crash left of their files may be half-written),
     /// then the segments go. An upload whose data is gone was delivered
-    /// or dropped after its commit.
+    /// or dropped after its commit. A segment that cannot be read whole
+    /// is moved to `corrupt/`, and this start removes no data without a
+    /// record (it may be of an upload the damage hides).
     fn replay_journal(&self) -> io::Result<()> {
         let folder = self.folder(JOURNAL);
         for entry in read_dir(&folder) {
@@ -486,53 +502,92 @@ impl Store {
             return Ok(());
         }
         let mut restored = 0;
+        let mut damaged = Vec::new();
         for segment in &segments {
-            let entries = journal::read_segment(segment, true)
-                .map_err(|e| with_path(e, "cannot read the queue journal", segment))?;
-            for entry in entries {
-                if self.replay(&entry)? {
-                    restored += 1;
+            let read = match journal::read_segment(segment, true) {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::error!(segment = %segment.display(), %error, "cannot read a queue journal segment");
+                    damaged.push(segment);
+                    continue;
                 }
+            };
+            for entry in &read.entries {
+                match self.replay(entry) {
+                    Ok(true) => restored += 1,
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::error!(segment = %segment.display(), %error, "cannot restore an upload from the queue journal");
+                        damaged.push(segment);
+                    }
+                }
+            }
+            if read.damaged {
+                tracing::error!(segment = %segment.display(), "the queue journal is damaged: uploads after a bad frame cannot be read");
+                damaged.push(segment);
             }
         }
         sync_dir(&self.folder(ACTIVE))?;
         sync_dir(&self.folder(FAILED))?;
         for segment in &segments {
-            fs::remove_file(segment)?;
+            if damaged.contains(&segment) {
+                self.move_aside(segment, "a damaged queue journal segment");
+            } else {
+                fs::remove_file(segment)?;
+            }
         }
         sync_dir(&folder)?;
+        if !damaged.is_empty() {
+            self.sweep.store(false, Ordering::Relaxed);
+        }
         tracing::info!(queue = %self.root.display(), uploads = restored, "replayed the queue's journal after an unclean stop");
         Ok(())
     }
 
     /// Replays one journal entry; whether its upload is still queued.
     fn replay(&self, entry: &journal::Entry) -> io::Result<bool> {
-        let Ok(record) = serde_json::from_slice::<Record>(&entry.record) else {
-            tracing::warn!(queue = %self.root.display(), "an unreadable record in the queue journal; skipped");
-            return Ok(false);
+        let record = match serde_json::from_slice::<Record>(&entry.record) {
+            Ok(record) if is_id(&record.id) && record.check(&record.id).is_ok() => record,
+            _ => {
+                tracing::warn!(queue = %self.root.display(), "an unreadable record in the queue journal; skipped");
+                return Ok(false);
+            }
         };
         let id = record.id.as_str();
-        if record.check(id).is_err() {
+        // The data may be in either folder, or in both when a move was cut
+        // short: each copy gets the journal's bytes.
+        let mut holding = Vec::new();
+        for failed in [false, true] {
+            let data = self.path(id, Part::Data, failed);
+            if fs::symlink_metadata(&data).is_ok_and(|m| m.is_file()) {
+                if let Some(bytes) = &entry.data {
+                    let staged = self.staging(id, Part::Data);
+                    write_synced(&staged, bytes)?;
+                    fs::rename(&staged, &data)?;
+                }
+                holding.push(failed);
+            }
+        }
+        let Some(&data_in_failed) = holding.first() else {
             return Ok(false);
-        }
-        let failed = self.path(id, Part::Record, true).exists()
-            || (!self.path(id, Part::Record, false).exists()
-                && self.path(id, Part::Data, true).exists());
-        let data = self.path(id, Part::Data, failed);
-        if !data.exists() {
-            return Ok(false);
-        }
-        if let Some(bytes) = &entry.data {
-            let staged = self.staging(id, Part::Data);
-            write_synced(&staged, bytes)?;
-            fs::rename(&staged, &data)?;
-        }
-        let path = self.path(id, Part::Record, failed);
-        let readable = read_json::<Record>(&path).is_ok_and(|found| found.check(id).is_ok());
-        if !readable {
+        };
+        let readable = |failed| {
+            read_json::<Record>(&self.path(id, Part::Record, failed))
+                .is_ok_and(|found| found.check(id).is_ok())
+        };
+        if !readable(false) && !readable(true) {
+            // An unreadable record is replaced where it is; a missing one
+            // is written beside the data.
+            let failed = if self.path(id, Part::Record, true).exists() {
+                true
+            } else if self.path(id, Part::Record, false).exists() {
+                false
+            } else {
+                data_in_failed
+            };
             let staged = self.staging(id, Part::Record);
             write_synced(&staged, &entry.record)?;
-            fs::rename(&staged, &path)?;
+            fs::rename(&staged, self.path(id, Part::Record, failed))?;
         }
         Ok(true)
     }
@@ -866,7 +921,7 @@ mod tests {
             path: segment.clone(),
             uploads: vec![(ID.to_owned(), to_json(&record()).expect("json"))],
         };
-        store.checkpoint(&closed).expect("checkpoint");
+        store.checkpoint(&[closed]).expect("checkpoint");
         assert!(!segment.exists());
         assert!(store.path(ID, Part::Record, false).exists());
         assert_eq!(store.load()[ID].record, record());
@@ -888,6 +943,75 @@ mod tests {
             b"data"
         );
         assert!(dir.path().join(CORRUPT).join("notes.txt").exists());
+        assert!(journal::segments(&store.folder(JOURNAL)).is_empty());
+    }
+
+    #[test]
+    fn a_move_cut_short_gets_the_journal_bytes_wherever_the_data_is() {
+        let (dir, store) = opened();
+        journal_with(&store, &record(), Some(b"data"));
+        // Killed on the way to failed/: the data moved (unsynced), the
+        // record not yet.
+        write(
+            &store,
+            Part::Record,
+            false,
+            &to_json(&record()).expect("json"),
+        );
+        write(&store, Part::Data, true, b"\0\0");
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        let found = store.load();
+        assert!(!found[ID].failed, "where its record is");
+        assert_eq!(
+            fs::read(store.path(ID, Part::Data, false)).expect("data"),
+            b"data"
+        );
+        assert!(!store.path(ID, Part::Data, true).exists());
+    }
+
+    #[test]
+    fn a_journal_frame_naming_a_path_is_skipped() {
+        let outside = tempfile::tempdir().expect("dir");
+        let root = outside.path().join("queue");
+        let store = Store::open(&root).expect("open");
+        let mut hostile = record();
+        // active/../../escaped: beside the queue directory.
+        hostile.id = "../../escaped".to_owned();
+        journal_with(&store, &hostile, Some(b"data"));
+        fs::write(outside.path().join("escaped.data"), b"bait").expect("bait");
+        drop(store);
+        let store = Store::open(&root).expect("reopen");
+        assert!(store.load().is_empty());
+        let bait = fs::read(outside.path().join("escaped.data")).expect("bait");
+        assert_eq!(bait, b"bait");
+        assert!(!outside.path().join("escaped.json").exists());
+    }
+
+    #[test]
+    fn a_damaged_segment_is_kept_aside_and_nothing_is_swept() {
+        let (dir, store) = opened();
+        let mut frames = Vec::new();
+        for id in [ID, "00061a2b3c4d5e70"] {
+            let mut one = record();
+            one.id = id.to_owned();
+            journal::encode(&to_json(&one).expect("json"), Some(b"data"), &mut frames);
+        }
+        // The first frame damaged: the second, whole, cannot be trusted
+        // to be all there is.
+        frames[30] ^= 0xff;
+        fs::write(store.folder(JOURNAL).join("0000000000000001.log"), frames).expect("w");
+        write(&store, Part::Data, false, b"data");
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        assert!(store.load().is_empty());
+        assert!(store.path(ID, Part::Data, false).exists(), "not swept");
+        assert!(
+            dir.path()
+                .join(CORRUPT)
+                .join("0000000000000001.log")
+                .exists()
+        );
         assert!(journal::segments(&store.folder(JOURNAL)).is_empty());
     }
 }
