@@ -158,6 +158,39 @@ pub(crate) struct RunArgs {
     pub(crate) destinations: crate::destinations::DestinationArgs,
 }
 
+/// The command line, every flag of a relay also read from the environment:
+/// `FTPRELAY_` and the flag's name in capitals with `_` for `-`, except
+/// `--user`, whose values are `FTPRELAY_USERS` (and `--users`' file is
+/// `FTPRELAY_USERS_FILE`). A flag given on the command line wins; a
+/// repeatable flag takes one value from its variable. No name is one of
+/// the variables `--exec` commands get ([`ftprelay_deliver::UPLOAD_VARIABLES`]).
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command().mut_args(|arg| {
+        let counted = matches!(
+            arg.get_action(),
+            ArgAction::Count | ArgAction::Help | ArgAction::Version
+        );
+        if arg.get_long().is_none() || counted {
+            return arg;
+        }
+        let name = environment_name(arg.get_id().as_str());
+        arg.env(name)
+    })
+}
+
+/// The variable of the flag whose id (its field's name) is `id`.
+fn environment_name(id: &str) -> String {
+    format!("FTPRELAY_{}", id.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Parses the command line and the environment.
+pub(crate) fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches as _;
+    let matches = command().try_get_matches()?;
+    Cli::from_arg_matches(&matches)
+}
+
 fn parse_user(text: &str) -> Result<(String, String), String> {
     match text.split_once(':') {
         Some((name, password)) if !name.is_empty() => Ok((name.to_owned(), password.to_owned())),

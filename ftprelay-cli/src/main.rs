@@ -18,18 +18,17 @@ mod verifier;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
 use tracing_subscriber::EnvFilter;
 
-use crate::args::{Cli, Command, RunArgs, Runtime};
+use crate::args::{Command, RunArgs, Runtime};
 use crate::error::CliError;
 use crate::settings::Settings;
 use crate::users::Users;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)] // the program's own output
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match args::parse() {
         Ok(cli) => cli,
         Err(error)
             if matches!(

@@ -69,6 +69,20 @@ impl std::fmt::Display for Command {
     }
 }
 
+/// The variables that describe an upload to its command. Every other
+/// `FTPRELAY_*` variable of the relay's own environment (its settings,
+/// which may hold secrets) is removed from the command's, so that the
+/// two never shadow each other.
+pub const UPLOAD_VARIABLES: [&str; 7] = [
+    "FTPRELAY_PATH",
+    "FTPRELAY_FILE_NAME",
+    "FTPRELAY_REMOTE_PATH",
+    "FTPRELAY_USER",
+    "FTPRELAY_PEER",
+    "FTPRELAY_SIZE",
+    "FTPRELAY_ID",
+];
+
 /// `/bin/sh -c CMD ftprelay PATH`, with the upload described in the
 /// environment; success is the command's exit status 0, whatever its
 /// children do. At most `log_limit` bytes of its output are logged.
@@ -80,6 +94,11 @@ async fn exec(
     log_limit: usize,
 ) -> Result<(), ProcessError> {
     let mut std_command = std::process::Command::new("/bin/sh");
+    for (name, _) in std::env::vars_os() {
+        if name.as_bytes().starts_with(b"FTPRELAY_") {
+            std_command.env_remove(name);
+        }
+    }
     std_command
         .arg("-c")
         .arg(command)

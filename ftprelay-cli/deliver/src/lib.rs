@@ -48,7 +48,7 @@ mod trust;
 pub use destinations::{Delivery, Destination, Destinations};
 pub use dir::Directory;
 pub use discard::Discard;
-pub use exec::{Command, DEFAULT_LOG_LIMIT as DEFAULT_EXEC_LOG_LIMIT};
+pub use exec::{Command, DEFAULT_LOG_LIMIT as DEFAULT_EXEC_LOG_LIMIT, UPLOAD_VARIABLES};
 pub use fields::{Fields, InvalidId};
 pub use http::{Http, HttpError, Method as HttpMethod};
 pub use mail::{
