@@ -51,6 +51,15 @@ impl ProfileArg {
 }
 
 /// The runtimes the relay can run on.
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One line of text an event.
+    Text,
+    /// One JSON object an event.
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Runtime {
     /// tokio (multi-threaded).
@@ -150,6 +159,10 @@ pub(crate) struct RunArgs {
     /// Less log output (-q warnings, -qq errors).
     #[arg(short, long, action = ArgAction::Count)]
     pub(crate) quiet: u8,
+    /// How log lines are written: `text` for people, `json` (one object a
+    /// line, with the session's peer and user) for log collectors.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
     /// Store and forward.
     #[command(flatten)]
     pub(crate) queue: crate::queue::QueueArgs,

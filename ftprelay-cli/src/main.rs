@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use tracing_subscriber::EnvFilter;
 
-use crate::args::{Command, RunArgs, Runtime};
+use crate::args::{Command, LogFormat, RunArgs, Runtime};
 use crate::error::CliError;
 use crate::settings::Settings;
 use crate::users::Users;
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
 
 fn run(args: &RunArgs) -> Result<(), CliError> {
     let settings = Settings::load(args)?;
-    init_logging(args.verbose, args.quiet);
+    init_logging(args.verbose, args.quiet, args.log_format);
     let tls = load_tls(&settings.tls)?;
     let stopped = signals::handle(tls.clone().zip(settings.tls.clone()))?;
     // The same steps on either runtime; only the adapter differs.
@@ -196,7 +196,7 @@ fn users_summary(
     parts.join(", ")
 }
 
-fn init_logging(verbose: u8, quiet: u8) {
+fn init_logging(verbose: u8, quiet: u8, format: LogFormat) {
     let level = match (i16::from(verbose) - i16::from(quiet)).clamp(-2, 2) {
         -2 => "error",
         -1 => "warn",
@@ -205,9 +205,19 @@ fn init_logging(verbose: u8, quiet: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+        .with_ansi(false);
+    match format {
+        LogFormat::Text => logs.init(),
+        // The event's fields at the top level, the session's (peer, user)
+        // under "span": one flat object a line for a log collector.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }

@@ -102,11 +102,16 @@ impl Relay {
             spool,
         };
         let listening = relay.wait_for_line("ftprelay listening");
+        // `listen=ADDR` in text, `"listen":"ADDR"` with --log-format json.
         let addr = listening
             .split("listen=")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
-            .expect("listen= in the listening line");
+            .or_else(|| {
+                let rest = listening.split("\"listen\":\"").nth(1)?;
+                rest.split('"').next()
+            })
+            .expect("the address in the listening line");
         relay.addr = addr.parse().expect("the listening address");
         relay
     }
