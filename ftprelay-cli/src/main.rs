@@ -13,6 +13,7 @@ mod hash;
 mod queue;
 mod settings;
 mod signals;
+mod systemd;
 mod users;
 mod verifier;
 
@@ -71,19 +72,23 @@ fn run(args: &RunArgs) -> Result<(), CliError> {
     let settings = Settings::load(args)?;
     init_logging(args.verbose, args.quiet, args.log_format);
     let tls = load_tls(&settings.tls)?;
-    let stopped = signals::handle(tls.clone().zip(settings.tls.clone()))?;
+    let inherited = systemd::inherited_listeners()?;
+    let signalled = signals::handle(tls.clone().zip(settings.tls.clone()))?;
+    let stopped = async {
+        signalled.await;
+        systemd::stopping();
+    };
     // The same steps on either runtime; only the adapter differs.
     macro_rules! serve_on {
         ($adapter:ident) => {
             async {
                 let (relay, log) = bind(settings, |config, users| async move {
-                    match tls {
-                        Some(tls) => $adapter::Relay::bind_with_tls(config, users, tls).await,
-                        None => $adapter::Relay::bind(config, users).await,
-                    }
+                    $adapter::Relay::bind_inherited(config, inherited, users, tls).await
                 })
                 .await?;
-                log(&relay.local_addrs(), relay.spool_dir());
+                let addrs = relay.local_addrs();
+                log(&addrs, relay.spool_dir());
+                systemd::ready(addrs.as_deref().unwrap_or_default());
                 relay.serve(stopped).await.map_err(runtime_error)
             }
         };

@@ -37,7 +37,7 @@ impl<A: Authenticator> Relay<A> {
     /// from it. Fails with the address that could not be bound, or the spool
     /// directory that is locked by another relay.
     pub async fn bind(config: RelayConfig, authenticator: A) -> io::Result<Self> {
-        Self::bind_inner(config, authenticator, None)
+        Self::bind_inner(config, Vec::new(), authenticator, None)
     }
 
     /// [`Relay::bind`] with FTPS: `AUTH TLS` on every listener, and the
@@ -47,16 +47,35 @@ impl<A: Authenticator> Relay<A> {
         authenticator: A,
         tls: Tls,
     ) -> io::Result<Self> {
-        Self::bind_inner(config, authenticator, Some(tls))
+        Self::bind_inner(config, Vec::new(), authenticator, Some(tls))
     }
 
-    fn bind_inner(config: RelayConfig, authenticator: A, tls: Option<Tls>) -> io::Result<Self> {
+    fn bind_inner(
+        config: RelayConfig,
+        inherited: Vec<std::net::TcpListener>,
+        authenticator: A,
+        tls: Option<Tls>,
+    ) -> io::Result<Self> {
         let executor = Arc::new(Executor::new());
         let runtime = Smol {
             executor: Arc::downgrade(&executor),
         };
-        let inner = ftprelay_io::Relay::bind(config, authenticator, runtime, tls)?;
+        let inner =
+            ftprelay_io::Relay::bind_inherited(config, inherited, authenticator, runtime, tls)?;
         Ok(Self { inner, executor })
+    }
+
+    /// [`Relay::bind`] (with FTPS if `tls` is given) on `inherited`
+    /// listeners, already bound and listening (systemd's socket
+    /// activation), instead of those of [`RelayConfig::listen`] when there
+    /// are any.
+    pub async fn bind_inherited(
+        config: RelayConfig,
+        inherited: Vec<std::net::TcpListener>,
+        authenticator: A,
+        tls: Option<Tls>,
+    ) -> io::Result<Self> {
+        Self::bind_inner(config, inherited, authenticator, tls)
     }
 
     /// The addresses the relay listens on (with the ports the system chose

@@ -46,6 +46,21 @@ impl<A: Authenticator> Relay<A> {
         Ok(Self { inner })
     }
 
+    /// [`Relay::bind`] (with FTPS if `tls` is given) on `inherited`
+    /// listeners, already bound and listening (systemd's socket
+    /// activation), instead of those of [`RelayConfig::listen`] when there
+    /// are any.
+    pub async fn bind_inherited(
+        config: RelayConfig,
+        inherited: Vec<std::net::TcpListener>,
+        authenticator: A,
+        tls: Option<Tls>,
+    ) -> io::Result<Self> {
+        let inner =
+            ftprelay_io::Relay::bind_inherited(config, inherited, authenticator, Tokio, tls)?;
+        Ok(Self { inner })
+    }
+
     /// The addresses the relay listens on (with the ports the system chose
     /// for port 0).
     pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {

@@ -99,6 +99,16 @@ async fn exec(
             std_command.env_remove(name);
         }
     }
+    // What systemd gave the relay is the relay's: a command could
+    // otherwise speak for the service.
+    for name in [
+        "NOTIFY_SOCKET",
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+    ] {
+        std_command.env_remove(name);
+    }
     std_command
         .arg("-c")
         .arg(command)

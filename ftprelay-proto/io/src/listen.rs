@@ -17,9 +17,14 @@ const BACKLOG: i32 = 1024;
 /// TLS ones, each with `true`), non-blocking, ready for a runtime. Fails
 /// with the address that could not be bound; nothing else is touched, so a
 /// relay that cannot listen leaves its spool alone.
+///
+/// `inherited` listeners (passed by a service manager: systemd's socket
+/// activation), when there are any, are the plain listeners instead of
+/// [`RelayConfig::listen`].
 pub(crate) fn bind_all(
     config: &RelayConfig,
     tls: bool,
+    inherited: Vec<std::net::TcpListener>,
 ) -> io::Result<Vec<(std::net::TcpListener, bool)>> {
     if !tls && !config.implicit_tls_listen.is_empty() {
         return Err(io::Error::new(
@@ -27,16 +32,24 @@ pub(crate) fn bind_all(
             "implicit TLS listeners need a certificate and key",
         ));
     }
-    let plain = config.listen.iter().map(|addr| (addr, false));
+    let mut all = Vec::new();
+    let plain: &[SocketAddr] = if inherited.is_empty() {
+        &config.listen
+    } else {
+        for listener in inherited {
+            listener.set_nonblocking(true)?;
+            all.push((listener, false));
+        }
+        &[]
+    };
+    let plain = plain.iter().map(|addr| (addr, false));
     let implicit = config.implicit_tls_listen.iter().map(|addr| (addr, true));
-    plain
-        .chain(implicit)
-        .map(|(addr, implicit)| {
-            bind(*addr)
-                .map(|listener| (listener, implicit))
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
-        })
-        .collect()
+    for (addr, implicit) in plain.chain(implicit) {
+        let listener = bind(*addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        all.push((listener, implicit));
+    }
+    Ok(all)
 }
 
 fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {

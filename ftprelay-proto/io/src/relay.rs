@@ -62,8 +62,22 @@ impl<A: Authenticator, R: Runtime> Relay<A, R> {
         runtime: R,
         tls: Option<Tls>,
     ) -> io::Result<Self> {
+        Self::bind_inherited(config, Vec::new(), authenticator, runtime, tls)
+    }
+
+    /// [`Relay::bind`], serving on `inherited` listeners (already bound and
+    /// listening, e.g. passed by systemd's socket activation) instead of
+    /// those of [`RelayConfig::listen`] when there are any. The implicit
+    /// TLS listeners are still bound from `config`.
+    pub fn bind_inherited(
+        config: RelayConfig,
+        inherited: Vec<std::net::TcpListener>,
+        authenticator: A,
+        runtime: R,
+        tls: Option<Tls>,
+    ) -> io::Result<Self> {
         let mut listeners = Vec::new();
-        for (listener, implicit_tls) in listen::bind_all(&config, tls.is_some())? {
+        for (listener, implicit_tls) in listen::bind_all(&config, tls.is_some(), inherited)? {
             let addr = listener.local_addr()?;
             listeners.push(Listening {
                 listener: runtime.listener(listener)?,
