@@ -116,6 +116,15 @@ pub(crate) struct RunArgs {
     /// [default: 1K].
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub(crate) min_upload_rate: Option<u64>,
+    /// The most bytes per second one session's upload may arrive at (the
+    /// client is slowed, not refused); K, M and G suffixes; 0 is no limit
+    /// [default: 0].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub(crate) max_upload_rate: Option<u64>,
+    /// The most bytes per second all uploads together may arrive at; K, M
+    /// and G suffixes; 0 is no limit [default: 0].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub(crate) max_total_upload_rate: Option<u64>,
     /// How long an upload may take before --min-upload-rate applies [default: 60].
     #[arg(long, value_name = "SECS")]
     pub(crate) upload_rate_grace: Option<u64>,

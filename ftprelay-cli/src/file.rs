@@ -24,6 +24,8 @@ pub(crate) struct FileConfig {
     pub(crate) idle_timeout: Option<u64>,
     pub(crate) process_timeout: Option<u64>,
     pub(crate) min_upload_rate: Option<Size>,
+    pub(crate) max_upload_rate: Option<Size>,
+    pub(crate) max_total_upload_rate: Option<Size>,
     pub(crate) upload_rate_grace: Option<u64>,
     pub(crate) ack_on_receipt: Option<bool>,
     pub(crate) password_checks: Option<usize>,

@@ -243,6 +243,36 @@ fn relay_config(args: &RunArgs, file: &FileConfig) -> Result<RelayConfig, CliErr
     if let Some(secs) = args.upload_rate_grace.or(file.upload_rate_grace) {
         relay.session.min_upload_rate.grace = seconds(secs, "upload rate grace")?;
     }
+    let rate =
+        |flag: Option<u64>, key: &Option<Size>, name: &str| -> Result<Option<u64>, CliError> {
+            let bytes = match (flag, key) {
+                (Some(bytes), _) => bytes,
+                (None, Some(Size::Bytes(bytes))) => *bytes,
+                (None, Some(Size::Text(text))) => {
+                    parse_size(text).map_err(|e| usage(format!("{name}: {e}")))?
+                }
+                (None, None) => 0,
+            };
+            Ok((bytes > 0).then_some(bytes))
+        };
+    relay.session.max_upload_rate = rate(
+        args.max_upload_rate,
+        &file.max_upload_rate,
+        "max_upload_rate",
+    )?;
+    relay.max_total_upload_rate = rate(
+        args.max_total_upload_rate,
+        &file.max_total_upload_rate,
+        "max_total_upload_rate",
+    )?;
+    let slowest = relay.session.min_upload_rate.bytes_per_second;
+    if let Some(most) = relay.session.max_upload_rate
+        && most < slowest
+    {
+        return Err(usage(format!(
+            "--max-upload-rate {most} is below --min-upload-rate {slowest}: every upload would be aborted"
+        )));
+    }
     relay.session.ack_on_receipt = args.ack_on_receipt || file.ack_on_receipt.unwrap_or(false);
     if let Some(profile) = args.profile.or(file.profile) {
         relay.session.profile = profile.profile();

@@ -60,6 +60,10 @@ pub struct Config {
     /// trips the stall timeout). 1 KiB/s after 60 seconds: any device
     /// uploads far faster, a trickle is cut off within minutes.
     pub min_upload_rate: crate::MinimumRate,
+    /// The most bytes per second one session's upload may arrive at;
+    /// `None`: no limit, the default. The client is slowed by TCP's own
+    /// flow control, never refused.
+    pub max_upload_rate: Option<u64>,
     /// How long the processor may take per file before the upload is answered
     /// `451` (and the processor cancelled). One minute: mail and webhooks
     /// answer within that, and a device waiting for `226` should not wait
@@ -176,6 +180,7 @@ impl Default for Config {
                 bytes_per_second: 1024,
                 grace: Duration::from_secs(60),
             },
+            max_upload_rate: None,
             process_timeout: Duration::from_secs(60),
             max_file_size: 1 << 30,
             ack_on_receipt: false,

@@ -145,6 +145,7 @@
 //! answer to one login check) are ignored, so adapter races are harmless.
 
 mod app;
+mod bandwidth;
 pub mod civil;
 mod command;
 mod config;
@@ -165,6 +166,7 @@ pub mod fuzzing;
 pub use app::{
     Authenticator, FileProcessor, Login, LoginRejected, ProcessError, ProcessRequest, Upload,
 };
+pub use bandwidth::TokenBucket;
 pub use command::{
     Arg, Command, EpsvArg, FileStructure, FormCode, NetworkProtocol, ProtectionLevel,
     RepresentationType, TransferMode,

@@ -89,6 +89,10 @@ pub struct RelayConfig {
     /// that session's keys. Off by default: many clients (embedded ones,
     /// some libraries) never resume, and would fail every upload.
     pub tls_require_session_reuse: bool,
+    /// The most bytes per second all uploads together may arrive at
+    /// (pyftpdlib's throttled handler, for the whole relay); `None`: no
+    /// limit, the default.
+    pub max_total_upload_rate: Option<u64>,
     /// The configuration of every session.
     pub session: Config,
 }
@@ -106,6 +110,7 @@ impl Default for RelayConfig {
             address_lockout: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(90),
             tls_require_session_reuse: false,
+            max_total_upload_rate: None,
             session: Config::default(),
         }
     }

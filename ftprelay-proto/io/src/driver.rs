@@ -345,6 +345,10 @@ where
                     max_size: request.max_size,
                     stall_timeout: request.stall_timeout,
                     min_rate: request.min_rate,
+                    throttle: crate::bandwidth::Throttle::new(
+                        request.max_rate,
+                        self.shared.total_upload_rate.clone(),
+                    ),
                 };
                 let runtime = &self.shared.runtime;
                 let transfer = receive::receive(runtime, connection, spool, limits);

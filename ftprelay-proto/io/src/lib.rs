@@ -19,6 +19,7 @@
 //! Implementing [`Runtime`] for another executor gives a relay on it: see
 //! the two adapters' `runtime.rs`, about a hundred lines each.
 
+mod bandwidth;
 mod control;
 mod data;
 mod data_threads;

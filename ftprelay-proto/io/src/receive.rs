@@ -1,11 +1,13 @@
 //! Passive listeners, and receiving an upload into its spool file.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use proto::{MinimumRate, PassivePorts, SpoolFailure, TransferEnd};
 
+use crate::bandwidth::Throttle;
 use crate::data_threads;
 use crate::data_tls::{Handshake, TlsStream};
 use crate::runtime::{BoxFuture, Runtime};
@@ -51,11 +53,12 @@ pub(crate) enum DataConnection<D> {
 }
 
 /// How one upload is received: [`proto::ReceiveRequest`]'s limits.
-#[derive(Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_size: u64,
     pub(crate) stall_timeout: Duration,
     pub(crate) min_rate: MinimumRate,
+    /// The most bytes per second it may arrive at.
+    pub(crate) throttle: Throttle,
 }
 
 /// Streams `data` into `spool` until the client closes it cleanly, more
@@ -119,7 +122,7 @@ fn receive_protected(
     mut file: std::fs::File,
     limits: Limits,
 ) -> TransferEnd {
-    let pace = Pace::start(limits.min_rate);
+    let pace = Pace::start(limits.min_rate, limits.throttle);
     let end = match copy_into(&mut stream, &mut file, 0, limits.max_size, u64::MAX, &pace) {
         Copied::Ended(end) => end,
         // Unreachable: no upload reaches u64::MAX bytes.
@@ -262,7 +265,10 @@ fn receive_plain(
     mut file: std::fs::File,
     limits: Limits,
 ) -> TransferEnd {
-    let (max_size, pace) = (limits.max_size, Pace::start(limits.min_rate));
+    let (max_size, pace) = (
+        limits.max_size,
+        Pace::start(limits.min_rate, limits.throttle),
+    );
     let small = SMALL_UPLOAD_BUFFER as u64;
     let received = match copy_into(&mut stream, &mut file, 0, max_size, small, &pace) {
         Copied::Ended(end) => return end,
@@ -280,24 +286,40 @@ fn receive_plain(
     }
 }
 
-/// When an upload started, to hold it to its minimum average rate. The
-/// clock is read here, on the data thread; the rule is the core's.
+/// When an upload started, to hold it to its minimum average rate, and
+/// its maximum rate. The clock is read here, on the data thread; the rules
+/// are the core's.
 pub(super) struct Pace {
     started: Instant,
     min_rate: MinimumRate,
+    throttle: Throttle,
+    /// Time spent held back by the maximum rates: not the client's
+    /// slowness, so not counted against its minimum.
+    throttled: Cell<Duration>,
 }
 
 impl Pace {
-    fn start(min_rate: MinimumRate) -> Self {
+    fn start(min_rate: MinimumRate, throttle: Throttle) -> Self {
         Self {
             started: Instant::now(),
             min_rate,
+            throttle,
+            throttled: Cell::new(Duration::ZERO),
         }
     }
 
     /// Whether `received` bytes by now are too few.
     pub(super) fn is_too_slow(&self, received: u64) -> bool {
-        self.min_rate.is_too_slow(received, self.started.elapsed())
+        let elapsed = self.started.elapsed().saturating_sub(self.throttled.get());
+        self.min_rate.is_too_slow(received, elapsed)
+    }
+
+    /// How many of `want` bytes may be read now (at least one, unless
+    /// `want` is 0), after waiting as long as the maximum rates require.
+    pub(super) fn allow(&self, want: usize) -> usize {
+        let (allowed, slept) = self.throttle.allow(want);
+        self.throttled.set(self.throttled.get() + slept);
+        allowed
     }
 }
 
@@ -336,7 +358,8 @@ fn copy_into(
             }
             &mut large
         };
-        let read = match stream.read(buffer) {
+        let room = pace.allow(buffer.len());
+        let read = match stream.read(&mut buffer[..room]) {
             Ok(0) => break,
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

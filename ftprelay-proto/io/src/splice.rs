@@ -42,7 +42,7 @@ pub(super) fn splice_into(
     loop {
         // One byte more than allowed is enough to know the upload is too large.
         let room = (max_size - received).saturating_add(1);
-        let chunk = usize::try_from(room).unwrap_or(PIPE_SIZE).min(PIPE_SIZE);
+        let chunk = pace.allow(usize::try_from(room).unwrap_or(PIPE_SIZE).min(PIPE_SIZE));
         let moved = match splice(socket, None, &pipe_in, None, chunk, SpliceFlags::MOVE) {
             Ok(0) => return Spliced::Ended(TransferEnd::Complete { bytes: received }),
             Ok(moved) => moved,

@@ -30,6 +30,9 @@ pub(crate) struct Shared<A: Authenticator, R: Runtime> {
     /// Each user's uploads of the last moments, for the user's other
     /// sessions (devices profile).
     pub(crate) recent: Arc<proto::RecentUploads>,
+    /// `--max-total-upload-rate`: the bucket every upload's data thread
+    /// draws from.
+    pub(crate) total_upload_rate: Option<Arc<Mutex<proto::TokenBucket>>>,
 }
 
 /// Recent uploads remembered across all sessions at most.
@@ -59,6 +62,9 @@ impl<A: Authenticator, R: Runtime> Shared<A, R> {
                 config.max_failed_logins_per_address,
                 config.address_lockout,
             )),
+            total_upload_rate: config
+                .max_total_upload_rate
+                .map(|rate| Arc::new(Mutex::new(proto::TokenBucket::new(rate)))),
             config,
             spool,
             runtime,

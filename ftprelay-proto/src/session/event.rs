@@ -308,6 +308,9 @@ pub struct ReceiveRequest {
     /// Stop and report [`TransferEnd::TooSlow`] when the upload's average
     /// rate falls below this.
     pub min_rate: crate::MinimumRate,
+    /// Read no faster than this many bytes per second
+    /// ([`crate::TokenBucket`]); `None`: as fast as it comes.
+    pub max_rate: Option<u64>,
     /// Run the data connection under TLS (`PROT P`).
     pub tls: bool,
 }

@@ -298,6 +298,7 @@ impl Session {
             max_size: transfer.max_size,
             stall_timeout: self.config.transfer_stall_timeout,
             min_rate: self.config.min_upload_rate,
+            max_rate: self.config.max_upload_rate,
             tls: self.data_protected,
         }));
     }

@@ -1,0 +1,160 @@
+//! The most bytes per second an upload (or all uploads together) may
+//! arrive at: a token bucket. The adapter reads the clock and sleeps its
+//! data thread for as long as this says; the arithmetic is here, so that
+//! it is the same for every runtime and testable with a virtual clock.
+
+use std::time::{Duration, Instant};
+
+/// Reads are never granted in pieces smaller than this (unless less is
+/// asked for): a throttled upload costs few, large reads.
+const SMALLEST_GRANT: u64 = 16 * 1024;
+
+/// Nanoseconds in a second: credit is kept in byte-nanoseconds, so that no
+/// fraction of a byte is lost however often it is asked.
+const NANOS: u128 = 1_000_000_000;
+
+/// A token bucket of `bytes_per_second`, holding at most one second's
+/// worth (and at least 64 KiB): after a pause, an upload may catch up by
+/// that much, no more.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    bytes_per_second: u64,
+    /// At most this much credit, in byte-nanoseconds.
+    capacity: u128,
+    /// Credit now, in byte-nanoseconds.
+    credit: u128,
+    /// When `credit` was last brought up to date.
+    at: Option<Instant>,
+}
+
+impl TokenBucket {
+    /// A full bucket of `bytes_per_second` (at least 1).
+    pub fn new(bytes_per_second: u64) -> Self {
+        let bytes_per_second = bytes_per_second.max(1);
+        let burst = bytes_per_second.max(64 * 1024);
+        let capacity = u128::from(burst) * NANOS;
+        Self {
+            bytes_per_second,
+            capacity,
+            credit: capacity,
+            at: None,
+        }
+    }
+
+    /// The rate, in bytes per second.
+    pub fn bytes_per_second(&self) -> u64 {
+        self.bytes_per_second
+    }
+
+    /// Takes up to `want` bytes at `now`: `Ok(n)` bytes (1 ≤ n ≤ `want`)
+    /// may be read now, or `Err(wait)`: ask again after `wait`. `want` 0
+    /// is granted at once.
+    pub fn take(&mut self, want: u64, now: Instant) -> Result<u64, Duration> {
+        if want == 0 {
+            return Ok(0);
+        }
+        self.refill(now);
+        let whole = u64::try_from(self.credit / NANOS).unwrap_or(u64::MAX);
+        // A quarter of a second's worth at most, so that a slow rate is
+        // paced in short waits, not one long one.
+        let enough = want
+            .min(SMALLEST_GRANT)
+            .min((self.bytes_per_second / 4).max(1))
+            .min(self.capacity_bytes());
+        if whole >= enough {
+            let granted = want.min(whole);
+            self.credit -= u128::from(granted) * NANOS;
+            return Ok(granted);
+        }
+        let missing = u128::from(enough) * NANOS - self.credit;
+        let nanos = missing.div_ceil(u128::from(self.bytes_per_second));
+        Err(Duration::from_nanos(
+            u64::try_from(nanos).unwrap_or(u64::MAX),
+        ))
+    }
+
+    fn capacity_bytes(&self) -> u64 {
+        u64::try_from(self.capacity / NANOS).unwrap_or(u64::MAX)
+    }
+
+    fn refill(&mut self, now: Instant) {
+        if let Some(at) = self.at {
+            let elapsed = now.saturating_duration_since(at).as_nanos();
+            let earned = elapsed.saturating_mul(u128::from(self.bytes_per_second));
+            self.credit = self.credit.saturating_add(earned).min(self.capacity);
+        }
+        // A clock that went backwards earns nothing and moves nothing.
+        if self.at.is_none_or(|at| now > at) {
+            self.at = Some(now);
+        }
+    }
+}
+
+#[cfg(test)]
+// The tests' virtual clock starts at one real instant; every later time is
+// that plus a chosen duration.
+#[allow(clippy::disallowed_methods)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_full_bucket_grants_its_burst_then_paces_the_rest() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(100 * 1024);
+        assert_eq!(bucket.take(1 << 20, start), Ok(100 * 1024));
+        let wait = bucket.take(1 << 20, start).expect_err("empty");
+        // 16 KiB at 100 KiB/s.
+        assert_eq!(wait, Duration::from_nanos(160_000_000));
+        assert_eq!(bucket.take(1 << 20, start + wait), Ok(16 * 1024));
+        assert_eq!(bucket.take(0, start), Ok(0));
+    }
+
+    #[test]
+    fn a_slow_rate_still_grants_small_asks_and_waits_are_bounded() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(1);
+        assert_eq!(bucket.take(10, start), Ok(10));
+        // Credit is one burst (64 KiB), then the rate.
+        let mut bucket = TokenBucket::new(10);
+        assert_eq!(bucket.take(u64::MAX, start), Ok(64 * 1024));
+        let wait = bucket.take(u64::MAX, start).expect_err("empty");
+        // Two bytes, a quarter second's worth at 10 bytes/s, no 16 KiB.
+        assert_eq!(wait, Duration::from_millis(200));
+    }
+
+    proptest! {
+        /// Whatever is asked, whenever: what was granted by any moment is
+        /// at most the burst plus the rate times the time since the start,
+        /// and a wait, once over, is followed by a grant.
+        #[test]
+        fn never_more_than_the_burst_plus_the_rate(
+            rate in 1u64..10_000_000,
+            steps in prop::collection::vec((0u64..2_000_000_000, 0u64..(4 << 20)), 1..200),
+        ) {
+            let start = Instant::now();
+            let mut bucket = TokenBucket::new(rate);
+            let burst = u128::from(rate.max(64 * 1024));
+            let (mut now, mut granted) = (start, 0u128);
+            for (advance_ns, want) in steps {
+                now += Duration::from_nanos(advance_ns);
+                match bucket.take(want, now) {
+                    Ok(n) => {
+                        prop_assert!(n <= want);
+                        prop_assert!(want == 0 || n >= 1);
+                        granted += u128::from(n);
+                    }
+                    Err(wait) => {
+                        prop_assert!(wait > Duration::ZERO);
+                        let after = bucket.take(want, now + wait);
+                        prop_assert!(after.is_ok(), "still waiting after {wait:?}");
+                        granted += u128::from(after.unwrap_or(0));
+                        now += wait;
+                    }
+                }
+                let since = now.duration_since(start).as_nanos();
+                prop_assert!(granted * NANOS <= burst * NANOS + since * u128::from(rate));
+            }
+        }
+    }
+}
