@@ -372,9 +372,18 @@ sys.stdin.read()
             );
             assert_eq!(status.and_then(|s| s.signal()), Some(9), "{step}");
             drop(relay);
-            let mut relay = queued_relay(queue.path(), &["--http", &hook.url]);
+            let relay = queued_relay(queue.path(), &["--http", &hook.url]);
             if step != "to-failed-after-record" {
-                relay.wait_for_line("upload moved to failed/");
+                // The restart may finish the move before it logs that it
+                // listens: the whole log, not the lines after that one.
+                wait_until(
+                    "the move to failed/ to be finished",
+                    || {
+                        let log = relay.log.lock().expect("log");
+                        log.contains("upload moved to failed/")
+                    },
+                    || relay.log.lock().expect("log").clone(),
+                );
             }
             let failed = files_in(queue.path(), "failed");
             assert_eq!(failed.len(), 3, "{step}: {failed:?}");
