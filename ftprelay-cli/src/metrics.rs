@@ -310,11 +310,8 @@ impl Observer for Metrics {
             Observation::Received(_) => self.upload("incomplete"),
             // The queue counts its own refusals (`queue_full`, see `encode`).
             Observation::NotAdmitted(_) => self.upload("refused"),
-            Observation::Held { result, .. } => {
-                if result.is_err() {
-                    self.upload("failed");
-                }
-            }
+            // A hold that succeeded is counted at the upload's processing.
+            Observation::Held { result: Err(_), .. } => self.upload("failed"),
             Observation::Processed { result, took } => {
                 self.processing.observe(took.as_secs_f64());
                 self.upload(if result.is_ok() { "ok" } else { "failed" });
