@@ -159,6 +159,10 @@ pub(crate) struct RunArgs {
     /// control connection's TLS session; some clients never resume.
     #[arg(long)]
     pub(crate) tls_require_session_reuse: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics, and the health
+    /// checks /healthz and /readyz [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics: Option<SocketAddr>,
     /// A TOML configuration file; flags override it.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,

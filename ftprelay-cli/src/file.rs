@@ -36,6 +36,8 @@ pub(crate) struct FileConfig {
     pub(crate) tls_required: Option<bool>,
     pub(crate) exec_log_limit: Option<Size>,
     pub(crate) tls_require_session_reuse: Option<bool>,
+    /// `--metrics ADDR`.
+    pub(crate) metrics: Option<SocketAddr>,
     // The queue (`--queue` and its settings).
     pub(crate) queue_dir: Option<PathBuf>,
     pub(crate) queue_retry_first: Option<u64>,

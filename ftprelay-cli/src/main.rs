@@ -10,6 +10,7 @@ mod destinations;
 mod error;
 mod file;
 mod hash;
+mod metrics;
 mod queue;
 mod settings;
 mod signals;
@@ -82,13 +83,25 @@ fn run(args: &RunArgs) -> Result<(), CliError> {
     macro_rules! serve_on {
         ($adapter:ident) => {
             async {
-                let (relay, log) = bind(settings, |config, users| async move {
-                    $adapter::Relay::bind_inherited(config, inherited, users, tls).await
+                let (relay, log, metrics) = bind(settings, |config, users, observer| async move {
+                    let relay =
+                        $adapter::Relay::bind_inherited(config, inherited, users, tls).await?;
+                    Ok(match observer {
+                        Some(observer) => relay.with_observer(observer),
+                        None => relay,
+                    })
                 })
                 .await?;
                 let addrs = relay.local_addrs();
                 log(&addrs, relay.spool_dir());
                 systemd::ready(addrs.as_deref().unwrap_or_default());
+                let stopped = async move {
+                    stopped.await;
+                    // /readyz says so while the uploads in flight finish.
+                    if let Some(metrics) = metrics {
+                        metrics.set_draining();
+                    }
+                };
                 relay.serve(stopped).await.map_err(runtime_error)
             }
         };
@@ -117,15 +130,21 @@ fn load_tls(
         .map_err(|e| CliError::Usage(e.to_string()))
 }
 
-/// Binds a relay with `bind_relay` (either adapter's `Relay::bind`); returns
-/// it with the function that logs its start-up lines.
+/// Binds a relay with `bind_relay` (either adapter's `Relay::bind`, then
+/// its observer if any); returns it with the function that logs its
+/// start-up lines, and its metrics with `--metrics` (served already).
 async fn bind<R, F>(
     settings: Settings,
-    bind_relay: impl FnOnce(ftprelay_tokio::proto::RelayConfig, Users) -> F,
+    bind_relay: impl FnOnce(
+        ftprelay_tokio::proto::RelayConfig,
+        Users,
+        Option<std::sync::Arc<dyn ftprelay_tokio::Observer>>,
+    ) -> F,
 ) -> Result<
     (
         R,
         impl Fn(&std::io::Result<Vec<std::net::SocketAddr>>, &std::path::Path),
+        Option<metrics::Shared>,
     ),
     CliError,
 >
@@ -134,16 +153,26 @@ where
 {
     let Settings {
         relay: config,
-        users,
-        anonymous,
+        mut users,
+        mut anonymous,
         tls,
         password_checks,
         queue,
+        metrics: metrics_addr,
     } = settings;
     if config.session.ack_on_receipt {
         tracing::warn!(
             "--ack-on-receipt: a file whose processing fails after its 226 is lost (the device was told it arrived); --queue DIR answers as early and keeps it until delivered"
         );
+    }
+    // Made before the queue, whose routes give it the destinations.
+    let metrics = metrics_addr.map(|_| std::sync::Arc::new(metrics::Metrics::new(queue.is_some())));
+    if let Some(metrics) = &metrics {
+        let observer: std::sync::Arc<dyn ftprelay_deliver::DeliveryObserver> = metrics.clone();
+        for user in &mut users {
+            user.processor = user.processor.clone().observed_by(observer.clone());
+        }
+        anonymous = anonymous.map(|destinations| destinations.observed_by(observer.clone()));
     }
     let queue = queue
         .map(|queue| {
@@ -169,8 +198,18 @@ where
         .map_or("any".to_owned(), |p| format!("{}-{}", p.first(), p.last()));
     let verifier = verifier::Verifier::new(password_checks)
         .map_err(|e| CliError::Runtime(format!("cannot start the password checks: {e}")))?;
+    if let (Some(metrics), Some(queue)) = (&metrics, &queue) {
+        metrics.watch_queue(queue.clone());
+    }
+    if let (Some(metrics), Some(addr)) = (&metrics, metrics_addr) {
+        let bound = metrics::serve(addr, metrics.clone())?;
+        tracing::info!(metrics = %bound, "serving metrics at /metrics, health at /healthz and /readyz");
+    }
+    let observer = metrics
+        .clone()
+        .map(|metrics| metrics as std::sync::Arc<dyn ftprelay_tokio::Observer>);
     let authenticator = Users::new(users, anonymous, verifier, queue);
-    let relay = bind_relay(config, authenticator)
+    let relay = bind_relay(config, authenticator, observer)
         .await
         .map_err(runtime_error)?;
     let log = move |addrs: &std::io::Result<Vec<std::net::SocketAddr>>, spool: &std::path::Path| {
@@ -178,7 +217,7 @@ where
             tracing::info!(listen = %addr, passive_ports = %passive, spool = %spool.display(), ftps = %ftps, users = %summary, "ftprelay listening");
         }
     };
-    Ok((relay, log))
+    Ok((relay, log, metrics))
 }
 
 fn runtime_error(error: std::io::Error) -> CliError {

@@ -24,6 +24,8 @@ pub(crate) struct Settings {
     pub(crate) password_checks: usize,
     /// Store and forward, with `--queue`.
     pub(crate) queue: Option<ftprelay_deliver::QueueSettings>,
+    /// Where to serve metrics and health checks, with `--metrics`.
+    pub(crate) metrics: Option<std::net::SocketAddr>,
 }
 
 impl Settings {
@@ -182,6 +184,7 @@ impl Settings {
             anonymous,
             password_checks,
             queue,
+            metrics: args.metrics.or(file.metrics),
         })
     }
 }

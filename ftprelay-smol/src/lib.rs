@@ -15,6 +15,6 @@
 mod relay;
 mod runtime;
 
-pub use ftprelay_io::Tls;
+pub use ftprelay_io::{LoginOutcome, NoObserver, Observation, Observer, Tls, TooManyConnections};
 pub use proto;
 pub use relay::Relay;

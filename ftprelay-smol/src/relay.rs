@@ -78,6 +78,15 @@ impl<A: Authenticator> Relay<A> {
         Self::bind_inner(config, inherited, authenticator, tls)
     }
 
+    /// Tells `observer` what happens in the relay from here on:
+    /// connections admitted and refused, sessions closed, logins, uploads
+    /// received and processed (see [`crate::Observation`]). Without one, a
+    /// relay observes nothing.
+    pub fn with_observer(mut self, observer: std::sync::Arc<dyn crate::Observer>) -> Self {
+        self.inner = self.inner.with_observer(observer);
+        self
+    }
+
     /// The addresses the relay listens on (with the ports the system chose
     /// for port 0).
     pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use ftprelay_proto::{FileProcessor, ProcessError, Upload};
 
@@ -26,6 +26,15 @@ pub trait Destination: fmt::Display + Send + Sync + 'static {
     fn deliver<'a>(&'a self, upload: &'a Upload, fields: &'a Fields) -> Delivery<'a>;
 }
 
+/// Told of every delivery attempt to a destination, by [`Destinations`]
+/// and by the queue's delivery loop (for metrics): on the delivering task,
+/// so it must return at once.
+pub trait DeliveryObserver: Send + Sync + 'static {
+    /// An attempt to deliver to `destination` (its name, as in the log)
+    /// ended with `result` after `took`.
+    fn delivered(&self, destination: &str, result: Result<(), &ProcessError>, took: Duration);
+}
+
 /// A list of destinations, as a [`FileProcessor`]: each upload is delivered
 /// to all of them at once; the upload succeeds when every one did.
 ///
@@ -36,13 +45,36 @@ pub trait Destination: fmt::Display + Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Destinations {
     list: Arc<[Box<dyn Destination>]>,
+    observer: Option<Arc<dyn DeliveryObserver>>,
 }
 
 impl Destinations {
     /// The destinations of `list`; an empty list accepts every upload and
     /// delivers it nowhere.
     pub fn new(list: Vec<Box<dyn Destination>>) -> Self {
-        Self { list: list.into() }
+        Self {
+            list: list.into(),
+            observer: None,
+        }
+    }
+
+    /// These destinations, each attempt told to `observer` (here, and in
+    /// a queue that got them from its [`Routes`](crate::Routes)).
+    pub fn observed_by(mut self, observer: Arc<dyn DeliveryObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Tells the observer, if any, of an attempt.
+    pub(crate) fn observe(
+        &self,
+        destination: &str,
+        result: Result<(), &ProcessError>,
+        took: Duration,
+    ) {
+        if let Some(observer) = &self.observer {
+            observer.delivered(destination, result, took);
+        }
     }
 
     /// The destinations, in the order they were given.
@@ -68,6 +100,7 @@ impl Destinations {
             id: fields.id(),
             finished: false,
         };
+        let started = Instant::now();
         let results = join_all(
             self.list
                 .iter()
@@ -75,9 +108,14 @@ impl Destinations {
             &mut watch.done,
         )
         .await;
+        let names = self.observer.is_some();
         watch.finished = true;
         let mut failures: Vec<(String, ProcessError)> = Vec::new();
-        for (destination, result) in self.list.iter().zip(results) {
+        for (destination, (result, ended)) in self.list.iter().zip(results) {
+            if names {
+                let took = ended.saturating_duration_since(started);
+                self.observe(&destination.to_string(), result.as_ref().map(|_| ()), took);
+            }
             match result {
                 Ok(()) => {
                     tracing::info!(destination = %destination, id = fields.id(), "delivered");
@@ -159,18 +197,19 @@ impl FileProcessor for Destinations {
     }
 }
 
-/// Polls every future until all are done; their outputs in order.
+/// Polls every future until all are done; their outputs in order, each
+/// with when it was seen done.
 async fn join_all<'a>(
     deliveries: impl Iterator<Item = Delivery<'a>>,
     done_flags: &mut [bool],
-) -> Vec<Result<(), ProcessError>> {
+) -> Vec<(Result<(), ProcessError>, Instant)> {
     let mut pending: Vec<(usize, Delivery<'a>)> = deliveries.enumerate().collect();
-    let mut done: Vec<Option<Result<(), ProcessError>>> =
+    let mut done: Vec<Option<(Result<(), ProcessError>, Instant)>> =
         (0..pending.len()).map(|_| None).collect();
     std::future::poll_fn(|cx| {
         pending.retain_mut(|(at, delivery)| match delivery.as_mut().poll(cx) {
             std::task::Poll::Ready(result) => {
-                done[*at] = Some(result);
+                done[*at] = Some((result, Instant::now()));
                 done_flags[*at] = true;
                 false
             }
@@ -184,7 +223,14 @@ async fn join_all<'a>(
     })
     .await;
     done.into_iter()
-        .map(|result| result.unwrap_or_else(|| Err(ProcessError::transient("not delivered"))))
+        .map(|result| {
+            result.unwrap_or_else(|| {
+                (
+                    Err(ProcessError::transient("not delivered")),
+                    Instant::now(),
+                )
+            })
+        })
         .collect()
 }
 

@@ -45,7 +45,7 @@ mod small_file;
 mod template;
 mod trust;
 
-pub use destinations::{Delivery, Destination, Destinations};
+pub use destinations::{Delivery, DeliveryObserver, Destination, Destinations};
 pub use dir::Directory;
 pub use discard::Discard;
 pub use exec::{Command, DEFAULT_LOG_LIMIT as DEFAULT_EXEC_LOG_LIMIT, UPLOAD_VARIABLES};

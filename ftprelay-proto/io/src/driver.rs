@@ -23,6 +23,7 @@ use proto::{
 use crate::control::{ControlStream, READ_CHUNK};
 use crate::data::{DataChannel, DataNews};
 use crate::data_tls;
+use crate::observe::{LoginOutcome, Observation};
 use crate::receive::{self, DataConnection};
 use crate::runtime::{BoxFuture, Runtime};
 use crate::spool::SpoolFile;
@@ -41,15 +42,22 @@ type LoginCheck<P> = BoxFuture<Option<Result<P, LoginRejected>>>;
 /// A processor running (`None` if it panicked; dropping it cancels it), and
 /// the spool file it works on: kept here, not in the processor's task, so
 /// that it is deleted the moment processing ends or is cancelled (a
-/// cancelled task is dropped only later), before any reply.
+/// cancelled task is dropped only later), before any reply. Then when it
+/// started, for the observer.
 type Processing = (
     TransferId,
     BoxFuture<Option<Result<(), ProcessError>>>,
     SpoolFile,
+    Instant,
 );
-/// A hold running (`None` if it panicked; dropping it cancels it). Its
-/// spool file stays in `spooled`: the upload is processed or discarded later.
-type Holding = (TransferId, BoxFuture<Option<Result<(), ProcessError>>>);
+/// A hold running (`None` if it panicked; dropping it cancels it), and when
+/// it started. Its spool file stays in `spooled`: the upload is processed
+/// or discarded later.
+type Holding = (
+    TransferId,
+    BoxFuture<Option<Result<(), ProcessError>>>,
+    Instant,
+);
 
 /// The whole life of an admitted connection, in a tracing span of its own
 /// (peer, then user): counted by `guard` until it ends. Spawn it.
@@ -130,6 +138,7 @@ async fn serve<A, R>(
         processing: Vec::new(),
         holding: Vec::new(),
         held: HashMap::new(),
+        receiving: None,
         shutdown: Some(shutdown),
     };
     // From here on the session knows how much of its replies waits.
@@ -167,6 +176,9 @@ struct Driver<A: Authenticator, R: Runtime> {
     /// Uploads given to the processor's `hold` (running or done) and not
     /// processed yet: the processor forgets them if they are discarded.
     held: HashMap<TransferId, Upload>,
+    /// The upload whose data is being received, if any: its transfer's end
+    /// is observed (a listing's is not).
+    receiving: Option<TransferId>,
     shutdown: Option<BoxFuture<()>>,
 }
 
@@ -275,13 +287,16 @@ where
                 Output::Process(request) => self.process(request),
                 Output::CheckAdmission(upload) => {
                     let result = self.admit();
+                    if let Err(error) = &result {
+                        self.shared.observe(&Observation::NotAdmitted(error));
+                    }
                     self.feed(Input::Admission { upload, result });
                 }
                 Output::Hold(request) => self.hold(request),
                 Output::CancelProcessing(upload) => {
                     // Dropping the task's future cancels it; dropping the spool
                     // file deletes it, now.
-                    self.processing.retain(|(id, _, _)| *id != upload);
+                    self.processing.retain(|(id, ..)| *id != upload);
                 }
                 Output::CloseControl => self.control.close(self.shared.runtime.now()),
                 Output::Wait(deadline) => {
@@ -327,6 +342,8 @@ where
             }
             _ => {
                 tracing::warn!("login refused: the address is locked out");
+                let outcome = LoginOutcome::LockedOut;
+                self.shared.observe(&Observation::Login(outcome));
                 self.feed(Input::LoginChecked(proto::LoginVerdict::LockedOut));
             }
         }
@@ -336,6 +353,7 @@ where
         let upload = request.upload;
         let Some(connection) = self.data.take_connection() else {
             let end = TransferEnd::Reset;
+            self.shared.observe(&Observation::Received(&end));
             return self.feed(Input::Data(DataEvent::TransferEnded { upload, end }));
         };
         match self.shared.spool.create() {
@@ -353,10 +371,12 @@ where
                 let runtime = &self.shared.runtime;
                 let transfer = receive::receive(runtime, connection, spool, limits);
                 self.data.run((upload, transfer));
+                self.receiving = Some(upload);
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot create a spool file");
                 let end = TransferEnd::SpoolFailed(proto::SpoolFailure::Other);
+                self.shared.observe(&Observation::Received(&end));
                 self.feed(Input::Data(DataEvent::TransferEnded { upload, end }));
             }
         }
@@ -376,7 +396,8 @@ where
             .shared
             .runtime
             .spawn(async move { processor.process(&upload_for_processor).await });
-        self.processing.push((upload, task, spool));
+        let started = self.shared.runtime.now();
+        self.processing.push((upload, task, spool, started));
     }
 
     /// Whether the processor takes one more upload now. Asked on this task:
@@ -407,14 +428,15 @@ where
             .shared
             .runtime
             .spawn(async move { processor.hold(&held).await });
-        self.holding.push((upload, task));
+        let started = self.shared.runtime.now();
+        self.holding.push((upload, task, started));
     }
 
     /// Deletes an upload's spool file. A held one is forgotten by the
     /// processor first (its hold cancelled if still running), while its
     /// spool file still exists.
     fn discard(&mut self, upload: TransferId) {
-        self.holding.retain(|(id, _)| *id != upload);
+        self.holding.retain(|(id, ..)| *id != upload);
         if let (Some(held), Some(processor)) = (self.held.remove(&upload), &self.processor) {
             let forgot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 processor.forget(&held);
@@ -463,17 +485,23 @@ where
             if let Poll::Ready(result) = self.processing[index].1.as_mut().poll(cx) {
                 // The spool file goes before the reply: a client that got
                 // its 226 finds the spool empty.
-                let (upload, _, _spool) = self.processing.swap_remove(index);
+                let (upload, _, _spool, started) = self.processing.swap_remove(index);
                 let result = result.unwrap_or_else(|| {
                     tracing::error!("the processor panicked");
                     Err(ProcessError::transient("the processor panicked"))
+                });
+                let took = runtime.now().saturating_duration_since(started);
+                let result_seen = result.as_ref().map(|_| ());
+                shared.observe(&Observation::Processed {
+                    result: result_seen,
+                    took,
                 });
                 return Poll::Ready(Event::Processed(upload, result));
             }
         }
         for index in 0..self.holding.len() {
             if let Poll::Ready(result) = self.holding[index].1.as_mut().poll(cx) {
-                let (upload, _) = self.holding.swap_remove(index);
+                let (upload, _, started) = self.holding.swap_remove(index);
                 let result = match result {
                     Some(result) => {
                         if result.is_err() {
@@ -487,6 +515,12 @@ where
                         Err(ProcessError::transient("the processor's hold panicked"))
                     }
                 };
+                let took = runtime.now().saturating_duration_since(started);
+                let result_seen = result.as_ref().map(|_| ());
+                shared.observe(&Observation::Held {
+                    result: result_seen,
+                    took,
+                });
                 return Poll::Ready(Event::Held(upload, result));
             }
         }
@@ -553,6 +587,11 @@ where
                 if let Some(attempt) = self.attempt.take() {
                     attempt.end(verdict.is_ok());
                 }
+                let outcome = match verdict {
+                    Ok(_) => LoginOutcome::Accepted,
+                    Err(_) => LoginOutcome::Rejected,
+                };
+                self.shared.observe(&Observation::Login(outcome));
                 let verdict = match verdict {
                     Ok(processor) => {
                         let profile = processor.profile();
@@ -608,6 +647,10 @@ where
                 self.feed(Input::Data(DataEvent::ConnectFailed));
             }
             DataNews::TransferEnded(upload, end, spool) => {
+                if self.receiving == Some(upload) {
+                    self.receiving = None;
+                    self.shared.observe(&Observation::Received(&end));
+                }
                 if let Some(spool) = spool {
                     self.spooled.insert(upload, spool);
                 }

@@ -15,6 +15,8 @@
 //!   upload is copied by a blocking thread (splice(2) where the kernel can),
 //!   which halves the CPU per GiB compared with async file writes.
 //! - [`Tls`]: the relay's certificate, reloadable while it runs.
+//! - [`Observer`]: told what happens (connections, logins, uploads), for
+//!   the application's metrics; the relay itself keeps no metrics.
 //!
 //! Implementing [`Runtime`] for another executor gives a relay on it: see
 //! the two adapters' `runtime.rs`, about a hundred lines each.
@@ -27,6 +29,7 @@ mod data_tls;
 mod driver;
 mod limits;
 mod listen;
+mod observe;
 mod panics;
 mod receive;
 mod relay;
@@ -40,6 +43,7 @@ mod tls;
 mod wait;
 
 pub use limits::{ConnectionCounter, TooManyConnections, client_group};
+pub use observe::{LoginOutcome, NoObserver, Observation, Observer};
 pub use proto;
 pub use relay::Relay;
 pub use runtime::{BoxFuture, Runtime};

@@ -35,7 +35,8 @@ const REFUSAL_WRITE: Duration = Duration::from_secs(5);
 
 /// An FTP upload relay on runtime `R`, bound and ready to serve.
 pub struct Relay<A: Authenticator, R: Runtime> {
-    shared: Arc<Shared<A, R>>,
+    /// Shared by the sessions once it serves.
+    shared: Shared<A, R>,
     listeners: Vec<Listening<R>>,
 }
 
@@ -88,10 +89,16 @@ impl<A: Authenticator, R: Runtime> Relay<A, R> {
         }
         let spool = Spool::open(config.spool_dir.as_deref())?;
         let shared = Shared::new(config, authenticator, spool, runtime, tls);
-        Ok(Self {
-            shared: Arc::new(shared),
-            listeners,
-        })
+        Ok(Self { shared, listeners })
+    }
+
+    /// Tells `observer` what happens in the relay from here on: connections
+    /// admitted and refused, sessions closed, logins, uploads received and
+    /// processed (see [`Observation`](crate::Observation)). Without one, a
+    /// relay observes nothing.
+    pub fn with_observer(mut self, observer: Arc<dyn crate::Observer>) -> Self {
+        self.shared.observer = observer;
+        self
     }
 
     /// The addresses the relay listens on (with the ports the system chose
@@ -114,6 +121,7 @@ impl<A: Authenticator, R: Runtime> Relay<A, R> {
             shared,
             mut listeners,
         } = self;
+        let shared = Arc::new(shared);
         for listening in &listeners {
             let (listen, implicit_tls) = (listening.addr, listening.implicit_tls);
             tracing::debug!(%listen, implicit_tls, "listening");

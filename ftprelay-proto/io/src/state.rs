@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use proto::{Authenticator, RelayConfig};
 
 use crate::limits::{ConnectionCounter, TooManyConnections};
+use crate::observe::{NoObserver, Observation, Observer};
 use crate::throttle::LoginThrottle;
 
 use crate::runtime::Runtime;
@@ -33,6 +34,8 @@ pub(crate) struct Shared<A: Authenticator, R: Runtime> {
     /// `--max-total-upload-rate`: the bucket every upload's data thread
     /// draws from.
     pub(crate) total_upload_rate: Option<Arc<Mutex<proto::TokenBucket>>>,
+    /// Told what happens ([`NoObserver`] unless the application gave one).
+    pub(crate) observer: Arc<dyn Observer>,
 }
 
 /// Recent uploads remembered across all sessions at most.
@@ -69,6 +72,7 @@ impl<A: Authenticator, R: Runtime> Shared<A, R> {
             spool,
             runtime,
             passive_turn: AtomicU64::new(0),
+            observer: Arc::new(NoObserver),
         }
     }
 
@@ -78,14 +82,25 @@ impl<A: Authenticator, R: Runtime> Shared<A, R> {
         self: &Arc<Self>,
         ip: IpAddr,
     ) -> Result<ConnectionGuard<A, R>, TooManyConnections> {
-        self.connections
+        let opened = self
+            .connections
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .try_open(ip)?;
+            .try_open(ip);
+        if let Err(refusal) = opened {
+            self.observe(&Observation::ConnectionRefused(refusal));
+            return Err(refusal);
+        }
+        self.observe(&Observation::SessionOpened);
         Ok(ConnectionGuard {
             shared: self.clone(),
             ip,
         })
+    }
+
+    /// Tells the observer.
+    pub(crate) fn observe(&self, observation: &Observation<'_>) {
+        self.observer.observe(observation);
     }
 }
 
@@ -102,5 +117,8 @@ impl<A: Authenticator, R: Runtime> Drop for ConnectionGuard<A, R> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .close(self.ip);
+        // Here, not at the end of the session's future: a session that
+        // panicked or was cancelled is closed too.
+        self.shared.observe(&Observation::SessionClosed);
     }
 }

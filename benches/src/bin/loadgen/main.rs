@@ -14,11 +14,13 @@
 //! the median of three), the latency of one small upload, 10,000 idle
 //! logged-in sessions, and the memory while receiving 10 GiB.
 //!
-//! `loadgen queue [DIR]` measures store and forward instead (`queued.rs`).
+//! `loadgen queue [DIR]` measures store and forward instead (`queued.rs`),
+//! `loadgen metrics` what `--metrics` costs (`metrics.rs`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool
 
 mod client;
+mod metrics;
 mod queued;
 mod servers;
 mod stats;
@@ -59,6 +61,7 @@ fn main() {
         Some("serve-sink") => servers::serve(Role::Sink, Path::new(&args[2])),
         Some("serve-synced-sink") => servers::serve(Role::SyncedSink, Path::new(&args[2])),
         Some("serve-queued") => queued::serve(queued::Mode::parse(&args[2]), Path::new(&args[3])),
+        Some("metrics") => metrics::drive(),
         Some("queue") => queued::drive(Path::new(args.get(2).map_or("/var/tmp", String::as_str))),
         _ => drive(&args[1..]),
     }

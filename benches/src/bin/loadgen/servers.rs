@@ -32,6 +32,12 @@ pub(crate) enum Role {
     /// ftprelay-tokio delivering through a queue, or not
     /// (`loadgen queue`).
     Queued(Mode),
+    /// The `ftprelay` command (`--discard`), with `--metrics` scraped
+    /// during the load or without it (`loadgen metrics`).
+    Cli {
+        /// `--metrics` on.
+        metrics: bool,
+    },
 }
 
 impl Role {
@@ -43,6 +49,8 @@ impl Role {
             Role::Smol => "smol",
             Role::Vsftpd => "vsftpd",
             Role::Queued(mode) => mode.label(),
+            Role::Cli { metrics: false } => "no metrics",
+            Role::Cli { metrics: true } => "--metrics",
         }
     }
 
@@ -54,6 +62,7 @@ impl Role {
             Role::Smol => vec!["serve-relay-smol"],
             Role::Queued(mode) => vec!["serve-queued", mode.argument()],
             Role::Vsftpd => unreachable!("vsftpd is started directly"),
+            Role::Cli { .. } => unreachable!("ftprelay is started directly"),
         }
     }
 }
@@ -70,6 +79,10 @@ impl Server {
     pub(crate) fn start(role: Role, spool: &Path) -> Self {
         if role == Role::Vsftpd {
             let (child, addr) = vsftpd::start(&spool.join("vsftpd"));
+            return Self { child, addr, role };
+        }
+        if let Role::Cli { metrics } = role {
+            let (child, addr) = crate::metrics::start(spool, metrics);
             return Self { child, addr, role };
         }
         let mut child = Command::new(std::env::current_exe().expect("own path"))
@@ -101,7 +114,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         // Our servers stop when their standard input closes; vsftpd is killed.
         drop(self.child.stdin.take());
-        if self.role == Role::Vsftpd {
+        if matches!(self.role, Role::Vsftpd | Role::Cli { .. }) {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
@@ -165,7 +178,7 @@ pub(crate) fn serve(role: Role, spool: &Path) {
                     _ = stdin_closed => {}
                 }
             }
-            Role::Vsftpd | Role::Queued(_) => {
+            Role::Vsftpd | Role::Queued(_) | Role::Cli { .. } => {
                 unreachable!("not served by this function")
             }
         }

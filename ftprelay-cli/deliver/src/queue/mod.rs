@@ -244,6 +244,20 @@ impl Queue {
         (self.shared.usage.files(), self.shared.usage.bytes())
     }
 
+    /// Whether the queue is full now: the next upload would be refused
+    /// (`452`). Asking refuses nothing.
+    pub fn is_full(&self) -> bool {
+        self.shared.usage.is_full()
+    }
+
+    /// When the oldest upload still waiting for delivery (held ones too;
+    /// not the failed ones) was received; `None` when none waits. Updated
+    /// by the delivery loop as it goes, so a moment behind.
+    pub fn oldest(&self) -> Option<SystemTime> {
+        let micros = self.shared.usage.oldest()?;
+        Some(SystemTime::UNIX_EPOCH + Duration::from_micros(micros))
+    }
+
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Record>> {
         self.shared
             .held

@@ -42,6 +42,9 @@ pub(crate) struct Usage {
     bytes: AtomicU64,
     files: AtomicU64,
     refused: AtomicU64,
+    /// When the oldest upload waiting for delivery was received, in
+    /// microseconds since 1970; 0 when none waits. Set by the worker.
+    oldest_us: AtomicU64,
 }
 
 impl Usage {
@@ -51,6 +54,7 @@ impl Usage {
             bytes: AtomicU64::new(0),
             files: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            oldest_us: AtomicU64::new(0),
         }
     }
 
@@ -66,11 +70,17 @@ impl Usage {
         })
     }
 
+    /// Whether the queue is full: [`Usage::admit`] would refuse.
+    pub(crate) fn is_full(&self) -> bool {
+        let capacity = self.capacity();
+        self.bytes() >= capacity.max_bytes || self.files() >= capacity.max_files
+    }
+
     /// Whether one more upload may start: not when the queue is full.
     pub(crate) fn admit(&self) -> Result<(), ProcessError> {
         let capacity = self.capacity();
         let (bytes, files) = (self.bytes(), self.files());
-        if bytes >= capacity.max_bytes || files >= capacity.max_files {
+        if self.is_full() {
             return Err(self.refuse(format!(
                 "the queue is full ({files} uploads, {bytes} bytes; at most {}, {} bytes)",
                 capacity.max_files, capacity.max_bytes
@@ -147,6 +157,23 @@ impl Usage {
     /// Uploads refused since the start.
     pub(crate) fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Records when the oldest upload waiting for delivery was received
+    /// (`None`: none waits).
+    pub(crate) fn set_oldest(&self, received_us: Option<u64>) {
+        // An upload received at the epoch itself is 1 µs later here: 0
+        // means none.
+        let value = received_us.map_or(0, |us| us.max(1));
+        self.oldest_us.store(value, Ordering::Relaxed);
+    }
+
+    /// When the oldest upload waiting for delivery was received.
+    pub(crate) fn oldest(&self) -> Option<u64> {
+        match self.oldest_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(us),
+        }
     }
 }
 

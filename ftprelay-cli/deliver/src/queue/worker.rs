@@ -2,7 +2,7 @@
 //! running due deliveries as the [`Schedule`] picks them, recording each
 //! outcome on disk, and carrying out `ftprelay queue` requests.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -53,7 +53,9 @@ pub(crate) struct Worker {
     store: Arc<Store>,
     usage: Arc<Usage>,
     settings: Settings,
-    items: HashMap<String, Item>,
+    /// By id: ids sort in the order the uploads were received (see
+    /// `fields::next_id`), so the first is the oldest.
+    items: BTreeMap<String, Item>,
     schedule: Schedule,
     tasks: JoinSet<(Start, Result<(), ProcessError>)>,
     aborts: HashMap<String, Vec<tokio::task::AbortHandle>>,
@@ -77,7 +79,7 @@ pub(crate) fn spawn(
                 store,
                 usage,
                 settings,
-                items: HashMap::new(),
+                items: BTreeMap::new(),
                 schedule: Schedule::default(),
                 tasks: JoinSet::new(),
                 aborts: HashMap::new(),
@@ -116,6 +118,12 @@ impl Worker {
                     requests::serve(&store, &mut self);
                 }
             }
+            let oldest = self
+                .items
+                .values()
+                .next()
+                .map(|item| item.record.received_us);
+            self.usage.set_oldest(oldest);
         }
         // The relay is stopping: what runs is abandoned, and tried again at
         // the next start (its state says not done).
@@ -431,13 +439,16 @@ async fn attempt(
     let upload = record.upload(data);
     let fields = Fields::restored(&upload, record.received(), &record.id)
         .map_err(|e| ProcessError::rejected(e.to_string()))?;
-    match tokio::time::timeout(timeout, destination.deliver(&upload, &fields)).await {
+    let started = std::time::Instant::now();
+    let result = match tokio::time::timeout(timeout, destination.deliver(&upload, &fields)).await {
         Ok(result) => result,
         Err(_) => Err(ProcessError::transient(format!(
             "no answer within {} s",
             timeout.as_secs()
         ))),
-    }
+    };
+    destinations.observe(name, result.as_ref().map(|_| ()), started.elapsed());
+    result
 }
 
 fn duration_until(due_us: u64) -> Duration {
