@@ -23,6 +23,9 @@
 //! - [`path`]: the one function that turns client path bytes into safe
 //!   names; [`RecentUploads`]: a user's uploads seen by the user's other
 //!   sessions for a moment.
+//! - [`proxy`]: the PROXY protocol header (v1 and v2) a load balancer sends
+//!   first, read incrementally and never past its end; [`Cidr`] for the
+//!   proxies a relay trusts.
 //!
 //! The relay around the core, its IO over any runtime, is the crate
 //! `ftprelay-io`; `ftprelay-tokio` and `ftprelay-smol` run it on tokio and
@@ -145,6 +148,7 @@
 //! answer to one login check) are ignored, so adapter races are harmless.
 
 mod app;
+mod cidr;
 pub mod civil;
 mod command;
 mod config;
@@ -153,6 +157,7 @@ mod framer;
 mod parse;
 pub mod path;
 mod pattern;
+pub mod proxy;
 mod rate;
 mod recent;
 mod relay_config;
@@ -165,6 +170,7 @@ pub mod fuzzing;
 pub use app::{
     Authenticator, FileProcessor, Login, LoginRejected, ProcessError, ProcessRequest, Upload,
 };
+pub use cidr::{Cidr, CidrError};
 pub use command::{
     Arg, Command, EpsvArg, FileStructure, FormCode, NetworkProtocol, ProtectionLevel,
     RepresentationType, TransferMode,
