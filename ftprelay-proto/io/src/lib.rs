@@ -15,6 +15,8 @@
 //!   upload is copied by a blocking thread (splice(2) where the kernel can),
 //!   which halves the CPU per GiB compared with async file writes.
 //! - [`Tls`]: the relay's certificate, reloadable while it runs.
+//! - The PROXY protocol (`proxy`): connections from trusted load balancers
+//!   start with a header naming the client, read before anything else.
 //!
 //! Implementing [`Runtime`] for another executor gives a relay on it: see
 //! the two adapters' `runtime.rs`, about a hundred lines each.
@@ -27,6 +29,7 @@ mod driver;
 mod limits;
 mod listen;
 mod panics;
+mod proxy;
 mod receive;
 mod relay;
 mod runtime;
