@@ -7,6 +7,7 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -216,7 +217,12 @@ backend passive_b
         let config_path = write(config_dir.path(), "haproxy.cfg", config.as_bytes());
         let log_path = config_dir.path().join("haproxy.log");
         let log = std::fs::File::create(&log_path).expect("log");
-        let child = Command::new("haproxy")
+        // Debian puts it in /usr/sbin, which a user's PATH may lack.
+        let haproxy = ["/usr/sbin/haproxy", "haproxy"]
+            .into_iter()
+            .find(|path| Path::new(path).exists())
+            .unwrap_or("haproxy");
+        let child = Command::new(haproxy)
             .arg("-f")
             .arg(&config_path)
             .arg("-db")
