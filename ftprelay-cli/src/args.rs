@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
-use ftprelay_tokio::proto::PassivePorts;
+use ftprelay_tokio::proto::{Cidr, PassivePorts};
 
 /// An FTP server for devices that can only upload by FTP: each file is
 /// delivered to its destinations (a folder, a command, a URL, a mailbox, a
@@ -163,6 +163,16 @@ pub(crate) struct RunArgs {
     /// checks /healthz and /readyz [default: off].
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<SocketAddr>,
+    /// Read a PROXY protocol header (v1 or v2, as HAProxy's send-proxy and
+    /// send-proxy-v2 send) on every connection from a --proxy-from address,
+    /// control and passive data: the client it names is the peer for
+    /// logs, limits and checks. Other peers are served directly [default: off].
+    #[arg(long)]
+    pub(crate) proxy_protocol: bool,
+    /// A proxy trusted to send PROXY headers, as an address or block
+    /// (10.0.0.0/8, 2001:db8::/32), repeatable; needs --proxy-protocol.
+    #[arg(long, value_name = "CIDR")]
+    pub(crate) proxy_from: Vec<Cidr>,
     /// A TOML configuration file; flags override it.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,

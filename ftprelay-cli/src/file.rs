@@ -38,6 +38,9 @@ pub(crate) struct FileConfig {
     pub(crate) tls_require_session_reuse: Option<bool>,
     /// `--metrics ADDR`.
     pub(crate) metrics: Option<SocketAddr>,
+    // The PROXY protocol (`--proxy-protocol`, `--proxy-from`).
+    pub(crate) proxy_protocol: Option<bool>,
+    pub(crate) proxy_from: Option<Vec<String>>,
     // The queue (`--queue` and its settings).
     pub(crate) queue_dir: Option<PathBuf>,
     pub(crate) queue_retry_first: Option<u64>,

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ftprelay_tokio::proto::RelayConfig;
+use ftprelay_tokio::proto::{Cidr, RelayConfig};
 
 use crate::args::{RunArgs, parse_port_range, parse_size};
 use crate::destinations::{self, Context};
@@ -280,7 +280,37 @@ fn relay_config(args: &RunArgs, file: &FileConfig) -> Result<RelayConfig, CliErr
     if let Some(profile) = args.profile.or(file.profile) {
         relay.session.profile = profile.profile();
     }
+    relay.proxy_from = proxy_from(args, file)?;
     Ok(relay)
+}
+
+/// The proxies trusted to send PROXY headers: `--proxy-protocol` and at
+/// least one `--proxy-from` (the flags' list replaces the file's), or
+/// neither.
+fn proxy_from(args: &RunArgs, file: &FileConfig) -> Result<Vec<Cidr>, CliError> {
+    let on = args.proxy_protocol || file.proxy_protocol.unwrap_or(false);
+    let from = if args.proxy_from.is_empty() {
+        file.proxy_from
+            .iter()
+            .flatten()
+            .map(|text| {
+                text.parse::<Cidr>()
+                    .map_err(|e| usage(format!("proxy_from: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        args.proxy_from.clone()
+    };
+    match (on, from.is_empty()) {
+        (true, true) => Err(usage(
+            "--proxy-protocol needs --proxy-from CIDR: the proxies trusted to send headers",
+        )),
+        (false, false) => Err(usage(
+            "--proxy-from needs --proxy-protocol (proxy_protocol = true)",
+        )),
+        (true, false) => Ok(from),
+        (false, true) => Ok(Vec::new()),
+    }
 }
 
 /// A size from the configuration file, in bytes; `key` names it in errors.

@@ -550,3 +550,76 @@ fn assert_safe_components(components: &[Bytes]) {
         assert!(!last.is_whitespace() && !last.is_control(), "{text:?}");
     }
 }
+
+/// Whatever bytes a connection starts with, the PROXY header parser never
+/// panics and never claims more than the header: a complete header's
+/// length is within the bytes and the bound, every shorter prefix of it is
+/// incomplete with an `at_least` that does not reach past it, the reader
+/// fed as it asks gives the same answer, and the header encodes back to
+/// one that parses to the same addresses.
+pub fn proxy_header(data: &[u8]) {
+    use crate::proxy::{self, ProxyParse};
+    let parsed = proxy::parse_proxy_header(data);
+    match parsed {
+        Ok(ProxyParse::Incomplete { at_least }) => {
+            assert!(at_least > 0);
+            assert!(data.len() + at_least <= proxy::MAX_HEADER_LENGTH);
+        }
+        Ok(ProxyParse::Complete { header, length }) => {
+            assert!(length <= data.len() && length <= proxy::MAX_HEADER_LENGTH);
+            // The bytes after the header change nothing.
+            assert_eq!(proxy::parse_proxy_header(&data[..length]), parsed);
+            assert_proxy_prefixes_incomplete(&data[..length]);
+            let again = proxy::parse_proxy_header(&header.encode());
+            let Ok(ProxyParse::Complete { header: again, .. }) = again else {
+                panic!("{header:?} encodes to something that does not parse: {again:?}");
+            };
+            assert_eq!(again, header);
+        }
+        Err(_) => {}
+    }
+    assert_eq!(
+        read_proxy_header(data),
+        parsed.map(|parse| match parse {
+            ProxyParse::Complete { header, length } => Some((header, length)),
+            ProxyParse::Incomplete { .. } => None,
+        })
+    );
+}
+
+/// Every strict prefix of the complete header `header` is incomplete, and
+/// asks for no byte past the header.
+pub fn assert_proxy_prefixes_incomplete(header: &[u8]) {
+    use crate::proxy::{self, ProxyParse};
+    for end in 0..header.len() {
+        match proxy::parse_proxy_header(&header[..end]) {
+            Ok(ProxyParse::Incomplete { at_least }) => assert!(
+                at_least > 0 && end + at_least <= header.len(),
+                "prefix of {end} bytes asks for {at_least} of a {}-byte header",
+                header.len()
+            ),
+            other => panic!("prefix of {end} bytes of a header: {other:?}"),
+        }
+    }
+}
+
+/// The header at the start of `data` as a [`crate::proxy::ProxyHeaderReader`]
+/// reads it, taking what it wants each time: the header and the bytes
+/// read, `None` if `data` ends first. Asserts that nothing past the header
+/// was taken.
+pub fn read_proxy_header(
+    data: &[u8],
+) -> Result<Option<(crate::proxy::ProxyHeader, usize)>, crate::proxy::ProxyError> {
+    use crate::proxy::{ProxyHeaderReader, ProxyStep};
+    let mut reader = ProxyHeaderReader::new();
+    let mut at = 0;
+    while at < data.len() {
+        let chunk = &data[at..data.len().min(at + reader.wanted())];
+        at += chunk.len();
+        if let ProxyStep::Done { used, header } = reader.push(chunk)? {
+            assert_eq!(used, chunk.len(), "the reader took bytes past the header");
+            return Ok(Some((header, at)));
+        }
+    }
+    Ok(None)
+}

@@ -23,6 +23,9 @@
 //! - [`path`]: the one function that turns client path bytes into safe
 //!   names; [`RecentUploads`]: a user's uploads seen by the user's other
 //!   sessions for a moment.
+//! - [`proxy`]: the PROXY protocol header (v1 and v2) a load balancer sends
+//!   first, read incrementally and never past its end; [`Cidr`] for the
+//!   proxies a relay trusts.
 //!
 //! The relay around the core, its IO over any runtime, is the crate
 //! `ftprelay-io`; `ftprelay-tokio` and `ftprelay-smol` run it on tokio and
@@ -146,6 +149,7 @@
 
 mod app;
 mod bandwidth;
+mod cidr;
 pub mod civil;
 mod command;
 mod config;
@@ -154,6 +158,7 @@ mod framer;
 mod parse;
 pub mod path;
 mod pattern;
+pub mod proxy;
 mod rate;
 mod recent;
 mod relay_config;
@@ -167,6 +172,7 @@ pub use app::{
     Authenticator, FileProcessor, Login, LoginRejected, ProcessError, ProcessRequest, Upload,
 };
 pub use bandwidth::TokenBucket;
+pub use cidr::{Cidr, CidrError};
 pub use command::{
     Arg, Command, EpsvArg, FileStructure, FormCode, NetworkProtocol, ProtectionLevel,
     RepresentationType, TransferMode,

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cidr::Cidr;
 use crate::config::Config;
 
 /// The passive port range: listeners for PASV/EPSV take a port from it.
@@ -93,6 +94,15 @@ pub struct RelayConfig {
     /// (pyftpdlib's throttled handler, for the whole relay); `None`: no
     /// limit, the default.
     pub max_total_upload_rate: Option<u64>,
+    /// The proxies (load balancers) trusted to speak for their clients
+    /// with a PROXY protocol header (v1 or v2, [`crate::proxy`]). A
+    /// connection from one of them, control or passive data, must start
+    /// with a header, and the client it names is the peer for everything
+    /// (logs, limits, the login lock-out, the PORT and data-peer checks); a
+    /// connection from any other peer is served as it is, with its own
+    /// address, and refused if it sends a header. Empty (the default): the
+    /// PROXY protocol is off and no header is looked for.
+    pub proxy_from: Vec<Cidr>,
     /// The configuration of every session.
     pub session: Config,
 }
@@ -111,6 +121,7 @@ impl Default for RelayConfig {
             shutdown_grace: Duration::from_secs(90),
             tls_require_session_reuse: false,
             max_total_upload_rate: None,
+            proxy_from: Vec::new(),
             session: Config::default(),
         }
     }

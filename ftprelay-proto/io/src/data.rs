@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use proto::{DataEvent, PassivePorts, TransferEnd, TransferId};
 
+use crate::proxy::HeaderRead;
 use crate::receive::{self, DataConnection};
 use crate::runtime::{BoxFuture, Runtime};
 use crate::spool::SpoolFile;
@@ -24,7 +25,8 @@ type Running = (TransferId, BoxFuture<(TransferEnd, Option<SpoolFile>)>);
 
 /// What happened on the data channel.
 pub(crate) enum DataNews<S> {
-    /// A connection came on the passive listener (or accepting failed).
+    /// A connection came on the passive listener (or accepting failed);
+    /// through a trusted proxy, with the client its header named.
     Accepted(io::Result<(S, SocketAddr)>),
     /// Accepting may be tried again after a failure.
     AcceptResumed,
@@ -39,6 +41,10 @@ pub(crate) struct DataChannel<R: Runtime> {
     listener: Option<R::Listener>,
     /// Accepting failed: wait for this before trying again.
     accept_paused: Option<R::Sleep>,
+    /// A connection from a trusted proxy whose header is being read, and
+    /// the proxy's address. Nothing more is accepted meanwhile: a proxy
+    /// sends its header at once, and this bounds what one listener holds.
+    proxied: Option<(R::Stream, SocketAddr, HeaderRead<R>)>,
     /// A connection reported to the session and awaiting its verdict.
     just_connected: Option<R::Stream>,
     /// The accepted (or connected) connection, until a transfer takes it;
@@ -53,6 +59,7 @@ impl<R: Runtime> DataChannel<R> {
         Self {
             listener: None,
             accept_paused: None,
+            proxied: None,
             just_connected: None,
             connection: None,
             connecting: None,
@@ -147,25 +154,62 @@ impl<R: Runtime> DataChannel<R> {
     /// The listener and any connection not being received go.
     pub(crate) fn close(&mut self) {
         self.listener = None;
+        self.proxied = None;
         self.connection = None;
         self.connecting = None;
     }
 
-    /// What happened, if anything.
-    pub(crate) fn poll(&mut self, runtime: &R, cx: &mut Context<'_>) -> Poll<DataNews<R::Stream>> {
-        match (&mut self.accept_paused, &self.listener) {
-            (Some(pause), _) => {
-                if Pin::new(pause).poll(cx).is_ready() {
-                    self.accept_paused = None;
-                    return Poll::Ready(DataNews::AcceptResumed);
+    /// What happened, if anything. A connection from a peer for which
+    /// `trusted` holds (a proxy) is reported once its header is read, with
+    /// the client the header names; one whose header is bad (or missing)
+    /// is closed, with a log line, and the listener goes on waiting.
+    pub(crate) fn poll(
+        &mut self,
+        runtime: &R,
+        cx: &mut Context<'_>,
+        trusted: impl Fn(IpAddr) -> bool,
+    ) -> Poll<DataNews<R::Stream>> {
+        loop {
+            if let Some((stream, proxy, read)) = &mut self.proxied {
+                let Poll::Ready(header) = read.poll(runtime, stream, cx) else {
+                    break;
+                };
+                let proxy = *proxy;
+                let Some((stream, _, _)) = self.proxied.take() else {
+                    break;
+                };
+                match header {
+                    // A header that names no client leaves the proxy's
+                    // address, which the session's data-peer check refuses
+                    // unless the proxy is the client.
+                    Ok(header) => {
+                        let peer = header.source().unwrap_or(proxy);
+                        return Poll::Ready(DataNews::Accepted(Ok((stream, peer))));
+                    }
+                    Err(failure) => {
+                        tracing::warn!(%proxy, %failure, "data connection from a proxy closed");
+                        continue;
+                    }
                 }
             }
-            (None, Some(listener)) => {
-                if let Poll::Ready(accepted) = runtime.poll_accept(listener, cx) {
-                    return Poll::Ready(DataNews::Accepted(accepted));
+            match (&mut self.accept_paused, &self.listener) {
+                (Some(pause), _) => {
+                    if Pin::new(pause).poll(cx).is_ready() {
+                        self.accept_paused = None;
+                        return Poll::Ready(DataNews::AcceptResumed);
+                    }
                 }
+                (None, Some(listener)) => match runtime.poll_accept(listener, cx) {
+                    Poll::Ready(Ok((stream, peer))) if trusted(peer.ip()) => {
+                        self.proxied = Some((stream, peer, HeaderRead::new(runtime)));
+                        continue;
+                    }
+                    Poll::Ready(accepted) => return Poll::Ready(DataNews::Accepted(accepted)),
+                    Poll::Pending => {}
+                },
+                (None, None) => {}
             }
-            (None, None) => {}
+            break;
         }
         if let Some((target, connecting)) = &mut self.connecting
             && let Poll::Ready(connected) = connecting.as_mut().poll(cx)

@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use proto::proxy::starts_like_proxy_header;
 use proto::{
     Authenticator, DataEvent, FileProcessor, Input, LoginRejected, Output, ProcessError,
     ProcessRequest, ReceiveRequest, TransferEnd, TransferId, Upload,
@@ -24,6 +25,7 @@ use crate::control::{ControlStream, READ_CHUNK};
 use crate::data::{DataChannel, DataNews};
 use crate::data_tls;
 use crate::observe::{LoginOutcome, Observation};
+use crate::proxy::{self, Endpoints};
 use crate::receive::{self, DataConnection};
 use crate::runtime::{BoxFuture, Runtime};
 use crate::spool::SpoolFile;
@@ -60,12 +62,13 @@ type Holding = (
 );
 
 /// The whole life of an admitted connection, in a tracing span of its own
-/// (peer, then user): counted by `guard` until it ends. Spawn it.
+/// (peer, the proxy it came through if any, then user): counted by `guard`
+/// until it ends. Spawn it.
 pub(crate) fn session<A, R>(
     shared: Arc<Shared<A, R>>,
     guard: ConnectionGuard<A, R>,
     control: R::Stream,
-    (local, peer): (SocketAddr, SocketAddr),
+    endpoints: Endpoints,
     implicit_tls: bool,
     shutdown: BoxFuture<()>,
 ) -> impl Future<Output = ()> + Send + 'static
@@ -74,12 +77,21 @@ where
     R: Runtime,
     R::Stream: AsFd,
 {
-    let span = tracing::info_span!("session", %peer, user = tracing::field::Empty);
+    let peer = endpoints.peer;
+    let span = tracing::info_span!(
+        "session",
+        %peer,
+        proxy = tracing::field::Empty,
+        user = tracing::field::Empty
+    );
+    if let Some(proxy) = endpoints.proxy {
+        span.record("proxy", tracing::field::display(proxy));
+    }
     tracing::Instrument::instrument(
         async move {
             let _guard = guard;
             tracing::debug!("connected");
-            serve(shared, control, (local, peer), implicit_tls, shutdown).await;
+            serve(shared, control, endpoints, implicit_tls, shutdown).await;
             tracing::debug!("disconnected");
         },
         span,
@@ -91,7 +103,7 @@ where
 async fn serve<A, R>(
     shared: Arc<Shared<A, R>>,
     control: R::Stream,
-    (local, peer): (SocketAddr, SocketAddr),
+    endpoints: Endpoints,
     implicit_tls: bool,
     shutdown: BoxFuture<()>,
 ) where
@@ -100,7 +112,13 @@ async fn serve<A, R>(
     R::Stream: AsFd,
 {
     let now = shared.runtime.now();
-    let mut session = proto::Session::new(shared.session_config.clone(), now, local, peer)
+    let Endpoints {
+        local,
+        client_local,
+        peer,
+        proxy,
+    } = endpoints;
+    let mut session = proto::Session::new(shared.session_config.clone(), now, client_local, peer)
         .with_wall_clock(std::time::SystemTime::now())
         .with_recent_uploads(shared.recent.clone());
     if shared.tls.is_some() {
@@ -120,7 +138,12 @@ async fn serve<A, R>(
         },
         _ => (None, None),
     };
+    // With the PROXY protocol on, a peer that is not a trusted proxy is
+    // served as it is; its first bytes are watched for a header it may not
+    // send.
+    let sniffing = (!shared.config.proxy_from.is_empty() && proxy.is_none()).then(Vec::new);
     let mut driver = Driver {
+        sniffing,
         control: ControlStream::new(control, tls),
         data: DataChannel::new(),
         shared,
@@ -149,8 +172,13 @@ async fn serve<A, R>(
 struct Driver<A: Authenticator, R: Runtime> {
     shared: Arc<Shared<A, R>>,
     session: proto::Session,
+    /// The relay's end of the control socket.
     local: SocketAddr,
+    /// The client (named by a proxy's header, if it came through one).
     peer: SocketAddr,
+    /// The first control bytes of a peer that may not send a PROXY header,
+    /// held until they tell whether they start one (at most 11 bytes).
+    sniffing: Option<Vec<u8>>,
     control: ControlStream<R>,
     data: DataChannel<R>,
     /// The TLS configurations of this control connection and its data
@@ -478,7 +506,8 @@ where
         {
             return Poll::Ready(Event::LoginRetry);
         }
-        if let Poll::Ready(news) = self.data.poll(runtime, cx) {
+        let trusted = |ip| proxy::is_trusted(&shared.config, ip);
+        if let Poll::Ready(news) = self.data.poll(runtime, cx, trusted) {
             return Poll::Ready(Event::Data(news));
         }
         for index in 0..self.processing.len() {
@@ -565,6 +594,9 @@ where
         match event {
             Event::Read(Ok(0)) => {
                 // The client may still read: what it sent gets answered.
+                if let Some(held) = self.sniffing.take() {
+                    self.received_bytes(&held);
+                }
                 self.control.stop_reading();
                 self.feed(Input::ControlEof);
             }
@@ -681,8 +713,37 @@ where
         }
     }
 
-    /// Control bytes arrived: as they are, or TLS records to decrypt first.
+    /// Control bytes arrived. The first ones of a peer that may not send a
+    /// PROXY header are held until they tell whether they start one.
     fn received(&mut self, bytes: &[u8]) {
+        let Some(mut held) = self.sniffing.take() else {
+            return self.received_bytes(bytes);
+        };
+        if held.is_empty() && starts_like_proxy_header(bytes) == Some(false) {
+            return self.received_bytes(bytes);
+        }
+        held.extend_from_slice(bytes);
+        match starts_like_proxy_header(&held) {
+            None => self.sniffing = Some(held),
+            Some(false) => self.received_bytes(&held),
+            Some(true) => self.refuse_proxy_header(),
+        }
+    }
+
+    /// A PROXY header from a peer not trusted to send one: it is not taken
+    /// as FTP (nor believed); `421`, and the connection closes.
+    fn refuse_proxy_header(&mut self) {
+        tracing::warn!("PROXY header from a peer not trusted to send one: closing");
+        let text = "PROXY protocol header not accepted from your address.";
+        let reply = proto::Reply::new(proto::ReplyCode::SERVICE_NOT_AVAILABLE, text);
+        self.control.write(&reply.to_bytes());
+        self.control.close(self.shared.runtime.now());
+        self.feed(Input::ControlClosed);
+    }
+
+    /// Control bytes for the session: as they are, or TLS records to
+    /// decrypt first.
+    fn received_bytes(&mut self, bytes: &[u8]) {
         if !self.control.is_tls() {
             return self.feed(Input::ControlBytes(bytes));
         }

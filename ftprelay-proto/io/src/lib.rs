@@ -17,6 +17,8 @@
 //! - [`Tls`]: the relay's certificate, reloadable while it runs.
 //! - [`Observer`]: told what happens (connections, logins, uploads), for
 //!   the application's metrics; the relay itself keeps no metrics.
+//! - The PROXY protocol (`proxy`): connections from trusted load balancers
+//!   start with a header naming the client, read before anything else.
 //!
 //! Implementing [`Runtime`] for another executor gives a relay on it: see
 //! the two adapters' `runtime.rs`, about a hundred lines each.
@@ -31,6 +33,7 @@ mod limits;
 mod listen;
 mod observe;
 mod panics;
+mod proxy;
 mod receive;
 mod relay;
 mod runtime;

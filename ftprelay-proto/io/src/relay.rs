@@ -16,6 +16,7 @@ use proto::{Authenticator, RelayConfig};
 
 use crate::driver;
 use crate::listen;
+use crate::proxy::{self, Endpoints};
 use crate::runtime::{BoxFuture, Runtime};
 use crate::spool::Spool;
 use crate::state::Shared;
@@ -224,7 +225,8 @@ fn poll_accept<R: Runtime>(
 }
 
 /// Starts a session for a new connection, or answers `421` when the limits
-/// are reached. Returns the session's id and task.
+/// are reached. Returns the session's id and task. A connection from a
+/// trusted proxy is counted once its header named the client.
 fn admit<A: Authenticator, R: Runtime>(
     shared: &Arc<Shared<A, R>>,
     sessions: &Sessions,
@@ -237,6 +239,19 @@ fn admit<A: Authenticator, R: Runtime>(
         implicit_tls,
     } = accepted;
     let (id, token) = sessions.start();
+    if proxy::is_trusted(&shared.config, peer.ip()) {
+        let session = proxied(
+            shared.clone(),
+            stream,
+            (local, peer),
+            implicit_tls,
+            sessions.stopped(id),
+        );
+        let task = shared
+            .runtime
+            .spawn(crate::panics::Caught::new(session, peer, token));
+        return Some((id, task));
+    }
     let guard = match shared.admit(peer.ip()) {
         Ok(guard) => guard,
         Err(refusal) => {
@@ -254,7 +269,7 @@ fn admit<A: Authenticator, R: Runtime>(
         shared.clone(),
         guard,
         stream,
-        (local, peer),
+        Endpoints::direct(local, peer),
         implicit_tls,
         sessions.stopped(id),
     );
@@ -263,6 +278,41 @@ fn admit<A: Authenticator, R: Runtime>(
         .runtime
         .spawn(crate::panics::Caught::new(session, peer, token));
     Some((id, task))
+}
+
+/// A connection from a trusted proxy: its header (bounded in size and
+/// time; a bad one closes the connection, with a log line), then the
+/// client it names is counted against the limits (refused with `421`,
+/// which the proxy passes on) and served.
+async fn proxied<A: Authenticator, R: Runtime>(
+    shared: Arc<Shared<A, R>>,
+    stream: R::Stream,
+    (local, proxy): (SocketAddr, SocketAddr),
+    implicit_tls: bool,
+    shutdown: BoxFuture<()>,
+) {
+    let header = match proxy::read_header(&shared.runtime, &stream).await {
+        Ok(header) => header,
+        Err(failure) => {
+            tracing::warn!(%proxy, %failure, "connection from a proxy closed");
+            return;
+        }
+    };
+    let endpoints = Endpoints::proxied(local, proxy, &header);
+    let peer = endpoints.peer;
+    let guard = match shared.admit(peer.ip()) {
+        Ok(guard) => guard,
+        Err(refusal) => {
+            tracing::info!(%peer, %proxy, ?refusal, "connection refused");
+            let bytes = refusal.reply().to_bytes();
+            write_within(&shared.runtime, &stream, &bytes, REFUSAL_WRITE).await;
+            return;
+        }
+    };
+    // Boxed: this future then holds a pointer, not a second copy of the
+    // session's (see `panics::Caught`).
+    let session = driver::session(shared, guard, stream, endpoints, implicit_tls, shutdown);
+    Box::pin(session).await;
 }
 
 /// Writes a refused connection's `421`, for at most [`REFUSAL_WRITE`].
