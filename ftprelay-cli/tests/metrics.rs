@@ -11,40 +11,8 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{
-    Relay, ReportingServer, assert_fails, curl_upload, ftprelay, stderr, upload, wait_until,
-};
-
-const HOOK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/hook_server.py");
-
-/// The webhook of tests/servers/hook_server.py, its health set by files.
-struct Hook {
-    server: ReportingServer,
-    state: tempfile::TempDir,
-    url: String,
-}
-
-impl Hook {
-    fn start() -> Self {
-        let state = tempfile::tempdir().expect("state");
-        let server = ReportingServer::start(HOOK, &[state.path().as_os_str()]);
-        Self {
-            url: format!("http://127.0.0.1:{}/hook/{{name}}", server.port),
-            server,
-            state,
-        }
-    }
-
-    /// Makes the hook answer as `health` says (`down`, `hang`) while `on`.
-    fn set(&self, health: &str, on: bool) {
-        let flag = self.state.path().join(health);
-        if on {
-            std::fs::write(flag, b"").expect("flag");
-        } else {
-            std::fs::remove_file(flag).expect("unflag");
-        }
-    }
-}
+use support::hook::Hook;
+use support::{Relay, assert_fails, curl_upload, ftprelay, stderr, upload, wait_until};
 
 /// The address of the relay's metrics server, from its log.
 fn metrics_addr(relay: &Relay) -> String {

@@ -13,64 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{
-    BIN, KillOnDrop, Relay, ReportingServer, assert_fails, ftprelay, stderr, upload, wait_until,
-};
-
-const HOOK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/hook_server.py");
-
-/// The webhook of tests/servers/hook_server.py, its health set by files.
-struct Hook {
-    server: ReportingServer,
-    state: tempfile::TempDir,
-    url: String,
-}
-
-impl Hook {
-    fn start() -> Self {
-        let state = tempfile::tempdir().expect("state");
-        let server = ReportingServer::start(HOOK, &[state.path().as_os_str()]);
-        Self {
-            url: format!("http://127.0.0.1:{}/hook/{{name}}", server.port),
-            server,
-            state,
-        }
-    }
-
-    /// Makes the hook answer as `health` says (`down`, `reject`, `hang`)
-    /// while `on`.
-    fn set(&self, health: &str, on: bool) {
-        let flag = self.state.path().join(health);
-        if on {
-            std::fs::write(flag, b"").expect("flag");
-        } else {
-            std::fs::remove_file(flag).expect("unflag");
-        }
-    }
-
-    /// The next report (within 20 s).
-    fn next(&self) -> Value {
-        self.server
-            .next_within(Duration::from_secs(20), "request to the hook")
-    }
-
-    /// The next answered request with `status`, skipping others (within 20 s each).
-    fn next_with_status(&self, status: u64) -> Value {
-        loop {
-            let report = self.next();
-            if report["status"] == status {
-                return report;
-            }
-        }
-    }
-
-    /// No further request arrives within `quiet`.
-    fn assert_quiet(&self, quiet: Duration) {
-        if let Ok(report) = self.server.reports.recv_timeout(quiet) {
-            panic!("an unexpected request: {report}");
-        }
-    }
-}
+use support::hook::Hook;
+use support::{BIN, KillOnDrop, Relay, assert_fails, ftprelay, stderr, upload, wait_until};
 
 /// `ftprelay --user cam:pw --queue DIR` with `extra`, retrying every
 /// second unless `extra` says otherwise.

@@ -123,15 +123,8 @@ impl Drop for Server {
 
 /// Child process: serve until standard input closes.
 pub(crate) fn serve(role: Role, spool: &Path) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let stdin_closed = tokio::task::spawn_blocking(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-        });
+    server_runtime().block_on(async {
+        let stdin_closed = stdin_closed();
         match role {
             Role::Smol => {
                 // smol's relay runs on a thread of its own, under smol.
@@ -188,15 +181,8 @@ pub(crate) fn serve(role: Role, spool: &Path) {
 /// Child process: the relay on tokio with `authenticator`, spooling in
 /// `spool`, until standard input closes.
 pub(crate) fn serve_tokio<A: Authenticator + 'static>(spool: &Path, authenticator: A) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let stdin_closed = tokio::task::spawn_blocking(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-        });
+    server_runtime().block_on(async {
+        let stdin_closed = stdin_closed();
         serve_tokio_until(spool, authenticator, stdin_closed).await;
     });
 }
@@ -216,6 +202,22 @@ async fn serve_tokio_until<A: Authenticator + 'static>(
         })
         .await
         .expect("serve");
+}
+
+/// The runtime of a server process.
+fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Resolves when standard input closes: the driver's word to stop.
+fn stdin_closed() -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    })
 }
 
 /// The relay under load: on loopback, spooling in `spool`, with limits the
