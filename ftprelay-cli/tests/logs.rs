@@ -32,6 +32,10 @@ support::on_every_runtime!(
         let peer = event["span"]["peer"].as_str().expect("the session's peer");
         assert!(peer.starts_with("127.0.0.1:"), "{event}");
         assert_eq!(event["span"]["user"], "cam", "{event}");
+        assert!(
+            event["span"]["id"].is_u64(),
+            "the session's number: {event}"
+        );
         let log = relay.log.lock().expect("log").clone();
         for line in log.lines() {
             serde_json::from_str::<Value>(line)

@@ -78,8 +78,13 @@ where
     R::Stream: AsFd,
 {
     let peer = endpoints.peer;
+    let id = shared
+        .session_ids
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
     let span = tracing::info_span!(
         "session",
+        id,
         %peer,
         proxy = tracing::field::Empty,
         user = tracing::field::Empty

@@ -23,6 +23,9 @@ pub(crate) struct Shared<A: Authenticator, R: Runtime> {
     pub(crate) runtime: R,
     /// Moves the start of the passive port search from listener to listener.
     pub(crate) passive_turn: AtomicU64,
+    /// The last session's number, for the log: `session{id=N …}` ties a
+    /// session's lines together (an address is not enough behind NAT).
+    pub(crate) session_ids: AtomicU64,
     connections: Mutex<ConnectionCounter>,
     /// Failed logins per address, across sessions.
     pub(crate) logins: Mutex<LoginThrottle>,
@@ -72,6 +75,7 @@ impl<A: Authenticator, R: Runtime> Shared<A, R> {
             spool,
             runtime,
             passive_turn: AtomicU64::new(0),
+            session_ids: AtomicU64::new(0),
             observer: Arc::new(NoObserver),
         }
     }

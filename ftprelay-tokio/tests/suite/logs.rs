@@ -57,8 +57,8 @@ super::register::suite_tests!(
             );
         }
         assert!(
-            upload_line.contains("session{peer=127.0.0.1:"),
-            "the session span: {upload_line}"
+            upload_line.contains("session{id=1 peer=127.0.0.1:"),
+            "the session span, numbered: {upload_line}"
         );
     }),
 );
