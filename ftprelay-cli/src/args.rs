@@ -1,6 +1,6 @@
 //! The command line.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
@@ -89,9 +89,13 @@ pub(crate) struct RunArgs {
     /// Ports for passive data connections, e.g. 50000-50100 [default: any free port].
     #[arg(long, value_name = "LOW-HIGH", value_parser = parse_port_range)]
     pub(crate) passive_ports: Option<PassivePorts>,
-    /// The IPv4 address to advertise in PASV replies (behind NAT).
-    #[arg(long, value_name = "IP")]
-    pub(crate) public_address: Option<Ipv4Addr>,
+    /// The address advertised in PASV replies (behind NAT, in containers):
+    /// an IPv4 address, or a host name (resolved again every minute, for
+    /// dynamic DNS); `CIDR=IP` gives the clients of a network another
+    /// (a LAN its LAN address); repeatable [default: the control
+    /// connection's local address].
+    #[arg(long, value_name = "IP|HOST|CIDR=IP")]
+    pub(crate) public_address: Vec<String>,
     /// The largest upload accepted; K, M and G suffixes (powers of 1024) [default: 1G].
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub(crate) max_file_size: Option<u64>,

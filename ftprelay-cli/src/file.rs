@@ -1,6 +1,6 @@
 //! The TOML configuration file.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -17,7 +17,7 @@ pub(crate) struct FileConfig {
     pub(crate) anonymous: Option<bool>,
     pub(crate) spool_dir: Option<PathBuf>,
     pub(crate) passive_ports: Option<String>,
-    pub(crate) public_address: Option<Ipv4Addr>,
+    pub(crate) public_address: Option<OneOrMany>,
     pub(crate) max_file_size: Option<Size>,
     pub(crate) max_connections: Option<usize>,
     pub(crate) max_connections_per_ip: Option<usize>,
@@ -65,6 +65,23 @@ pub(crate) struct FileConfig {
     pub(crate) destinations: Vec<Entry>,
     #[serde(default)]
     pub(crate) users: Vec<FileUser>,
+}
+
+/// A string, or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(one) => vec![one],
+            Self::Many(many) => many,
+        }
+    }
 }
 
 /// A size as a number of bytes or a string with a suffix (`"100M"`).

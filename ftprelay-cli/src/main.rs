@@ -11,6 +11,7 @@ mod error;
 mod file;
 mod hash;
 mod metrics;
+mod public_address;
 mod queue;
 mod settings;
 mod signals;

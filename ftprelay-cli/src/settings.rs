@@ -211,7 +211,15 @@ fn relay_config(args: &RunArgs, file: &FileConfig) -> Result<RelayConfig, CliErr
         }
         (None, None) => None,
     };
-    relay.session.passive_address = args.public_address.or(file.public_address);
+    let public = if args.public_address.is_empty() {
+        file.public_address
+            .clone()
+            .map(crate::file::OneOrMany::into_vec)
+            .unwrap_or_default()
+    } else {
+        args.public_address.clone()
+    };
+    relay.session.passive_address = crate::public_address::parse(&public)?;
     if let Some(size) = args.max_file_size {
         relay.session.max_file_size = size;
     } else if let Some(size) = &file.max_file_size {

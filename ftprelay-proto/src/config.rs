@@ -2,7 +2,6 @@
 //! itself.
 
 use std::borrow::Cow;
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// Everything a [`crate::Session`] needs to decide, fixed per relay.
@@ -82,9 +81,10 @@ pub struct Config {
     /// a camera's burst without letting one client fill the spool.
     pub max_background_processing: usize,
     /// The IPv4 address advertised in `227` replies, for a relay behind NAT or
-    /// in a container. `None` advertises the local address of the control
+    /// in a container, by client network if need be ([`crate::PublicAddress`]).
+    /// None set (the default) advertises the local address of the control
     /// connection.
-    pub passive_address: Option<Ipv4Addr>,
+    pub passive_address: crate::PublicAddress,
     /// Refuse a passive data connection from any address but the control
     /// connection's peer (port theft protection). On by default; switch it
     /// off only behind a NAT that rewrites data connections' source
@@ -185,7 +185,7 @@ impl Default for Config {
             max_file_size: 1 << 30,
             ack_on_receipt: false,
             max_background_processing: 8,
-            passive_address: None,
+            passive_address: crate::PublicAddress::default(),
             data_peer_must_match: true,
             require_tls: false,
             require_protected_data: false,

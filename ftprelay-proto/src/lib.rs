@@ -159,6 +159,7 @@ mod parse;
 pub mod path;
 mod pattern;
 pub mod proxy;
+mod public_address;
 mod rate;
 mod recent;
 mod relay_config;
@@ -180,6 +181,7 @@ pub use command::{
 pub use config::{Config, Profile};
 pub use error::CommandError;
 pub use framer::{Frame, LineFramer};
+pub use public_address::PublicAddress;
 pub use rate::MinimumRate;
 pub use recent::RecentUploads;
 pub use relay_config::{PassivePorts, RelayConfig};

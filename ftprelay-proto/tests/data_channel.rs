@@ -222,7 +222,10 @@ fn ipv4_mapped_peers_compare_as_ipv4() {
 
 #[test]
 fn the_advertised_passive_address_is_used_in_227() {
-    let config = support::config(|c| c.passive_address = Some("203.0.113.7".parse().expect("ip")));
+    let config = support::config(|c| {
+        c.passive_address =
+            ftprelay_proto::PublicAddress::new(Some("203.0.113.7".parse().expect("ip")));
+    });
     let mut s = Harness::logged_in(config);
     assert_eq!(s.pasv(), "Entering Passive Mode (203,0,113,7,195,80).");
 }

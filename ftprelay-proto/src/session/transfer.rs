@@ -20,7 +20,7 @@ impl Session {
             return self.reply(epsv_all_in_effect());
         }
         let local = self.local_canonical();
-        if !extended && !local.is_ipv4() && self.config.passive_address.is_none() {
+        if !extended && !local.is_ipv4() && !self.config.passive_address.is_set() {
             // 227 can only carry an IPv4 address.
             return self.reply(Reply::new(
                 ReplyCode::CANT_OPEN_DATA,
@@ -233,7 +233,8 @@ impl Session {
         let reply = if extended {
             Reply::entering_extended_passive_mode(addr.port())
         } else {
-            let ip = match (self.config.passive_address, self.local_canonical().ip()) {
+            let advertised = self.config.passive_address.for_client(self.peer.ip());
+            let ip = match (advertised, self.local_canonical().ip()) {
                 (Some(advertised), _) => advertised,
                 (None, std::net::IpAddr::V4(local)) => local,
                 // `passive` refused PASV for this case before listening.

@@ -306,7 +306,8 @@ super::register::suite_tests!(
     }),
     the_advertised_passive_address_is_used(async {
         let mut config = config();
-        config.session.passive_address = Some("203.0.113.9".parse().expect("address"));
+        config.session.passive_address =
+            proto::PublicAddress::new(Some("203.0.113.9".parse().expect("address")));
         let relay = TestRelay::with_config(config).await;
         let mut client = relay.logged_in().await;
         let advertised = client.pasv().await;
