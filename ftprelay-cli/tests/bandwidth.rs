@@ -63,12 +63,11 @@ support::on_every_runtime!(
         let clients: Vec<_> = uploads
             .iter()
             .map(|(name, body)| {
-                let local = work.path().join(name);
-                std::fs::write(&local, body).expect("write");
+                let local = support::write(work.path(), name, body);
                 std::process::Command::new("curl")
                     .args(["-sS", "--max-time", "30", "-T"])
                     .arg(&local)
-                    .arg(format!("ftp://cam:pw@{}/{name}", relay.addr))
+                    .arg(relay.url("cam:pw", name))
                     .stderr(std::process::Stdio::piped())
                     .spawn()
                     .expect("curl")

@@ -36,7 +36,7 @@ support::on_every_runtime!(
             event["span"]["id"].is_u64(),
             "the session's number: {event}"
         );
-        let log = relay.log.lock().expect("log").clone();
+        let log = relay.log();
         for line in log.lines() {
             serde_json::from_str::<Value>(line)
                 .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
@@ -55,7 +55,7 @@ support::on_every_runtime!(
         assert!(output.status.success(), "{}", stderr(&output));
         relay.wait_for_line("-> command=STOR snap.jpg");
         relay.wait_for_line("<- reply=226");
-        let log = relay.log.lock().expect("log").clone();
+        let log = relay.log();
         assert!(log.contains("-> command=USER cam"), "{log}");
         assert!(log.contains("-> command=PASS ****"), "{log}");
         assert!(!log.contains("s3cret"), "the password is in the log: {log}");

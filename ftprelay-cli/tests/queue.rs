@@ -312,6 +312,7 @@ sys.stdin.read()
                     status = relay.child.try_wait().expect("wait");
                     status.is_some()
                 },
+                // The field, not `log()`: the condition holds the child.
                 || relay.log.lock().expect("log").clone(),
             );
             assert_eq!(status.and_then(|s| s.signal()), Some(9), "{step}");
@@ -322,11 +323,8 @@ sys.stdin.read()
                 // listens: the whole log, not the lines after that one.
                 wait_until(
                     "the move to failed/ to be finished",
-                    || {
-                        let log = relay.log.lock().expect("log");
-                        log.contains("upload moved to failed/")
-                    },
-                    || relay.log.lock().expect("log").clone(),
+                    || relay.log().contains("upload moved to failed/"),
+                    || relay.log(),
                 );
             }
             let failed = files_in(queue.path(), "failed");
