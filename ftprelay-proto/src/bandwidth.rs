@@ -59,8 +59,7 @@ impl TokenBucket {
         // paced in short waits, not one long one.
         let enough = want
             .min(SMALLEST_GRANT)
-            .min((self.bytes_per_second / 4).max(1))
-            .min(self.capacity_bytes());
+            .min((self.bytes_per_second / 4).max(1));
         if whole >= enough {
             let granted = want.min(whole);
             self.credit -= u128::from(granted) * NANOS;
@@ -73,8 +72,12 @@ impl TokenBucket {
         ))
     }
 
-    fn capacity_bytes(&self) -> u64 {
-        u64::try_from(self.capacity / NANOS).unwrap_or(u64::MAX)
+    /// Gives back `unused` bytes of a grant (a read returned fewer than
+    /// it was allowed): a client sending little at a time is charged for
+    /// what it sent, not for what it could have.
+    pub fn refund(&mut self, unused: u64) {
+        let credit = self.credit.saturating_add(u128::from(unused) * NANOS);
+        self.credit = credit.min(self.capacity);
     }
 
     fn refill(&mut self, now: Instant) {

@@ -49,6 +49,19 @@ fn the_extreme_rates_neither_overflow_nor_stop() {
     assert_eq!(fastest.take(u64::MAX, later), Ok(u64::MAX));
 }
 
+#[test]
+fn what_a_short_read_did_not_use_is_given_back() {
+    let start = support::origin();
+    let mut bucket = TokenBucket::new(100 * 1024);
+    assert_eq!(bucket.take(100 * 1024, start), Ok(100 * 1024));
+    // The read brought 1 byte of the grant: the rest is credit again,
+    // never more than the bucket holds.
+    bucket.refund(100 * 1024 - 1);
+    assert_eq!(bucket.take(u64::MAX, start), Ok(100 * 1024 - 1));
+    bucket.refund(u64::MAX);
+    assert_eq!(bucket.take(u64::MAX, start), Ok(100 * 1024));
+}
+
 /// Byte-nanoseconds in a byte-second.
 const NANOS: u128 = 1_000_000_000;
 

@@ -321,6 +321,11 @@ impl Pace {
         self.throttled.set(self.throttled.get() + slept);
         allowed
     }
+
+    /// Of the `allowed` bytes, `read` came: the rest is not charged.
+    pub(super) fn used(&self, allowed: usize, read: usize) {
+        self.throttle.used(allowed, read);
+    }
 }
 
 /// Where `copy_into` stopped.
@@ -359,7 +364,9 @@ fn copy_into(
             &mut large
         };
         let room = pace.allow(buffer.len());
-        let read = match stream.read(&mut buffer[..room]) {
+        let result = stream.read(&mut buffer[..room]);
+        pace.used(room, *result.as_ref().unwrap_or(&0));
+        let read = match result {
             Ok(0) => break,
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

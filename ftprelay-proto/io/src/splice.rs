@@ -43,7 +43,9 @@ pub(super) fn splice_into(
         // One byte more than allowed is enough to know the upload is too large.
         let room = (max_size - received).saturating_add(1);
         let chunk = pace.allow(usize::try_from(room).unwrap_or(PIPE_SIZE).min(PIPE_SIZE));
-        let moved = match splice(socket, None, &pipe_in, None, chunk, SpliceFlags::MOVE) {
+        let spliced = splice(socket, None, &pipe_in, None, chunk, SpliceFlags::MOVE);
+        pace.used(chunk, *spliced.as_ref().unwrap_or(&0));
+        let moved = match spliced {
             Ok(0) => return Spliced::Ended(TransferEnd::Complete { bytes: received }),
             Ok(moved) => moved,
             Err(rustix::io::Errno::INTR) => continue,
