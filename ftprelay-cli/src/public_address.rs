@@ -32,13 +32,22 @@ pub(crate) fn parse(values: &[String]) -> Result<PublicAddress, CliError> {
                 .trim()
                 .parse()
                 .map_err(|_| bad("not an IPv4 address after ="))?;
+            if address.is_unspecified() {
+                return Err(bad("0.0.0.0 is no address a client can reach"));
+            }
             overrides.push((network, address));
             continue;
         }
-        if default.is_some() || host.is_some() {
+        if value.is_empty() {
+            return Err(bad("empty"));
+        }
+        if default.is_some() {
             return Err(bad("a second address for every client"));
         }
         match value.parse::<Ipv4Addr>() {
+            Ok(address) if address.is_unspecified() => {
+                return Err(bad("0.0.0.0 is no address a client can reach"));
+            }
             Ok(address) => default = Some(address),
             Err(_) if value.parse::<std::net::IpAddr>().is_ok() => {
                 return Err(bad("PASV replies carry IPv4 only"));
@@ -68,8 +77,8 @@ fn resolve(host: &str) -> Result<Ipv4Addr, String> {
         .map_err(|e| format!("cannot resolve it: {e}"))?;
     addresses
         .filter_map(|addr| match addr.ip() {
-            std::net::IpAddr::V4(v4) => Some(v4),
-            std::net::IpAddr::V6(_) => None,
+            std::net::IpAddr::V4(v4) if !v4.is_unspecified() => Some(v4),
+            _ => None,
         })
         .next()
         .ok_or_else(|| "it has no IPv4 address".to_owned())

@@ -44,6 +44,16 @@ support::on_tokio_only!(
         );
         let reply = pasv_from(&relay, "127.0.0.1");
         assert!(reply.contains("(10,1,2,3,"), "{reply}");
+        // Blanks around the parts are the value's, not the address's.
+        let relay = Relay::start(&[
+            "--user",
+            "cam:pw",
+            "--discard",
+            "--public-address",
+            " 127.0.0.0/8 = 10.4.5.6 ",
+        ]);
+        let reply = pasv_from(&relay, "127.0.0.1");
+        assert!(reply.contains("(10,4,5,6,"), "{reply}");
         let relay = Relay::start(&[
             "--user",
             "cam:pw",
@@ -77,6 +87,13 @@ fn bad_public_addresses_are_one_line_errors() {
             "--public-address 10.0.0.0/33=1.2.3.4",
         ),
         ("10.0.0.0/8=::1", "not an IPv4 address after ="),
+        ("0.0.0.0", "0.0.0.0 is no address a client can reach"),
+        (
+            "10.0.0.0/8=0.0.0.0",
+            "0.0.0.0 is no address a client can reach",
+        ),
+        ("", "--public-address : empty"),
+        ("   ", "empty"),
     ] {
         let output = ftprelay(&["--anonymous", "--discard", "--public-address", value], "");
         assert_fails(&output, 2, says);

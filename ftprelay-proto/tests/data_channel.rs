@@ -231,6 +231,27 @@ fn the_advertised_passive_address_is_used_in_227() {
 }
 
 #[test]
+fn pasv_on_ipv6_needs_an_address_for_this_client_not_for_some_network() {
+    // An override for another network gives this IPv6 client no IPv4
+    // address: PASV is refused, never answered with 0.0.0.0.
+    let elsewhere = ftprelay_proto::PublicAddress::new(None).with_override(
+        "192.168.0.0/16".parse().expect("cidr"),
+        "192.168.0.1".parse().expect("ip"),
+    );
+    let config = support::config(|c| c.passive_address = elsewhere.clone());
+    let mut s = Harness::with_addresses(config, "[::1]:2121", "[::1]:40000");
+    s.login("bob", "secret");
+    s.send("PASV\r\n");
+    s.expect_replies(&[425]);
+    // One for everyone: then PASV works on IPv6 too, with that address.
+    let everyone = ftprelay_proto::PublicAddress::new(Some("203.0.113.7".parse().expect("ip")));
+    let config = support::config(|c| c.passive_address = everyone.clone());
+    let mut s = Harness::with_addresses(config, "[::1]:2121", "[::1]:40000");
+    s.login("bob", "secret");
+    assert_eq!(s.pasv(), "Entering Passive Mode (203,0,113,7,195,80).");
+}
+
+#[test]
 fn a_stale_connect_failure_changes_nothing() {
     // During a login check.
     let mut s = Harness::new();

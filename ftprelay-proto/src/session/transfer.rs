@@ -20,7 +20,8 @@ impl Session {
             return self.reply(epsv_all_in_effect());
         }
         let local = self.local_canonical();
-        if !extended && !local.is_ipv4() && !self.config.passive_address.is_set() {
+        let advertised = self.config.passive_address.for_client(self.peer.ip());
+        if !extended && !local.is_ipv4() && advertised.is_none() {
             // 227 can only carry an IPv4 address.
             return self.reply(Reply::new(
                 ReplyCode::CANT_OPEN_DATA,
