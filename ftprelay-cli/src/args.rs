@@ -202,7 +202,8 @@ pub(crate) struct RunArgs {
 /// `FTPRELAY_` and the flag's name in capitals with `_` for `-`, except
 /// `--user`, whose values are `FTPRELAY_USERS` (and `--users`' file is
 /// `FTPRELAY_USERS_FILE`). A flag given on the command line wins; a
-/// repeatable flag takes one value from its variable. No name is one of
+/// repeatable flag takes one value from its variable; a switch takes
+/// true/false, 1/0, yes/no or on/off. No name is one of
 /// the variables `--exec` commands get ([`ftprelay_deliver::UPLOAD_VARIABLES`]).
 pub(crate) fn command() -> clap::Command {
     use clap::CommandFactory as _;
@@ -215,6 +216,13 @@ pub(crate) fn command() -> clap::Command {
             return arg;
         }
         let name = environment_name(arg.get_id().as_str());
+        // A switch from the environment: true/false, 1/0, yes/no, on/off.
+        let switch = matches!(arg.get_action(), ArgAction::SetTrue);
+        let arg = if switch {
+            arg.value_parser(clap::builder::BoolishValueParser::new())
+        } else {
+            arg
+        };
         arg.env(name)
     })
 }

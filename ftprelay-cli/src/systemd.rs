@@ -6,28 +6,22 @@ use std::net::{SocketAddr, TcpListener};
 use crate::error::CliError;
 
 /// The TCP listeners systemd (or `systemd-socket-activate`) passed to this
-/// process, if any: they replace `--listen`. Each is closed in the
-/// commands the relay runs (`--exec`). Anything else passed is bad
+/// process, if any: they replace `--listen`. listenfd marks each
+/// close-on-exec (the commands of `--exec` do not get them) and takes
+/// `LISTEN_*` out of the environment. Anything else passed is bad
 /// configuration.
 pub(crate) fn inherited_listeners() -> Result<Vec<TcpListener>, CliError> {
     let mut passed = listenfd::ListenFd::from_env();
-    let mut listeners = Vec::with_capacity(passed.len());
-    for index in 0..passed.len() {
-        let listener = passed
-            .take_tcp_listener(index)
-            .ok()
-            .flatten()
-            .ok_or_else(|| {
+    (0..passed.len())
+        .map(|index| {
+            passed.take_tcp_listener(index).ok().flatten().ok_or_else(|| {
                 CliError::Usage(format!(
                     "socket activation: the socket passed as fd {} is not a listening TCP socket",
                     index + 3
                 ))
-            })?;
-        rustix::io::fcntl_setfd(&listener, rustix::io::FdFlags::CLOEXEC)
-            .map_err(|e| CliError::Usage(format!("socket activation: {e}")))?;
-        listeners.push(listener);
-    }
-    Ok(listeners)
+            })
+        })
+        .collect()
 }
 
 /// Tells systemd the relay is ready (it listens on `addrs`); nothing when
@@ -46,10 +40,8 @@ pub(crate) fn stopping() {
     notify(&[sd_notify::NotifyState::Stopping]);
 }
 
+/// Nothing when `NOTIFY_SOCKET` is not set (sd-notify's own rule).
 fn notify(states: &[sd_notify::NotifyState<'_>]) {
-    if std::env::var_os("NOTIFY_SOCKET").is_none() {
-        return;
-    }
     if let Err(error) = sd_notify::notify(false, states) {
         tracing::warn!(%error, "cannot notify systemd");
     }

@@ -136,6 +136,37 @@ support::on_tokio_only!(
 );
 
 #[test]
+fn a_switch_from_the_environment_takes_the_usual_spellings() {
+    for (value, on) in [
+        ("true", true),
+        ("1", true),
+        ("yes", true),
+        ("on", true),
+        ("0", false),
+        ("false", false),
+        ("no", false),
+    ] {
+        // --anonymous is the only user: off, the relay has none and says so.
+        let output = Command::new(BIN)
+            // Not an address of this host: a started relay exits at once.
+            .args(["--discard", "--listen", "192.0.2.1:2121"])
+            .env("FTPRELAY_ANONYMOUS", value)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        let text = stderr(&output);
+        assert_eq!(!text.contains("no users"), on, "{value}: {text}");
+    }
+    let output = Command::new(BIN)
+        .args(["--discard"])
+        .env("FTPRELAY_ANONYMOUS", "maybe")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_fails(&output, 2, "--anonymous");
+}
+
+#[test]
 fn a_bad_value_in_a_variable_is_a_one_line_error() {
     let output = Command::new(BIN)
         .args(["--discard", "--anonymous"])

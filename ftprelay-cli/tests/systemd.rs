@@ -42,7 +42,7 @@ support::on_every_runtime!(
         signal(&relay.child, "TERM");
         let stopping = next_notification(&socket);
         assert!(stopping.contains("STOPPING=1"), "{stopping}");
-        let status = relay.child.wait().expect("exit");
+        let status = relay.wait();
         assert!(status.success(), "{status:?}");
     }),
 );
@@ -146,7 +146,16 @@ fn socket_activation_serves_on_the_listener_systemd_passed() {
             "{runtime}"
         );
         signal(&child.0, "TERM");
-        let status = child.0.wait().expect("exit");
+        let mut status = None;
+        wait_until(
+            "the socket-activated relay to exit",
+            || {
+                status = child.0.try_wait().expect("wait");
+                status.is_some()
+            },
+            String::new,
+        );
+        let status = status.expect("exited");
         let log = stderr_of(&mut child.0);
         assert!(status.success(), "{runtime}: {status:?} {log}");
         assert!(

@@ -124,11 +124,17 @@ pub(crate) fn wait_drained(dir: &Path, since: Instant) -> (Duration, usize) {
     let active = queue_dir(dir).join("active");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        // One data file an upload (its record may be in the journal yet).
         let left = std::fs::read_dir(&active)
-            .map(|entries| entries.count())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "data"))
+                    .count()
+            })
             .unwrap_or(0);
         if left == 0 || Instant::now() > deadline {
-            return (since.elapsed(), left / 2);
+            return (since.elapsed(), left);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -170,7 +176,9 @@ impl Routes for Everyone {
     }
 }
 
-/// The relay's processor: as `ftprelay` wires it, with or without a queue.
+/// The relay's processor: as `ftprelay` wires it for uploads (held
+/// uploads of the devices profile are not part of this load), with or
+/// without a queue.
 #[derive(Clone)]
 struct Queued {
     destinations: Destinations,
