@@ -71,10 +71,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &RunArgs) -> Result<(), CliError> {
+    // First, while this is the only thread: listenfd changes the
+    // environment (takes LISTEN_*), which no other thread may read then.
+    let inherited = systemd::inherited_listeners()?;
     let settings = Settings::load(args)?;
     init_logging(args.verbose, args.quiet, args.log_format);
     let tls = load_tls(&settings.tls)?;
-    let inherited = systemd::inherited_listeners()?;
     let signalled = signals::handle(tls.clone().zip(settings.tls.clone()))?;
     let stopped = async {
         signalled.await;
