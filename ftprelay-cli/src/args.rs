@@ -86,7 +86,9 @@ pub(crate) struct RunArgs {
     /// Where uploads are spooled while they are processed [default: a fresh private temp dir].
     #[arg(long, value_name = "DIR")]
     pub(crate) spool_dir: Option<PathBuf>,
-    /// Ports for passive data connections, e.g. 50000-50100 [default: any free port].
+    /// Ports for passive data connections, e.g. 30000-30007, shared by the
+    /// sessions: each port serves one waiting session per client address
+    /// [default: a new free port for each].
     #[arg(long, value_name = "LOW-HIGH", value_parser = parse_port_range)]
     pub(crate) passive_ports: Option<PassivePorts>,
     /// The address advertised in PASV replies (behind NAT, in containers):

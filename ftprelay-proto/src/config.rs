@@ -88,7 +88,9 @@ pub struct Config {
     /// Refuse a passive data connection from any address but the control
     /// connection's peer (port theft protection). On by default; switch it
     /// off only behind a NAT that rewrites data connections' source
-    /// addresses.
+    /// addresses. With a passive port range (`RelayConfig::passive_ports`)
+    /// a connection is matched to its session by its address, so one from
+    /// another address never reaches a session whatever this says.
     pub data_peer_must_match: bool,
     /// Refuse USER and PASS until the control connection is under TLS.
     pub require_tls: bool,

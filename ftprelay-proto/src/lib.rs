@@ -61,7 +61,7 @@
 //! | [`Output::Reply`] | appends [`Reply::encode`] to the control connection's write buffer (through TLS once started) |
 //! | [`Output::StartTls`] | starts TLS on the control connection: everything after the `234` it just wrote goes through TLS |
 //! | [`Output::CheckLogin`] | runs the [`Authenticator`], keeps the [`FileProcessor`] it returns, answers [`Input::LoginChecked`] |
-//! | [`Output::Listen`] | binds a listener on the control connection's local address (in the passive port range: [`PassivePorts::candidates`]), answers [`DataEvent::Listening`] or [`DataEvent::ListenFailed`], then reports each accepted connection as [`DataEvent::Connected`] |
+//! | [`Output::Listen`] | binds a listener on the control connection's local address (in the passive port range: [`PassivePorts::candidates`], a port shared by sessions from different client addresses), answers [`DataEvent::Listening`] or [`DataEvent::ListenFailed`], then reports each accepted connection as [`DataEvent::Connected`] |
 //! | [`Output::Connect`] | connects to the client's active-mode address, answers [`DataEvent::Connected`] or [`DataEvent::ConnectFailed`] |
 //! | [`Output::AcceptDataConnection`] / [`Output::RefuseDataConnection`] | keeps / closes the connection it just reported (and, kept and protected ([`Session::is_data_protected`]), starts its TLS handshake) |
 //! | [`Output::Receive`] | streams the data connection into a new spool file it names (mode 0600), within the [`ReceiveRequest`]'s size limit, stall timeout and minimum rate, under TLS if asked; answers [`DataEvent::TransferEnded`] |

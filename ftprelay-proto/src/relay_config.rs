@@ -9,6 +9,13 @@ use crate::cidr::Cidr;
 use crate::config::Config;
 
 /// The passive port range: listeners for PASV/EPSV take a port from it.
+///
+/// The ports are shared by the sessions: each port has one listener while
+/// any session waits on it, and any number of sessions from different
+/// client addresses wait on it at once; an incoming data connection goes to
+/// the session waiting on that port for its address. So a few ports serve
+/// any number of sessions, and a client gets `425` only when its address
+/// waits on every port already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PassivePorts {
     first: u16,
@@ -58,8 +65,10 @@ pub struct RelayConfig {
     /// Listeners for implicit FTPS (the port 990 style: TLS from the first
     /// byte). They need the adapter's TLS identity. None by default.
     pub implicit_tls_listen: Vec<SocketAddr>,
-    /// Where passive listeners take their ports. `None` lets the operating
-    /// system choose any free port (fine without a firewall or NAT).
+    /// Where passive listeners take their ports, shared by the sessions
+    /// (see [`PassivePorts`]). `None` gives each PASV/EPSV a listener of its
+    /// own on any free port the operating system chooses (fine without a
+    /// firewall or NAT).
     pub passive_ports: Option<PassivePorts>,
     /// The spool directory. `None` creates a fresh private directory under
     /// the system's temporary directory, removed when the relay stops.

@@ -1,23 +1,20 @@
-//! The data channel of one session: the passive listener, the data
-//! connection (accepted, connected or handshaking), and the transfer that
-//! runs on it.
+//! The data channel of one session: the passive listener (its own, or a
+//! wait on a shared port of the range), the data connection (accepted,
+//! connected or handshaking), and the transfer that runs on it.
 
-use std::future::Future as _;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use proto::{DataEvent, PassivePorts, TransferEnd, TransferId};
+use proto::{Authenticator, DataEvent, TransferEnd, TransferId};
 
-use crate::proxy::HeaderRead;
-use crate::receive::{self, DataConnection};
+use crate::passive::Acceptor;
+use crate::receive::DataConnection;
 use crate::runtime::{BoxFuture, Runtime};
+use crate::shared_ports::{self, Waiting};
 use crate::spool::SpoolFile;
-
-/// How long to wait before accepting again after accepting failed.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+use crate::state::Shared;
 
 /// A transfer running on the data connection: how it ended, and the spool
 /// file of a complete upload.
@@ -25,26 +22,27 @@ type Running = (TransferId, BoxFuture<(TransferEnd, Option<SpoolFile>)>);
 
 /// What happened on the data channel.
 pub(crate) enum DataNews<S> {
-    /// A connection came on the passive listener (or accepting failed);
-    /// through a trusted proxy, with the client its header named.
-    Accepted(io::Result<(S, SocketAddr)>),
-    /// Accepting may be tried again after a failure.
-    AcceptResumed,
+    /// A connection came on the passive listener; through a trusted proxy,
+    /// with the client its header named.
+    Accepted(S, SocketAddr),
     /// The active-mode connect to this address ended.
     Connected(SocketAddr, io::Result<S>),
     /// A transfer ended; a complete upload's spool file comes with it.
     TransferEnded(TransferId, TransferEnd, Option<SpoolFile>),
 }
 
+/// Where a passive data connection is to come from.
+enum Passive<R: Runtime> {
+    /// A listener of the session's own, on a port the system chose (no
+    /// port range).
+    Own(Acceptor<R>),
+    /// A port of the range, shared with sessions from other addresses.
+    Shared(Waiting<R::Stream>),
+}
+
 /// One session's data channel.
 pub(crate) struct DataChannel<R: Runtime> {
-    listener: Option<R::Listener>,
-    /// Accepting failed: wait for this before trying again.
-    accept_paused: Option<R::Sleep>,
-    /// A connection from a trusted proxy whose header is being read, and
-    /// the proxy's address. Nothing more is accepted meanwhile: a proxy
-    /// sends its header at once, and this bounds what one listener holds.
-    proxied: Option<(R::Stream, SocketAddr, HeaderRead<R>)>,
+    passive: Option<Passive<R>>,
     /// A connection reported to the session and awaiting its verdict.
     just_connected: Option<R::Stream>,
     /// The accepted (or connected) connection, until a transfer takes it;
@@ -57,9 +55,7 @@ pub(crate) struct DataChannel<R: Runtime> {
 impl<R: Runtime> DataChannel<R> {
     pub(crate) fn new() -> Self {
         Self {
-            listener: None,
-            accept_paused: None,
-            proxied: None,
+            passive: None,
             just_connected: None,
             connection: None,
             connecting: None,
@@ -67,29 +63,34 @@ impl<R: Runtime> DataChannel<R> {
         }
     }
 
-    /// Listens on `ip`, in the passive port range; the news for the session.
-    pub(crate) fn listen(
+    /// Listens on `ip` for a connection from `client`: with a passive port
+    /// range, on a port of it shared with other sessions (from other
+    /// addresses); without one, on a port of its own. The news for the
+    /// session.
+    pub(crate) fn listen<A: Authenticator>(
         &mut self,
-        runtime: &R,
+        shared: &Arc<Shared<A, R>>,
         ip: IpAddr,
-        ports: Option<PassivePorts>,
+        client: IpAddr,
         turn: u64,
     ) -> DataEvent {
-        let bound = receive::bind_passive(ip, ports, turn).and_then(|listener| match listener {
-            Some(listener) => {
-                listener.set_nonblocking(true)?;
-                let addr = listener.local_addr()?;
-                Ok(Some((runtime.listener(listener)?, addr)))
-            }
-            None => Ok(None),
-        });
-        match bound {
-            Ok(Some((listener, addr))) => {
-                self.listener = Some(listener);
+        self.passive = None;
+        let passive = match shared.config.passive_ports {
+            Some(range) => shared_ports::wait(shared, ip, client, range, turn)
+                .map(|waiting| waiting.map(Passive::Shared)),
+            None => own_listener(&shared.runtime, ip).map(|acceptor| Some(Passive::Own(acceptor))),
+        };
+        match passive {
+            Ok(Some(passive)) => {
+                let addr = match &passive {
+                    Passive::Own(acceptor) => acceptor.local(),
+                    Passive::Shared(waiting) => waiting.port(),
+                };
+                self.passive = Some(passive);
                 DataEvent::Listening(addr)
             }
             Ok(None) => {
-                tracing::warn!("the passive port range is exhausted");
+                tracing::warn!("every passive port is taken for this client");
                 DataEvent::ListenFailed
             }
             Err(error) => {
@@ -110,12 +111,6 @@ impl<R: Runtime> DataChannel<R> {
         self.just_connected = Some(stream);
     }
 
-    /// Accepting failed (out of file descriptors, say): the pending
-    /// connection stays in the backlog, so back off instead of spinning.
-    pub(crate) fn pause_accepting(&mut self, runtime: &R) {
-        self.accept_paused = Some(runtime.sleep_until(runtime.now() + ACCEPT_BACKOFF));
-    }
-
     /// The session keeps the connection that came, prepared by `prepare`
     /// (a protected one starts its handshake). One connection per
     /// listener: the port is free again.
@@ -127,7 +122,7 @@ impl<R: Runtime> DataChannel<R> {
             .just_connected
             .take()
             .map(|connection| prepare(DataConnection::Clear(connection)));
-        self.listener = None;
+        self.passive = None;
     }
 
     /// The session refuses the connection that came.
@@ -153,63 +148,27 @@ impl<R: Runtime> DataChannel<R> {
 
     /// The listener and any connection not being received go.
     pub(crate) fn close(&mut self) {
-        self.listener = None;
-        self.proxied = None;
+        self.passive = None;
         self.connection = None;
         self.connecting = None;
     }
 
     /// What happened, if anything. A connection from a peer for which
     /// `trusted` holds (a proxy) is reported once its header is read, with
-    /// the client the header names; one whose header is bad (or missing)
-    /// is closed, with a log line, and the listener goes on waiting.
+    /// the client the header names (see [`Acceptor::poll_next`]).
     pub(crate) fn poll(
         &mut self,
         runtime: &R,
         cx: &mut Context<'_>,
         trusted: impl Fn(IpAddr) -> bool,
     ) -> Poll<DataNews<R::Stream>> {
-        loop {
-            if let Some((stream, proxy, read)) = &mut self.proxied {
-                let Poll::Ready(header) = read.poll(runtime, stream, cx) else {
-                    break;
-                };
-                let proxy = *proxy;
-                let Some((stream, _, _)) = self.proxied.take() else {
-                    break;
-                };
-                match header {
-                    // A header that names no client leaves the proxy's
-                    // address, which the session's data-peer check refuses
-                    // unless the proxy is the client.
-                    Ok(header) => {
-                        let peer = header.source().unwrap_or(proxy);
-                        return Poll::Ready(DataNews::Accepted(Ok((stream, peer))));
-                    }
-                    Err(failure) => {
-                        tracing::warn!(%proxy, %failure, "data connection from a proxy closed");
-                        continue;
-                    }
-                }
-            }
-            match (&mut self.accept_paused, &self.listener) {
-                (Some(pause), _) => {
-                    if Pin::new(pause).poll(cx).is_ready() {
-                        self.accept_paused = None;
-                        return Poll::Ready(DataNews::AcceptResumed);
-                    }
-                }
-                (None, Some(listener)) => match runtime.poll_accept(listener, cx) {
-                    Poll::Ready(Ok((stream, peer))) if trusted(peer.ip()) => {
-                        self.proxied = Some((stream, peer, HeaderRead::new(runtime)));
-                        continue;
-                    }
-                    Poll::Ready(accepted) => return Poll::Ready(DataNews::Accepted(accepted)),
-                    Poll::Pending => {}
-                },
-                (None, None) => {}
-            }
-            break;
+        let accepted = match &mut self.passive {
+            Some(Passive::Own(acceptor)) => acceptor.poll_next(runtime, cx, trusted),
+            Some(Passive::Shared(waiting)) => waiting.poll(cx),
+            None => Poll::Pending,
+        };
+        if let Poll::Ready((stream, peer)) = accepted {
+            return Poll::Ready(DataNews::Accepted(stream, peer));
         }
         if let Some((target, connecting)) = &mut self.connecting
             && let Poll::Ready(connected) = connecting.as_mut().poll(cx)
@@ -227,4 +186,12 @@ impl<R: Runtime> DataChannel<R> {
         }
         Poll::Pending
     }
+}
+
+/// A listener on `ip`, on a port the system chooses.
+fn own_listener<R: Runtime>(runtime: &R, ip: IpAddr) -> io::Result<Acceptor<R>> {
+    let listener = std::net::TcpListener::bind(SocketAddr::new(ip, 0))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    Ok(Acceptor::new(runtime.listener(listener)?, local))
 }

@@ -280,8 +280,7 @@ where
                 Output::Listen => {
                     let ip = self.local.ip().to_canonical();
                     let turn = self.shared.passive_turn.fetch_add(1, Ordering::Relaxed);
-                    let (runtime, ports) = (&self.shared.runtime, self.shared.config.passive_ports);
-                    let event = self.data.listen(runtime, ip, ports, turn);
+                    let event = self.data.listen(&self.shared, ip, self.peer.ip(), turn);
                     self.feed(Input::Data(event));
                 }
                 Output::Connect(target) => self.data.connect(&self.shared.runtime, target),
@@ -665,16 +664,11 @@ where
 
     fn data_news(&mut self, news: DataNews<R::Stream>) {
         match news {
-            DataNews::Accepted(Ok((stream, peer))) => {
+            DataNews::Accepted(stream, peer) => {
                 self.data.arrived(stream);
                 // The verdict (accept or refuse) is the next output.
                 self.feed(Input::Data(DataEvent::Connected { peer }));
             }
-            DataNews::Accepted(Err(error)) => {
-                tracing::warn!(%error, "accepting a data connection failed");
-                self.data.pause_accepting(&self.shared.runtime);
-            }
-            DataNews::AcceptResumed => {}
             DataNews::Connected(target, Ok(stream)) => {
                 self.data.arrived(stream);
                 self.feed(Input::Data(DataEvent::Connected { peer: target }));

@@ -33,10 +33,12 @@ mod limits;
 mod listen;
 mod observe;
 mod panics;
+mod passive;
 mod proxy;
 mod receive;
 mod relay;
 mod runtime;
+mod shared_ports;
 #[cfg(target_os = "linux")]
 mod splice;
 mod spool;

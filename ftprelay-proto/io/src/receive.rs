@@ -1,11 +1,10 @@
-//! Passive listeners, and receiving an upload into its spool file.
+//! Receiving an upload into its spool file, and sending a listing.
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use proto::{MinimumRate, PassivePorts, SpoolFailure, TransferEnd};
+use proto::{MinimumRate, SpoolFailure, TransferEnd};
 
 use crate::bandwidth::Throttle;
 use crate::data_threads;
@@ -20,28 +19,6 @@ const RECEIVE_BUFFER: usize = 256 * 1024;
 /// The first bytes of every upload are read into a buffer this big on the
 /// copying thread's stack.
 const SMALL_UPLOAD_BUFFER: usize = 16 * 1024;
-
-/// Binds a passive listener on `ip`: on a port of `ports` (each tried once,
-/// from a place that moves with `turn`), or on any port when there is no
-/// range. `None` when every port of the range is taken. Binding is the only
-/// race-free test of whether a port is free.
-pub(crate) fn bind_passive(
-    ip: IpAddr,
-    ports: Option<PassivePorts>,
-    turn: u64,
-) -> io::Result<Option<std::net::TcpListener>> {
-    let Some(ports) = ports else {
-        return std::net::TcpListener::bind(SocketAddr::new(ip, 0)).map(Some);
-    };
-    for port in ports.candidates(turn) {
-        match std::net::TcpListener::bind(SocketAddr::new(ip, port)) {
-            Ok(listener) => return Ok(Some(listener)),
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(None)
-}
 
 /// A data connection handed to a transfer: clear, or protected by TLS
 /// (its handshake started when it was accepted).

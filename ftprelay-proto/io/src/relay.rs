@@ -171,6 +171,7 @@ impl<A: Authenticator, R: Runtime> Relay<A, R> {
                 "sessions still not dropped after their cancellation"
             );
         }
+        shared.passive.close_all();
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use crate::observe::{NoObserver, Observation, Observer};
 use crate::throttle::LoginThrottle;
 
 use crate::runtime::Runtime;
+use crate::shared_ports::SharedPorts;
 use crate::spool::Spool;
 use crate::tls::Tls;
 
@@ -23,6 +24,9 @@ pub(crate) struct Shared<A: Authenticator, R: Runtime> {
     pub(crate) runtime: R,
     /// Moves the start of the passive port search from listener to listener.
     pub(crate) passive_turn: AtomicU64,
+    /// The passive port range's listeners, shared by the sessions waiting
+    /// on them (unused without a range).
+    pub(crate) passive: Arc<SharedPorts<R::Stream>>,
     /// The last session's number, for the log: `session{id=N …}` ties a
     /// session's lines together (an address is not enough behind NAT).
     pub(crate) session_ids: AtomicU64,
@@ -75,6 +79,7 @@ impl<A: Authenticator, R: Runtime> Shared<A, R> {
             spool,
             runtime,
             passive_turn: AtomicU64::new(0),
+            passive: Arc::default(),
             session_ids: AtomicU64::new(0),
             observer: Arc::new(NoObserver),
         }

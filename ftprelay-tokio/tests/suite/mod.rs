@@ -19,6 +19,7 @@ pub mod clients;
 pub mod devices;
 pub mod faults;
 pub mod hostile;
+pub mod passive;
 pub mod queue;
 pub mod register;
 pub mod spool;
@@ -37,6 +38,7 @@ macro_rules! conformance_tests {
         $crate::suite::devices::tests!($runtime);
         $crate::suite::faults::tests!($runtime);
         $crate::suite::hostile::tests!($runtime);
+        $crate::suite::passive::tests!($runtime);
         $crate::suite::queue::tests!($runtime);
         $crate::suite::spool::tests!($runtime);
         $crate::suite::tls::tests!($runtime);

@@ -513,6 +513,21 @@ impl FtpClient {
         SocketAddr::new(control.ip(), port)
     }
 
+    /// A passive data connection to `data_addr` from this client's own
+    /// address (a client connected from `127.0.0.3` sends its data from
+    /// there too).
+    pub async fn connect_data(&self, data_addr: SocketAddr) -> TcpStream {
+        let socket = match self.local {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .expect("socket");
+        socket
+            .bind(SocketAddr::new(self.local.ip(), 0))
+            .expect("bind");
+        socket.connect(data_addr).await.expect("data connect")
+    }
+
     /// PASV, the data connection, STOR and its 150: returns the open data
     /// connection, ready for the upload's bytes.
     pub async fn begin_upload(&mut self, name: &str) -> TcpStream {
@@ -541,12 +556,30 @@ impl FtpClient {
 
     /// An upload over a passive listener already announced at `data_addr`.
     pub async fn upload_to(&mut self, data_addr: SocketAddr, name: &str, bytes: &[u8]) -> Reply {
-        let mut data = TcpStream::connect(data_addr).await.expect("data connect");
+        let data = TcpStream::connect(data_addr).await.expect("data connect");
+        self.upload_over(data, name, bytes).await
+    }
+
+    /// STOR over the open data connection `data`: its 150, the bytes, the
+    /// final reply.
+    async fn upload_over(&mut self, mut data: TcpStream, name: &str, bytes: &[u8]) -> Reply {
         self.expect(&format!("STOR {name}"), 150).await;
         data.write_all(bytes).await.expect("data write");
         data.shutdown().await.expect("data shutdown");
         drop(data);
         self.reply().await
+    }
+
+    /// An upload over a passive listener already announced at
+    /// `data_addr`, its data connection from this client's own address.
+    pub async fn upload_from_here(
+        &mut self,
+        data_addr: SocketAddr,
+        name: &str,
+        bytes: &[u8],
+    ) -> Reply {
+        let data = self.connect_data(data_addr).await;
+        self.upload_over(data, name, bytes).await
     }
 
     /// Whether the server closed the control connection (reads EOF).
@@ -557,6 +590,28 @@ impl FtpClient {
             Ok(Ok(_))
         )
     }
+}
+
+/// `len` consecutive ports, free on 127.0.0.1 now, below the range the
+/// system picks ephemeral ports from (so no other test's listener takes
+/// one meanwhile).
+pub fn free_port_range(len: u16) -> std::ops::RangeInclusive<u16> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let spread = std::process::id() as usize * 7919;
+    for attempt in 0..200 {
+        let turn = NEXT.fetch_add(1, Ordering::Relaxed) + attempt;
+        let first = 20_000 + ((spread + turn * 613) % 12_000) as u16;
+        let ports = first..=first + len - 1;
+        let free = ports
+            .clone()
+            .map(|port| std::net::TcpListener::bind(("127.0.0.1", port)))
+            .collect::<Result<Vec<_>, _>>()
+            .is_ok();
+        if free {
+            return ports;
+        }
+    }
+    panic!("no {len} consecutive free ports found");
 }
 
 /// A file of `len` bytes that are not all alike.
