@@ -1,7 +1,7 @@
 //! Receiving an upload into its spool file, and sending a listing.
 
 use std::cell::Cell;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::time::{Duration, Instant};
 
 use proto::{MinimumRate, SpoolFailure, TransferEnd};
@@ -94,12 +94,14 @@ fn spool_unusable() -> BoxFuture<(TransferEnd, Option<SpoolFile>)> {
 
 /// An upload under TLS, its handshake done. A client that closes TCP
 /// without close_notify has still ended its upload (see `copy_into`).
-fn receive_protected(
-    mut stream: TlsStream,
-    mut file: std::fs::File,
-    limits: Limits,
-) -> TransferEnd {
+///
+/// The plaintext is written from rustls' own buffer (no copy into ours),
+/// and the socket is read ahead in large reads: rustls asks for 4 KiB at
+/// a time, a syscall each otherwise.
+fn receive_protected(stream: TlsStream, mut file: std::fs::File, limits: Limits) -> TransferEnd {
     let pace = Pace::start(limits.min_rate, limits.throttle);
+    let rustls::StreamOwned { conn, sock } = stream;
+    let mut stream = rustls::StreamOwned::new(conn, ReadAhead::new(sock));
     let end = match copy_into(&mut stream, &mut file, 0, limits.max_size, u64::MAX, &pace) {
         Copied::Ended(end) => end,
         // Unreachable: no upload reaches u64::MAX bytes.
@@ -110,6 +112,35 @@ fn receive_protected(
     stream.conn.send_close_notify();
     let _ = stream.flush();
     end
+}
+
+/// A TLS data connection's socket, read in large reads into a buffer that
+/// rustls' small reads are served from; writes go straight through.
+struct ReadAhead(std::io::BufReader<std::net::TcpStream>);
+
+impl ReadAhead {
+    /// How much is read from the socket at once.
+    const CAPACITY: usize = 64 * 1024;
+
+    fn new(sock: std::net::TcpStream) -> Self {
+        Self(std::io::BufReader::with_capacity(Self::CAPACITY, sock))
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for ReadAhead {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.get_mut().write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.get_mut().flush()
+    }
 }
 
 /// Writes `bytes` (a directory listing, maybe empty) to `data` and closes
@@ -246,8 +277,13 @@ fn receive_plain(
         limits.max_size,
         Pace::start(limits.min_rate, limits.throttle),
     );
+    // Small files (most of what devices send) fit in a buffer on the
+    // thread's stack: a small upload costs no allocation and its page
+    // faults. Only what the buffer held is consumed when it pauses.
+    let mut head = [0; SMALL_UPLOAD_BUFFER];
     let small = SMALL_UPLOAD_BUFFER as u64;
-    let received = match copy_into(&mut stream, &mut file, 0, max_size, small, &pace) {
+    let mut first = StackBuffered::new(&mut stream, &mut head);
+    let received = match copy_into(&mut first, &mut file, 0, max_size, small, &pace) {
         Copied::Ended(end) => return end,
         Copied::Paused { received } => received,
     };
@@ -256,10 +292,55 @@ fn receive_plain(
         crate::splice::Spliced::Ended(end) => return end,
         crate::splice::Spliced::Unsupported { received } => received,
     };
-    match copy_into(&mut stream, &mut file, received, max_size, u64::MAX, &pace) {
+    let mut rest = std::io::BufReader::with_capacity(RECEIVE_BUFFER, &mut stream);
+    match copy_into(&mut rest, &mut file, received, max_size, u64::MAX, &pace) {
         Copied::Ended(end) => end,
         // Unreachable: no upload reaches u64::MAX bytes.
         Copied::Paused { received } => TransferEnd::Complete { bytes: received },
+    }
+}
+
+/// A reader buffered in a borrowed buffer (on the stack): [`BufRead`] over
+/// `stream` without an allocation.
+struct StackBuffered<'a, R> {
+    stream: R,
+    buffer: &'a mut [u8],
+    start: usize,
+    end: usize,
+}
+
+impl<'a, R: Read> StackBuffered<'a, R> {
+    fn new(stream: R, buffer: &'a mut [u8]) -> Self {
+        Self {
+            stream,
+            buffer,
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for StackBuffered<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for StackBuffered<'_, R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.start == self.end {
+            self.end = self.stream.read(self.buffer)?;
+            self.start = 0;
+        }
+        Ok(&self.buffer[self.start..self.end])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.start = (self.start + amount).min(self.end);
     }
 }
 
@@ -314,38 +395,24 @@ enum Copied {
 }
 
 /// The blocking copy loop, over TCP or TLS, from `received` bytes already
-/// in `file` on, until the upload ends or `pause_at` bytes are in. Under
-/// TLS, a client that closes TCP without a close_notify has still ended its
-/// upload: embedded clients do, and FTP's stream mode ends uploads by
-/// closing.
+/// in `file` on, until the upload ends or `pause_at` bytes are in. Each
+/// chunk `stream` has buffered is written as it is; it pauses only once
+/// the chunk is used up, so that nothing read is left behind in `stream`.
+/// Under TLS, a client that closes TCP without a close_notify has still
+/// ended its upload: embedded clients do, and FTP's stream mode ends
+/// uploads by closing.
 fn copy_into(
-    mut stream: impl Read,
+    stream: &mut impl BufRead,
     file: &mut std::fs::File,
     mut received: u64,
     max_size: u64,
     pause_at: u64,
     pace: &Pace,
 ) -> Copied {
-    // Small files (most of what devices send) fit in a buffer on the
-    // thread's stack; the large one is allocated only once a file outgrows
-    // it, so a small upload costs no 256 KiB allocation and its page faults.
-    let mut small = [0; SMALL_UPLOAD_BUFFER];
-    let mut large = Vec::new();
-    while received < pause_at {
-        let buffer: &mut [u8] = if received < SMALL_UPLOAD_BUFFER as u64 {
-            &mut small
-        } else {
-            if large.is_empty() {
-                large = vec![0; RECEIVE_BUFFER];
-            }
-            &mut large
-        };
-        let room = pace.allow(buffer.len());
-        let result = stream.read(&mut buffer[..room]);
-        pace.used(room, *result.as_ref().unwrap_or(&0));
-        let read = match result {
-            Ok(0) => break,
-            Ok(read) => read,
+    loop {
+        let chunk = match stream.fill_buf() {
+            Ok([]) => break,
+            Ok(chunk) => chunk,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
             Err(e)
@@ -358,17 +425,21 @@ fn copy_into(
             }
             Err(_) => return Copied::Ended(TransferEnd::Reset),
         };
-        received += read as u64;
+        // Under a maximum rate, as much of the chunk as may be taken now.
+        let taken = pace.allow(chunk.len()).min(chunk.len());
+        let whole = taken == chunk.len();
+        received += taken as u64;
         if received > max_size {
             return Copied::Ended(TransferEnd::TooLarge);
         }
-        if let Err(error) = file.write_all(&buffer[..read]) {
+        if let Err(error) = file.write_all(&chunk[..taken]) {
             return Copied::Ended(spool_failed(&error));
         }
+        stream.consume(taken);
         if pace.is_too_slow(received) {
             return Copied::Ended(TransferEnd::TooSlow);
         }
-        if received >= pause_at {
+        if received >= pause_at && whole {
             return Copied::Paused { received };
         }
     }

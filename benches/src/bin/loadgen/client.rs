@@ -1,17 +1,68 @@
-//! The clients of the load: an FTP session, and the baseline's plain TCP
-//! connection per file.
+//! The clients of the load: an FTP session (plain, or explicit FTPS with
+//! `PROT P`), and the baseline's plain TCP connection per file.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf,
+    WriteHalf,
+};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_rustls::TlsConnector;
 
 use crate::vsftpd::{PASSWORD, USER};
 
-/// Writes `size` bytes (repeating `payload`), then closes the writing side.
-pub(crate) async fn send_payload(stream: &mut TcpStream, size: u64, payload: &[u8]) {
+/// A connection of either kind, control or data.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// The client side of FTPS: TLS 1.3 with AES-128-GCM only (so that every
+/// server is measured with the same cipher, the one `openssl speed -evp
+/// aes-128-gcm` is the ceiling of), trusting the bench's certificate;
+/// data connections resume the control connection's session.
+#[derive(Clone)]
+pub(crate) struct Tls {
+    connector: TlsConnector,
+}
+
+impl Tls {
+    /// Trusts the certificate in the PEM file `cert`.
+    pub(crate) fn trusting(cert: &Path) -> Self {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(cert).expect("the certificate") {
+            roots.add(cert.expect("a certificate")).expect("a root");
+        }
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider.cipher_suites = vec![rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256];
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("TLS 1.3")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Self {
+            connector: TlsConnector::from(Arc::new(config)),
+        }
+    }
+
+    async fn wrap(&self, stream: TcpStream) -> Box<dyn Stream> {
+        let name = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+        let stream = self
+            .connector
+            .connect(name, stream)
+            .await
+            .expect("TLS handshake");
+        Box::new(stream)
+    }
+}
+
+/// Writes `size` bytes (repeating `payload`), then closes the writing side
+/// (under TLS: close_notify first).
+async fn send_payload(stream: &mut (impl AsyncWrite + Unpin), size: u64, payload: &[u8]) {
     let mut left = size;
     while left > 0 {
         let chunk = left.min(payload.len() as u64) as usize;
@@ -23,37 +74,73 @@ pub(crate) async fn send_payload(stream: &mut TcpStream, size: u64, payload: &[u
 
 /// A logged-in FTP control connection.
 pub(crate) struct Ftp {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<ReadHalf<Box<dyn Stream>>>,
+    writer: WriteHalf<Box<dyn Stream>>,
     addr: SocketAddr,
+    /// FTPS: the data connections are protected too.
+    tls: Option<Tls>,
     line: String,
 }
 
 impl Ftp {
+    /// Connects and logs in, with FTPS when `tls` is given.
+    pub(crate) async fn connect(addr: SocketAddr, tls: Option<&Tls>) -> Self {
+        match tls {
+            Some(tls) => Self::login_tls(addr, tls).await,
+            None => Self::login(addr).await,
+        }
+    }
+
     /// Connects and logs in.
     pub(crate) async fn login(addr: SocketAddr) -> Self {
-        let control = TcpStream::connect(addr).await.expect("connect");
-        control.set_nodelay(true).expect("nodelay");
-        let (reader, writer) = control.into_split();
-        let mut ftp = Self {
+        let control = connect(addr).await;
+        let mut ftp = Self::over(Box::new(control), addr, None);
+        ftp.expect("220").await;
+        ftp.authenticate().await;
+        ftp
+    }
+
+    /// Connects, `AUTH TLS`, logs in, `PBSZ 0`, `PROT P`.
+    pub(crate) async fn login_tls(addr: SocketAddr, tls: &Tls) -> Self {
+        let mut control = connect(addr).await;
+        // Before TLS, read byte by byte: nothing may be read past the 234.
+        expect_plain(&mut control, "220").await;
+        control.write_all(b"AUTH TLS\r\n").await.expect("send");
+        expect_plain(&mut control, "234").await;
+        let control = tls.wrap(control).await;
+        let mut ftp = Self::over(control, addr, Some(tls.clone()));
+        ftp.authenticate().await;
+        ftp.send("PBSZ 0\r\n").await;
+        ftp.expect("200").await;
+        ftp.send("PROT P\r\n").await;
+        ftp.expect("200").await;
+        ftp
+    }
+
+    fn over(control: Box<dyn Stream>, addr: SocketAddr, tls: Option<Tls>) -> Self {
+        let (reader, writer) = tokio::io::split(control);
+        Self {
             reader: BufReader::new(reader),
             writer,
             addr,
+            tls,
             line: String::new(),
-        };
-        ftp.expect("220").await;
-        ftp.send(&format!("USER {USER}\r\n")).await;
-        ftp.expect("331").await;
-        ftp.send(&format!("PASS {PASSWORD}\r\n")).await;
-        ftp.expect("230").await;
-        ftp
+        }
+    }
+
+    async fn authenticate(&mut self) {
+        self.send(&format!("USER {USER}\r\n")).await;
+        self.expect("331").await;
+        self.send(&format!("PASS {PASSWORD}\r\n")).await;
+        self.expect("230").await;
     }
 
     async fn send(&mut self, line: &str) {
         self.writer.write_all(line.as_bytes()).await.expect("send");
+        self.writer.flush().await.expect("send");
     }
 
-    /// Reads one reply line; panics on any other code.
+    /// Reads one reply (a multi-line one whole); panics on any other code.
     async fn expect(&mut self, code: &str) -> &str {
         self.line.clear();
         self.reader.read_line(&mut self.line).await.expect("reply");
@@ -62,6 +149,16 @@ impl Ftp {
             "expected {code}, got {:?}",
             self.line
         );
+        if self.line.as_bytes().get(3) == Some(&b'-') {
+            let end = format!("{code} ");
+            loop {
+                self.line.clear();
+                self.reader.read_line(&mut self.line).await.expect("reply");
+                if self.line.starts_with(&end) || self.line.is_empty() {
+                    break;
+                }
+            }
+        }
         &self.line
     }
 
@@ -76,12 +173,17 @@ impl Ftp {
             .nth(3)
             .and_then(|p| p.parse().ok())
             .expect("229 port");
-        let mut data = TcpStream::connect((self.addr.ip(), port))
-            .await
-            .expect("data connect");
+        let data = connect(SocketAddr::new(self.addr.ip(), port)).await;
         self.send(&format!("STOR {name}\r\n")).await;
         self.expect("150").await;
-        send_payload(&mut data, size, payload).await;
+        match &self.tls {
+            // The server starts its side of the handshake after its 150.
+            Some(tls) => send_payload(&mut tls.wrap(data).await, size, payload).await,
+            None => {
+                let mut data = data;
+                send_payload(&mut data, size, payload).await;
+            }
+        }
         self.expect("226").await;
         started.elapsed()
     }
@@ -89,6 +191,26 @@ impl Ftp {
     pub(crate) async fn quit(mut self) {
         self.send("QUIT\r\n").await;
     }
+}
+
+async fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    stream
+}
+
+/// Reads one plain reply line a byte at a time; panics on another code.
+async fn expect_plain(stream: &mut TcpStream, code: &str) {
+    let mut line = Vec::new();
+    while !line.ends_with(b"\n") {
+        let byte = stream.read_u8().await.expect("reply");
+        line.push(byte);
+    }
+    assert!(
+        line.starts_with(code.as_bytes()),
+        "expected {code}, got {:?}",
+        String::from_utf8_lossy(&line)
+    );
 }
 
 /// The baseline: one plain TCP connection per file; the sink acknowledges

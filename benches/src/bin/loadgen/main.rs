@@ -19,9 +19,11 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool
 
+mod certs;
 mod client;
 mod metrics;
 mod queued;
+mod report;
 mod servers;
 mod stats;
 mod vsftpd;
@@ -31,7 +33,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use client::{Ftp, sink_upload};
+use client::{Ftp, Tls, sink_upload};
+use report::{Figure, Report};
 use servers::{Role, Server};
 
 /// Measured runs per scenario and server; the median is reported.
@@ -58,6 +61,8 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("serve-relay") => servers::serve(Role::Tokio, Path::new(&args[2])),
         Some("serve-relay-smol") => servers::serve(Role::Smol, Path::new(&args[2])),
+        Some("serve-relay-tls") => servers::serve(Role::TokioTls, Path::new(&args[2])),
+        Some("serve-relay-smol-tls") => servers::serve(Role::SmolTls, Path::new(&args[2])),
         Some("serve-sink") => servers::serve(Role::Sink, Path::new(&args[2])),
         Some("serve-synced-sink") => servers::serve(Role::SyncedSink, Path::new(&args[2])),
         Some("serve-queued") => queued::serve(queued::Mode::parse(&args[2]), Path::new(&args[3])),
@@ -77,37 +82,73 @@ fn runtime() -> tokio::runtime::Runtime {
 fn drive(args: &[String]) {
     let files = stats::raise_fd_limit();
     let spool = spool_dir();
-    let with_vsftpd = vsftpd::prepare();
-    let mut roles = vec![Role::Sink, Role::Tokio, Role::Smol];
-    if with_vsftpd {
-        roles.push(Role::Vsftpd);
-    }
-    if let Some(load) = parse_custom(args) {
-        throughput(&[load], &roles, &spool);
+    let tls_files = certs::generate(&spool.join("tls"));
+    let peers = peer_roles();
+    let mut plain: Vec<Role> = vec![Role::Sink, Role::Tokio, Role::Smol];
+    plain.extend(peers.iter().map(|&(plain, _)| plain));
+    let mut protected = vec![Role::TokioTls, Role::SmolTls];
+    protected.extend(peers.iter().filter_map(|&(_, tls)| tls));
+    let mut report = Report::default();
+    if let Some((load, tls)) = parse_custom(args) {
+        let roles = if tls { &protected } else { &plain };
+        throughput(&mut report, &[load], roles, &spool);
+        report.print();
         return;
     }
-    let loads = [
+    let big = Load {
+        name: "1 GiB upload",
+        sessions: 1,
+        files_per_session: 1,
+        size: 1 << 30,
+    };
+    throughput(&mut report, &[big], &plain, &spool);
+    // 4 KiB files as sessions grow; 32 sessions is the small-file figure.
+    let small: Vec<Load> = SCALING
+        .iter()
+        .map(|&sessions| Load {
+            name: scaling_name(sessions),
+            sessions,
+            files_per_session: SMALL_FILES.div_ceil(sessions),
+            size: 4096,
+        })
+        .collect();
+    throughput(&mut report, &small, &plain, &spool);
+    // FTPS: the relay and every peer that speaks it.
+    let tls_loads = [
         Load {
-            name: "1 GiB upload",
-            sessions: 1,
-            files_per_session: 1,
-            size: 1 << 30,
+            name: "FTPS 1 GiB upload",
+            ..big
         },
         Load {
-            name: "4 KiB files",
+            name: "FTPS 4 KiB files, 32 sessions",
             sessions: 32,
             files_per_session: 200,
             size: 4096,
         },
     ];
-    throughput(&loads, &roles, &spool);
+    throughput(&mut report, &tls_loads, &protected, &spool);
+    if let Some(ceiling) = stats::aes_gcm_ceiling() {
+        report.note(format!(
+            "AES-128-GCM ceiling (`openssl speed -evp aes-128-gcm`, 16 KiB blocks, one core): {:.0} MB/s",
+            ceiling / 1e6
+        ));
+        for role in [Role::TokioTls, Role::SmolTls] {
+            if let Some(rate) = report.value("FTPS 1 GiB upload, MB/s", role.column()) {
+                report.note(format!(
+                    "{} FTPS 1 GiB upload: {:.0} % of that ceiling",
+                    role.column(),
+                    rate * 1e6 / ceiling * 100.0
+                ));
+            }
+        }
+    }
     println!();
     println!(
         "{:<10} {:>10} {:>10} {:>10}",
         "server", "p50 ms", "p99 ms", "uploads/s"
     );
-    for &role in &roles[1..] {
-        latency(role, &spool);
+    for &role in &plain[1..] {
+        latency(&mut report, role, &spool);
     }
     println!();
     let sessions = if files >= 10_500 {
@@ -119,8 +160,8 @@ fn drive(args: &[String]) {
         "{:<10} {:>9} {:>12} {:>12} {:>14}",
         "server", "sessions", "idle RSS MB", "total RSS MB", "bytes/session"
     );
-    for role in [Role::Tokio, Role::Smol] {
-        idle_sessions(role, sessions, &spool);
+    for role in [Role::Tokio, Role::Smol, Role::TokioTls, Role::SmolTls] {
+        idle_sessions(&mut report, role, sessions, &spool);
     }
     println!();
     println!(
@@ -128,9 +169,85 @@ fn drive(args: &[String]) {
         "server", "upload GiB", "idle RSS MB", "peak over idle"
     );
     for role in [Role::Tokio, Role::Smol] {
-        flat_memory(role, 10, &spool);
+        flat_memory(&mut report, role, 10, &spool);
     }
+    delivery(&mut report, &spool);
+    drop(tls_files);
+    report.print();
     let _ = std::fs::remove_dir_all(&spool);
+}
+
+/// Concurrent sessions of the scaling scenario (4 KiB files).
+const SCALING: [usize; 5] = [1, 8, 32, 128, 512];
+
+/// Files of each scaling run, whatever the sessions.
+const SMALL_FILES: usize = 6400;
+
+fn scaling_name(sessions: usize) -> &'static str {
+    match sessions {
+        1 => "4 KiB files, 1 session",
+        8 => "4 KiB files, 8 sessions",
+        32 => "4 KiB files, 32 sessions",
+        128 => "4 KiB files, 128 sessions",
+        _ => "4 KiB files, 512 sessions",
+    }
+}
+
+/// The peers this machine can run: each plain, and with FTPS where it
+/// has it.
+fn peer_roles() -> Vec<(Role, Option<Role>)> {
+    if vsftpd::prepare() {
+        vec![(Role::Vsftpd, None)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// What `--discard`, `--dir` (an atomic rename into a directory) and
+/// `--queue` cost each upload: 4 KiB files over 32 sessions, all on tmpfs,
+/// the relay on tokio delivering as `ftprelay` does.
+fn delivery(report: &mut Report, spool: &Path) {
+    let load = Load {
+        name: "delivery",
+        sessions: 32,
+        files_per_session: 200,
+        size: 4096,
+    };
+    println!();
+    println!(
+        "{:<10} {:>9} {:>10} {:>10}",
+        "delivery", "files/s", "CPU µs/file", "vs discard"
+    );
+    let mut discard = None;
+    for mode in [queued::Mode::Direct, queued::Mode::Dir, queued::Mode::Queue] {
+        let role = Role::Queued(mode);
+        let median = median_run(role, load, spool);
+        let rate = load.files() as f64 / median.elapsed.as_secs_f64();
+        let base = *discard.get_or_insert(rate);
+        let per_file = median.cpu_seconds / load.files() as f64 * 1e6;
+        println!(
+            "{:<10} {:>9.0} {:>10.1} {:>9.2}x",
+            mode.delivery_label(),
+            rate,
+            per_file,
+            rate / base
+        );
+        let row = format!(
+            "delivery {}, 4 KiB × 32 sessions, files/s",
+            mode.delivery_label()
+        );
+        report.set(&row, "tokio", Figure::higher(rate, 0));
+        let row = format!("delivery {}, server CPU µs/file", mode.delivery_label());
+        report.set(&row, "tokio", Figure::lower(per_file, 1));
+    }
+}
+
+/// A warm-up run, then the median of [`RUNS`].
+fn median_run(role: Role, load: Load, spool: &Path) -> Outcome {
+    run_against(role, load, spool);
+    let mut runs: Vec<Outcome> = (0..RUNS).map(|_| run_against(role, load, spool)).collect();
+    runs.sort_by_key(|run| run.elapsed);
+    runs.swap_remove(RUNS / 2)
 }
 
 struct Outcome {
@@ -143,9 +260,9 @@ struct Outcome {
 
 /// Throughput and CPU of every server for every load, median of three
 /// after a warm-up (the first touch of tmpfs memory is slow in a VM).
-fn throughput(loads: &[Load], roles: &[Role], spool: &Path) {
+fn throughput(report: &mut Report, loads: &[Load], roles: &[Role], spool: &Path) {
     println!(
-        "{:<14} {:<9} {:>6} {:>11} {:>8} {:>9} {:>9} {:>10} {:>10} {:>9}",
+        "{:<30} {:<9} {:>6} {:>11} {:>8} {:>9} {:>9} {:>10} {:>10} {:>9}",
         "scenario",
         "server",
         "files",
@@ -155,24 +272,19 @@ fn throughput(loads: &[Load], roles: &[Role], spool: &Path) {
         "MB/s",
         "server CPU",
         "CPU s/GiB",
-        "vs base"
+        "vs first"
     );
     for load in loads {
-        let mut baseline = None;
-        let mut rates = Vec::new();
+        let mut first = None;
         for &role in roles {
-            run_against(role, *load, spool);
-            let mut runs: Vec<Outcome> =
-                (0..RUNS).map(|_| run_against(role, *load, spool)).collect();
-            runs.sort_by_key(|run| run.elapsed);
-            let result = &runs[RUNS / 2];
+            let result = median_run(role, *load, spool);
             let seconds = result.elapsed.as_secs_f64();
             let total = load.files() as f64 * load.size as f64;
             let rate = load.files() as f64 / seconds;
-            let base = *baseline.get_or_insert(rate);
-            rates.push((role, rate));
+            let base = *first.get_or_insert(rate);
+            let per_gib = result.cpu_seconds / (total / (1u64 << 30) as f64);
             println!(
-                "{:<14} {:<9} {:>6} {:>11} {:>8.3} {:>9.0} {:>9.1} {:>10.3} {:>10.3} {:>8.0}%",
+                "{:<30} {:<9} {:>6} {:>11} {:>8.3} {:>9.0} {:>9.1} {:>10.3} {:>10.3} {:>8.0}%",
                 load.name,
                 role.label(),
                 load.files(),
@@ -181,20 +293,32 @@ fn throughput(loads: &[Load], roles: &[Role], spool: &Path) {
                 rate,
                 total / seconds / 1e6,
                 result.cpu_seconds,
-                result.cpu_seconds / (total / (1u64 << 30) as f64),
+                per_gib,
                 rate / base * 100.0,
             );
-        }
-        if let Some(&(_, vsftpd)) = rates.iter().find(|(role, _)| *role == Role::Vsftpd) {
-            for &(role, rate) in &rates {
-                if matches!(role, Role::Tokio | Role::Smol) {
-                    println!(
-                        "{:<14} {} / vsftpd: {:.2}x",
-                        load.name,
-                        role.label(),
-                        rate / vsftpd
-                    );
-                }
+            let column = role.column();
+            if load.files() == 1 {
+                report.set(
+                    &format!("{}, MB/s", load.name),
+                    column,
+                    Figure::higher(total / seconds / 1e6, 0),
+                );
+                report.set(
+                    &format!("{}, server CPU s/GiB", load.name),
+                    column,
+                    Figure::lower(per_gib, 2),
+                );
+            } else {
+                report.set(
+                    &format!("{}, files/s", load.name),
+                    column,
+                    Figure::higher(rate, 0),
+                );
+                report.set(
+                    &format!("{}, server CPU µs/file", load.name),
+                    column,
+                    Figure::lower(result.cpu_seconds / load.files() as f64 * 1e6, 1),
+                );
             }
         }
     }
@@ -207,18 +331,21 @@ fn run_against(role: Role, load: Load, spool: &Path) -> Outcome {
     let (addr, pid) = (server.addr, server.pid());
     let cpu_before = stats::cpu_seconds(pid);
     let started = Instant::now();
+    let tls = role
+        .is_tls()
+        .then(|| Tls::trusting(&spool.join("tls/cert.pem")));
     runtime().block_on(async {
         let payload = Arc::new(vec![0x5a; 1 << 20]);
         let mut clients = Vec::new();
         for session in 0..load.sessions {
-            let payload = payload.clone();
+            let (payload, tls) = (payload.clone(), tls.clone());
             clients.push(tokio::spawn(async move {
                 if matches!(role, Role::Sink | Role::SyncedSink) {
                     for _ in 0..load.files_per_session {
                         sink_upload(addr, load.size, &payload).await;
                     }
                 } else {
-                    let mut ftp = Ftp::login(addr).await;
+                    let mut ftp = Ftp::connect(addr, tls.as_ref()).await;
                     for file in 0..load.files_per_session {
                         ftp.upload(&format!("s{session}-f{file}"), load.size, &payload)
                             .await;
@@ -234,9 +361,7 @@ fn run_against(role: Role, load: Load, spool: &Path) -> Outcome {
     let elapsed = started.elapsed();
     let cpu_seconds = stats::cpu_seconds(pid) - cpu_before;
     let drained = match role {
-        Role::Queued(queued::Mode::Queue | queued::Mode::QueueBatch1) => {
-            Some(queued::wait_drained(spool, started))
-        }
+        Role::Queued(mode) if mode.is_queued() => Some(queued::wait_drained(spool, started)),
         _ => None,
     };
     drop(server);
@@ -248,7 +373,7 @@ fn run_against(role: Role, load: Load, spool: &Path) -> Outcome {
 }
 
 /// One small upload at a time: its latency as the client sees it.
-fn latency(role: Role, spool: &Path) {
+fn latency(report: &mut Report, role: Role, spool: &Path) {
     let server = Server::start(role, spool);
     let addr = server.addr;
     let mut durations = runtime().block_on(async {
@@ -268,6 +393,16 @@ fn latency(role: Role, spool: &Path) {
     durations.sort();
     let at = |q: f64| durations[((durations.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
     let total: f64 = durations.iter().map(Duration::as_secs_f64).sum();
+    report.set(
+        "one small upload, p50 ms",
+        role.column(),
+        Figure::lower(at(0.5), 3),
+    );
+    report.set(
+        "one small upload, p99 ms",
+        role.column(),
+        Figure::lower(at(0.99), 3),
+    );
     println!(
         "{:<10} {:>10.3} {:>10.3} {:>10.0}",
         role.label(),
@@ -278,16 +413,22 @@ fn latency(role: Role, spool: &Path) {
 }
 
 /// `sessions` logged-in, idle sessions: the server's resident memory.
-fn idle_sessions(role: Role, sessions: usize, spool: &Path) {
+fn idle_sessions(report: &mut Report, role: Role, sessions: usize, spool: &Path) {
     let server = Server::start(role, spool);
     let (addr, pid) = (server.addr, server.pid());
     let idle = stats::rss_bytes(pid);
+    let tls = role
+        .is_tls()
+        .then(|| Tls::trusting(&spool.join("tls/cert.pem")));
     let total = runtime().block_on(async {
         let mut open = Vec::with_capacity(sessions);
         for batch in (0..sessions).collect::<Vec<_>>().chunks(200) {
             let logins: Vec<_> = batch
                 .iter()
-                .map(|_| tokio::spawn(Ftp::login(addr)))
+                .map(|_| {
+                    let tls = tls.clone();
+                    tokio::spawn(async move { Ftp::connect(addr, tls.as_ref()).await })
+                })
                 .collect();
             for login in logins {
                 open.push(login.await.expect("login"));
@@ -299,6 +440,12 @@ fn idle_sessions(role: Role, sessions: usize, spool: &Path) {
         drop(open);
         total
     });
+    let kind = if role.is_tls() { "FTPS" } else { "plain" };
+    report.set(
+        &format!("{sessions} idle {kind} sessions, total RSS MB"),
+        role.column(),
+        Figure::lower(total as f64 / 1e6, 1),
+    );
     println!(
         "{:<10} {:>9} {:>12.1} {:>12.1} {:>14.0}",
         role.label(),
@@ -311,7 +458,7 @@ fn idle_sessions(role: Role, sessions: usize, spool: &Path) {
 
 /// One upload of `gib` GiB: the server's resident memory, sampled while it
 /// receives, against its idle memory.
-fn flat_memory(role: Role, gib: u64, spool: &Path) {
+fn flat_memory(report: &mut Report, role: Role, gib: u64, spool: &Path) {
     let server = Server::start(role, spool);
     let (addr, pid) = (server.addr, server.pid());
     let idle = stats::rss_bytes(pid);
@@ -335,6 +482,11 @@ fn flat_memory(role: Role, gib: u64, spool: &Path) {
     done.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     let peak = peak.load(Ordering::Relaxed);
+    report.set(
+        &format!("RSS over idle while receiving {gib} GiB, MB"),
+        role.column(),
+        Figure::lower(peak.saturating_sub(idle) as f64 / 1e6, 1),
+    );
     println!(
         "{:<10} {:>12} {:>12.1} {:>11.1} MB",
         role.label(),
@@ -344,7 +496,9 @@ fn flat_memory(role: Role, gib: u64, spool: &Path) {
     );
 }
 
-fn parse_custom(args: &[String]) -> Option<Load> {
+/// `--files N --size BYTES --sessions C [--tls]`: one load against every
+/// server (with `--tls`, every FTPS server).
+fn parse_custom(args: &[String]) -> Option<(Load, bool)> {
     if args.is_empty() {
         return None;
     }
@@ -354,9 +508,13 @@ fn parse_custom(args: &[String]) -> Option<Load> {
         files_per_session: 1,
         size: 4096,
     };
-    let mut files = 1;
+    let (mut files, mut tls) = (1, false);
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
+        if flag == "--tls" {
+            tls = true;
+            continue;
+        }
         let value: u64 = iter
             .next()
             .and_then(|v| v.parse().ok())
@@ -369,11 +527,13 @@ fn parse_custom(args: &[String]) -> Option<Load> {
         }
     }
     load.files_per_session = files.div_ceil(load.sessions.max(1));
-    Some(load)
+    Some((load, tls))
 }
 
 fn usage(flag: &str) -> ! {
-    eprintln!("loadgen: bad argument {flag}; use [--files N] [--size BYTES] [--sessions C]");
+    eprintln!(
+        "loadgen: bad argument {flag}; use [--files N] [--size BYTES] [--sessions C] [--tls]"
+    );
     std::process::exit(2);
 }
 

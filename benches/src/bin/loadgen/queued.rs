@@ -34,6 +34,9 @@ pub(crate) enum Mode {
     Queue,
     /// Queued, each upload synced alone.
     QueueBatch1,
+    /// Delivered into a directory (`--dir`: written beside, renamed in)
+    /// before `226`.
+    Dir,
 }
 
 impl Mode {
@@ -42,7 +45,21 @@ impl Mode {
             Mode::Direct => "no queue",
             Mode::Queue => "--queue",
             Mode::QueueBatch1 => "batch 1",
+            Mode::Dir => "--dir",
         }
+    }
+
+    /// How the delivery scenario names it.
+    pub(crate) fn delivery_label(self) -> &'static str {
+        match self {
+            Mode::Direct => "--discard",
+            other => other.label(),
+        }
+    }
+
+    /// Whether uploads go through a queue (drained after the load).
+    pub(crate) fn is_queued(self) -> bool {
+        matches!(self, Mode::Queue | Mode::QueueBatch1)
     }
 
     pub(crate) fn argument(self) -> &'static str {
@@ -50,6 +67,7 @@ impl Mode {
             Mode::Direct => "direct",
             Mode::Queue => "queue",
             Mode::QueueBatch1 => "batch1",
+            Mode::Dir => "dir",
         }
     }
 
@@ -58,6 +76,7 @@ impl Mode {
             "direct" => Mode::Direct,
             "queue" => Mode::Queue,
             "batch1" => Mode::QueueBatch1,
+            "dir" => Mode::Dir,
             other => panic!("unknown queue mode {other}"),
         }
     }
@@ -145,9 +164,19 @@ pub(crate) fn wait_drained(dir: &Path, since: Instant) -> (Duration, usize) {
 pub(crate) fn serve(mode: Mode, dir: &Path) {
     let spool = dir.join("spool");
     std::fs::create_dir_all(&spool).expect("spool");
-    let destinations = Destinations::new(vec![Box::new(DiscardDestination)]);
+    let destination: Box<dyn ftprelay_deliver::Destination> = match mode {
+        Mode::Dir => {
+            let into = dir.join("delivered");
+            let _ = std::fs::remove_dir_all(&into);
+            std::fs::create_dir_all(&into).expect("the delivery directory");
+            let template = into.to_str().expect("a UTF-8 path");
+            Box::new(ftprelay_deliver::Directory::parse(template).expect("a directory"))
+        }
+        _ => Box::new(DiscardDestination),
+    };
+    let destinations = Destinations::new(vec![destination]);
     let queue = match mode {
-        Mode::Direct => None,
+        Mode::Direct | Mode::Dir => None,
         Mode::Queue | Mode::QueueBatch1 => {
             let queue_dir = queue_dir(dir);
             let _ = std::fs::remove_dir_all(&queue_dir);

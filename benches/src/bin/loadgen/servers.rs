@@ -27,6 +27,10 @@ pub(crate) enum Role {
     Tokio,
     /// ftprelay-smol.
     Smol,
+    /// ftprelay-tokio with FTPS (the bench's certificate).
+    TokioTls,
+    /// ftprelay-smol with FTPS.
+    SmolTls,
     /// vsftpd.
     Vsftpd,
     /// ftprelay-tokio delivering through a queue, or not
@@ -47,11 +51,27 @@ impl Role {
             Role::SyncedSink => "fsync each",
             Role::Tokio => "tokio",
             Role::Smol => "smol",
+            Role::TokioTls => "tokio TLS",
+            Role::SmolTls => "smol TLS",
             Role::Vsftpd => "vsftpd",
             Role::Queued(mode) => mode.label(),
             Role::Cli { metrics: false } => "no metrics",
             Role::Cli { metrics: true } => "--metrics",
         }
+    }
+
+    /// The column of the run's table: the server, whatever the protocol.
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            Role::TokioTls => "tokio",
+            Role::SmolTls => "smol",
+            other => other.label(),
+        }
+    }
+
+    /// Whether the load speaks FTPS to it.
+    pub(crate) fn is_tls(self) -> bool {
+        matches!(self, Role::TokioTls | Role::SmolTls)
     }
 
     fn arguments(self) -> Vec<&'static str> {
@@ -60,6 +80,8 @@ impl Role {
             Role::SyncedSink => vec!["serve-synced-sink"],
             Role::Tokio => vec!["serve-relay"],
             Role::Smol => vec!["serve-relay-smol"],
+            Role::TokioTls => vec!["serve-relay-tls"],
+            Role::SmolTls => vec!["serve-relay-smol-tls"],
             Role::Queued(mode) => vec!["serve-queued", mode.argument()],
             Role::Vsftpd => unreachable!("vsftpd is started directly"),
             Role::Cli { .. } => unreachable!("ftprelay is started directly"),
@@ -126,14 +148,20 @@ pub(crate) fn serve(role: Role, spool: &Path) {
     server_runtime().block_on(async {
         let stdin_closed = stdin_closed();
         match role {
-            Role::Smol => {
+            Role::Smol | Role::SmolTls => {
+                let tls = (role == Role::SmolTls).then(|| relay_tls(spool));
                 // smol's relay runs on a thread of its own, under smol.
                 let spool = spool.to_owned();
                 let relay = std::thread::spawn(move || {
                     smol::block_on(async {
-                        let relay = ftprelay_smol::Relay::bind(relay_config(&spool), Discard)
-                            .await
-                            .expect("bind");
+                        let config = relay_config(&spool);
+                        let relay = match tls {
+                            Some(tls) => {
+                                ftprelay_smol::Relay::bind_with_tls(config, Discard, tls).await
+                            }
+                            None => ftprelay_smol::Relay::bind(config, Discard).await,
+                        }
+                        .expect("bind");
                         announce(relay.local_addrs().expect("address")[0].port());
                         let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
                         std::thread::spawn(move || {
@@ -151,7 +179,11 @@ pub(crate) fn serve(role: Role, spool: &Path) {
                 });
                 let _ = tokio::task::spawn_blocking(move || relay.join()).await;
             }
-            Role::Tokio => serve_tokio_until(spool, Discard, stdin_closed).await,
+            Role::Tokio => serve_tokio_until(spool, Discard, None, stdin_closed).await,
+            Role::TokioTls => {
+                let tls = Some(relay_tls(spool));
+                serve_tokio_until(spool, Discard, tls, stdin_closed).await;
+            }
             Role::Sink | Role::SyncedSink => {
                 let synced = role == Role::SyncedSink;
                 let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -183,18 +215,22 @@ pub(crate) fn serve(role: Role, spool: &Path) {
 pub(crate) fn serve_tokio<A: Authenticator + 'static>(spool: &Path, authenticator: A) {
     server_runtime().block_on(async {
         let stdin_closed = stdin_closed();
-        serve_tokio_until(spool, authenticator, stdin_closed).await;
+        serve_tokio_until(spool, authenticator, None, stdin_closed).await;
     });
 }
 
 async fn serve_tokio_until<A: Authenticator + 'static>(
     spool: &Path,
     authenticator: A,
+    tls: Option<ftprelay_tokio::Tls>,
     stop: tokio::task::JoinHandle<()>,
 ) {
-    let relay = ftprelay_tokio::Relay::bind(relay_config(spool), authenticator)
-        .await
-        .expect("bind");
+    let config = relay_config(spool);
+    let relay = match tls {
+        Some(tls) => ftprelay_tokio::Relay::bind_with_tls(config, authenticator, tls).await,
+        None => ftprelay_tokio::Relay::bind(config, authenticator).await,
+    }
+    .expect("bind");
     announce(relay.local_addrs().expect("address")[0].port());
     relay
         .serve(async {
@@ -218,6 +254,13 @@ fn stdin_closed() -> tokio::task::JoinHandle<()> {
         let mut sink = Vec::new();
         let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
     })
+}
+
+/// The relay's FTPS identity: the bench's certificate, beside the spool.
+fn relay_tls(spool: &Path) -> ftprelay_tokio::Tls {
+    let dir = spool.join("tls");
+    ftprelay_tokio::Tls::from_pem_files(&dir.join("cert.pem"), &dir.join("key.pem"))
+        .expect("the bench's certificate")
 }
 
 /// The relay under load: on loopback, spooling in `spool`, with limits the

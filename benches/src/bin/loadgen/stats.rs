@@ -77,3 +77,35 @@ pub(crate) fn raise_fd_limit() -> u64 {
     }
     limit.rlim_cur
 }
+
+/// What one core encrypts with AES-128-GCM, in bytes per second
+/// (`openssl speed -evp aes-128-gcm` on 16 KiB blocks, TLS's record size):
+/// the ceiling of one FTPS stream. `None` without `openssl`.
+pub(crate) fn aes_gcm_ceiling() -> Option<f64> {
+    let output = std::process::Command::new("openssl")
+        .args([
+            "speed",
+            "-evp",
+            "aes-128-gcm",
+            "-bytes",
+            "16384",
+            "-seconds",
+            "3",
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "AES-128-GCM    4567890.12k": thousands of bytes per second.
+    let line = text
+        .lines()
+        .rev()
+        .find(|line| line.to_ascii_uppercase().starts_with("AES-128-GCM"))?;
+    let thousands: f64 = line
+        .split_whitespace()
+        .last()?
+        .strip_suffix('k')?
+        .parse()
+        .ok()?;
+    Some(thousands * 1000.0)
+}
