@@ -24,6 +24,11 @@ impl Throttle {
         }
     }
 
+    /// Whether no maximum rate applies.
+    pub(crate) fn is_unlimited(&self) -> bool {
+        self.upload.is_none() && self.total.is_none()
+    }
+
     /// How many of `want` bytes may be read now, once the thread has slept
     /// as long as the limits require; and how long it slept. What the read
     /// then does not use goes back with [`Throttle::used`].

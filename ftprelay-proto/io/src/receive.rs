@@ -1,7 +1,10 @@
 //! Receiving an upload into its spool file, and sending a listing.
 
 use std::cell::Cell;
+use std::future::Future as _;
 use std::io::{self, BufRead, Read, Write};
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use proto::{MinimumRate, SpoolFailure, TransferEnd};
@@ -59,12 +62,20 @@ pub(crate) fn receive<R: Runtime>(
         return spool_unusable();
     };
     let copied = match data {
+        // Unthrottled, the first bytes are read on the runtime (see
+        // `receive_head`); a maximum rate is kept by a data thread's sleeps.
+        DataConnection::Clear(data) if limits.throttle.is_unlimited() => {
+            receive_head(runtime.clone(), data, file, limits)
+        }
         DataConnection::Clear(data) => {
             let Ok((stream, canceller)) = blocking_stream(runtime, data, limits.stall_timeout)
             else {
                 return spool_unusable();
             };
-            on_thread(canceller, move || receive_plain(stream, file, limits))
+            let pace = Pace::start(limits.min_rate, limits.throttle);
+            on_thread(canceller, move || {
+                receive_plain(stream, file, 0, limits.max_size, &pace)
+            })
         }
         DataConnection::Protected(handshake) => Box::pin(async move {
             let stream = match handshake.done().await {
@@ -265,35 +276,120 @@ impl Drop for ShutdownOnDrop {
     }
 }
 
-/// A plaintext upload. Its first bytes are read and written (a small file
-/// ends there, without the cost of a pipe); the rest is spliced where the
-/// kernel can, else read and written too.
+/// A plaintext upload whose first bytes are read on the runtime, as the
+/// control connection's are: an upload that ends within them (most of what
+/// devices send) is written to its spool file there and done, without
+/// waking a data thread and being woken by it (two thread switches of
+/// four, measured as most of one small upload's latency). One that goes on
+/// is handed to a data thread with what was read.
+fn receive_head<R: Runtime>(
+    runtime: R,
+    data: R::Stream,
+    mut file: std::fs::File,
+    limits: Limits,
+) -> BoxFuture<Option<TransferEnd>> {
+    Box::pin(async move {
+        let mut pace = Pace::start(limits.min_rate, limits.throttle);
+        let mut head = vec![0; SMALL_UPLOAD_BUFFER];
+        let stall = limits.stall_timeout;
+        let (read, ended) = match read_head(&runtime, &data, &mut head, stall, &mut pace).await {
+            Ok(read) => read,
+            Err(end) => return Some(end),
+        };
+        let received = read as u64;
+        if received > limits.max_size {
+            return Some(TransferEnd::TooLarge);
+        }
+        // At most 16 KiB into the page cache: no longer than a socket
+        // write, so done here rather than on a thread.
+        if let Err(error) = file.write_all(&head[..read]) {
+            return Some(spool_failed(&error));
+        }
+        if ended {
+            return Some(TransferEnd::Complete { bytes: received });
+        }
+        let Ok((stream, canceller)) = blocking_stream(&runtime, data, limits.stall_timeout) else {
+            return Some(TransferEnd::Reset);
+        };
+        let max_size = limits.max_size;
+        on_thread(canceller, move || {
+            receive_plain(stream, file, received, max_size, &pace)
+        })
+        .await
+    })
+}
+
+/// Reads into `head` until it is full or the client closed: how much was
+/// read, and whether the upload ended there. Nothing for `stall` ends it
+/// [`TransferEnd::Stalled`], too slow a trickle [`TransferEnd::TooSlow`].
+async fn read_head<R: Runtime>(
+    runtime: &R,
+    data: &R::Stream,
+    head: &mut [u8],
+    stall: Duration,
+    // `&mut`: held across an await, and `Pace` is not `Sync`.
+    pace: &mut Pace,
+) -> Result<(usize, bool), TransferEnd> {
+    let mut read = 0;
+    let mut timer = runtime.sleep_until(runtime.now() + stall);
+    // `move`: the closure owns the `&mut`s, which keeps the future `Send`.
+    std::future::poll_fn(move |cx| {
+        loop {
+            match runtime.poll_read(data, cx, &mut head[read..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok((read, true))),
+                Poll::Ready(Ok(more)) => {
+                    read += more;
+                    if read == head.len() {
+                        return Poll::Ready(Ok((read, false)));
+                    }
+                    if pace.is_too_slow(read as u64) {
+                        return Poll::Ready(Err(TransferEnd::TooSlow));
+                    }
+                    runtime.reset(&mut timer, runtime.now() + stall);
+                }
+                Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(_)) => return Poll::Ready(Err(TransferEnd::Reset)),
+                Poll::Pending => break,
+            }
+        }
+        match Pin::new(&mut timer).poll(cx) {
+            Poll::Ready(_) => Poll::Ready(Err(TransferEnd::Stalled)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// A plaintext upload on a data thread, from `received` bytes already in
+/// `file` on. Its first 16 KiB are read and written through a buffer on
+/// the thread's stack (a small file ends there, without the cost of a pipe
+/// or an allocation); the rest is spliced where the kernel can, else read
+/// and written too.
 fn receive_plain(
     mut stream: std::net::TcpStream,
     mut file: std::fs::File,
-    limits: Limits,
+    received: u64,
+    max_size: u64,
+    pace: &Pace,
 ) -> TransferEnd {
-    let (max_size, pace) = (
-        limits.max_size,
-        Pace::start(limits.min_rate, limits.throttle),
-    );
-    // Small files (most of what devices send) fit in a buffer on the
-    // thread's stack: a small upload costs no allocation and its page
-    // faults. Only what the buffer held is consumed when it pauses.
-    let mut head = [0; SMALL_UPLOAD_BUFFER];
     let small = SMALL_UPLOAD_BUFFER as u64;
-    let mut first = StackBuffered::new(&mut stream, &mut head);
-    let received = match copy_into(&mut first, &mut file, 0, max_size, small, &pace) {
-        Copied::Ended(end) => return end,
-        Copied::Paused { received } => received,
+    let received = if received < small {
+        let mut head = [0; SMALL_UPLOAD_BUFFER];
+        let mut first = StackBuffered::new(&mut stream, &mut head);
+        match copy_into(&mut first, &mut file, received, max_size, small, pace) {
+            Copied::Ended(end) => return end,
+            Copied::Paused { received } => received,
+        }
+    } else {
+        received
     };
     #[cfg(target_os = "linux")]
-    let received = match crate::splice::splice_into(&stream, &mut file, received, max_size, &pace) {
+    let received = match crate::splice::splice_into(&stream, &mut file, received, max_size, pace) {
         crate::splice::Spliced::Ended(end) => return end,
         crate::splice::Spliced::Unsupported { received } => received,
     };
     let mut rest = std::io::BufReader::with_capacity(RECEIVE_BUFFER, &mut stream);
-    match copy_into(&mut rest, &mut file, received, max_size, u64::MAX, &pace) {
+    match copy_into(&mut rest, &mut file, received, max_size, u64::MAX, pace) {
         Copied::Ended(end) => end,
         // Unreachable: no upload reaches u64::MAX bytes.
         Copied::Paused { received } => TransferEnd::Complete { bytes: received },

@@ -14,7 +14,9 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// One runtime: its sockets, its timers, its tasks. Everything else of a
 /// relay is written once, over this trait. Implement it to run a relay on
 /// another executor; `ftprelay-tokio` and `ftprelay-smol` are the models.
-pub trait Runtime: Send + Sync + 'static {
+/// A clone is a handle to the same runtime (futures of the relay's own
+/// hold one).
+pub trait Runtime: Clone + Send + Sync + 'static {
     /// A TCP connection (control or data), read and written through
     /// `&self`. Its descriptor is used for socket options and addresses.
     type Stream: AsFd + Send + Sync + 'static;
