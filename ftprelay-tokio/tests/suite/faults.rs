@@ -19,6 +19,36 @@ super::register::suite_tests!(
         assert_eq!(client.upload("fine.jpg", b"x").await.code, 226);
         assert!(relay.spool_files().is_empty());
     }),
+    uploads_of_every_size_around_the_first_read_land_whole(async {
+        // The first 16 KiB are read on the runtime, the rest on a data
+        // thread: each size around that seam, sent at once and in pieces.
+        let relay = TestRelay::start().await;
+        let mut client = relay.logged_in().await;
+        let sizes = [0, 1, 16_383, 16_384, 16_385, 32_769, 300_000];
+        for (n, size) in sizes.into_iter().enumerate() {
+            let bytes = payload(size);
+            assert_eq!(client.upload(&format!("whole{n}"), &bytes).await.code, 226);
+            let mut data = client.begin_upload(&format!("pieces{n}")).await;
+            for piece in bytes.chunks(5_000) {
+                data.write_all(piece).await.expect("write");
+                data.flush().await.expect("flush");
+            }
+            data.shutdown().await.expect("shutdown");
+            drop(data);
+            assert_eq!(client.reply().await.code, 226, "{size} bytes in pieces");
+        }
+        let seen = relay.record.seen();
+        for (n, size) in sizes.into_iter().enumerate() {
+            for name in [format!("whole{n}"), format!("pieces{n}")] {
+                let upload = seen
+                    .iter()
+                    .find(|seen| seen.name == name.as_bytes())
+                    .unwrap_or_else(|| panic!("{name} was not processed"));
+                assert_eq!(upload.bytes, payload(size), "{name}: {size} bytes");
+            }
+        }
+        assert!(relay.spool_files().is_empty());
+    }),
     a_processor_panic_is_451_and_the_relay_keeps_serving(async {
         let relay = TestRelay::start().await;
         let mut client = relay.logged_in().await;
