@@ -23,6 +23,16 @@ async fn relay_with_ports(ports: &std::ops::RangeInclusive<u16>) -> TestRelay {
     TestRelay::with_config(config).await
 }
 
+/// What the relay's processor received, by file name.
+fn bytes_by_name(relay: &TestRelay) -> HashMap<Vec<u8>, Vec<u8>> {
+    relay
+        .record
+        .seen()
+        .into_iter()
+        .map(|seen| (seen.name, seen.bytes))
+        .collect()
+}
+
 /// What session `session` uploads as its `upload`th file.
 fn contents(session: usize, upload: usize) -> Vec<u8> {
     format!("session {session}, upload {upload}\n")
@@ -93,12 +103,7 @@ super::register::suite_tests!(
         })
         .await
         .expect("every session ends within 120 s");
-        let seen: HashMap<Vec<u8>, Vec<u8>> = relay
-            .record
-            .seen()
-            .into_iter()
-            .map(|seen| (seen.name, seen.bytes))
-            .collect();
+        let seen = bytes_by_name(&relay);
         assert_eq!(seen.len(), SESSIONS * UPLOADS);
         for session in 0..SESSIONS {
             for upload in 0..UPLOADS {
@@ -157,12 +162,7 @@ super::register::suite_tests!(
         // Its port is free for the address again.
         let again = fourth.pasv().await;
         assert_eq!(again.port(), first_addr.port());
-        let seen: HashMap<Vec<u8>, Vec<u8>> = relay
-            .record
-            .seen()
-            .into_iter()
-            .map(|seen| (seen.name, seen.bytes))
-            .collect();
+        let seen = bytes_by_name(&relay);
         assert_eq!(seen.len(), 2, "{seen:?}");
         assert_eq!(seen[&b"other.bin"[..]], b"from three");
         assert_eq!(seen[&b"first.bin"[..]], b"from two");
