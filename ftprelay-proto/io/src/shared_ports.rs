@@ -372,6 +372,48 @@ mod tests {
         }
     }
 
+    /// A relay with a wide range (`--passive-ports 30000-39999`) whose
+    /// sessions wait one at a time binds one port, not one more per PASV
+    /// until the whole range is held open: ports are kept until the relay
+    /// stops, and each is a descriptor and a task.
+    #[test]
+    fn a_port_with_a_listener_is_used_before_another_is_bound() {
+        let table = Arc::new(SharedPorts::<u32>::default());
+        let mut bound = HashSet::new();
+        for turn in 0..100 {
+            let candidates = (0..100).map(|i| port((i + turn) % 100));
+            let waiting = table
+                .claim(candidates, client(0), |p| {
+                    bound.insert(p);
+                    Ok(Some(Box::pin(std::future::pending())))
+                })
+                .expect("claim")
+                .expect("a port");
+            drop(waiting);
+        }
+        assert_eq!(bound.len(), 1, "ports bound: {bound:?}");
+    }
+
+    /// A port that cannot be bound (out of descriptors, say) does not
+    /// refuse a client a port that is bound already and free for it.
+    #[test]
+    fn a_failed_bind_does_not_hide_a_bound_port() {
+        let table = Arc::new(SharedPorts::<u32>::default());
+        let ok = |_| -> std::io::Result<Option<super::BoxFuture<Option<()>>>> {
+            Ok(Some(Box::pin(std::future::pending())))
+        };
+        let first = table.claim([port(1)].into_iter(), client(0), ok);
+        drop(first);
+        let failing = |_| -> std::io::Result<Option<super::BoxFuture<Option<()>>>> {
+            Err(std::io::Error::from_raw_os_error(24))
+        };
+        let claimed = table
+            .claim([port(0), port(1)].into_iter(), client(0), failing)
+            .expect("port 1 is bound and free for the client")
+            .expect("a port");
+        assert_eq!(claimed.port(), port(1));
+    }
+
     #[test]
     fn a_client_given_every_port_is_refused_until_one_is_released() {
         let table = Arc::new(SharedPorts::<u32>::default());
