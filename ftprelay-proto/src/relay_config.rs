@@ -43,7 +43,7 @@ impl PassivePorts {
     /// `turn`, so that consecutive listeners spread over the range instead
     /// of all racing for its first port. Try them in order: binding is the
     /// only race-free test of whether a port is free.
-    pub fn candidates(self, turn: u64) -> impl Iterator<Item = u16> {
+    pub fn candidates(self, turn: u64) -> impl Iterator<Item = u16> + Clone {
         let len = u64::from(self.last - self.first) + 1;
         let start = turn % len;
         (0..len).map(move |i| {

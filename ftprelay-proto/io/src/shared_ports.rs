@@ -165,17 +165,25 @@ pub(crate) fn wait<A: Authenticator, R: Runtime>(
 
 impl<S: Send + 'static> SharedPorts<S> {
     /// Waits on the first of `candidates` that `client` does not wait on
-    /// yet, and that has a listener or gets one from `listen` (`None`: the
-    /// port is taken by another program).
+    /// yet and that has a listener; failing that, on the first that gets
+    /// one from `listen` (`None`: the port is taken by another program).
+    /// Bound ports first: ports stay bound until the relay stops, so
+    /// binding a new one for each wait would end with the whole range held
+    /// open (a descriptor and a task a port), however few sessions wait.
     fn claim(
         self: &Arc<Self>,
-        candidates: impl Iterator<Item = SocketAddr>,
+        candidates: impl Iterator<Item = SocketAddr> + Clone,
         client: IpAddr,
         mut listen: impl FnMut(SocketAddr) -> io::Result<Option<BoxFuture<Option<()>>>>,
     ) -> io::Result<Option<Waiting<S>>> {
         let client = client.to_canonical();
         let mut ports = self.lock();
-        for port in candidates {
+        let bound = candidates.clone().find(|port| {
+            ports
+                .get(port)
+                .is_some_and(|listener| !listener.waiting.contains_key(&client))
+        });
+        for port in bound.into_iter().chain(candidates) {
             let listener = match ports.get_mut(&port) {
                 Some(listener) if listener.waiting.contains_key(&client) => continue,
                 Some(listener) => listener,
