@@ -167,4 +167,32 @@ super::register::suite_tests!(
         assert_eq!(seen[&b"other.bin"[..]], b"from three");
         assert_eq!(seen[&b"first.bin"[..]], b"from two");
     }),
+    a_silent_proxy_does_not_hold_a_shared_port_from_other_clients(async {
+        let ports = free_port_range(1);
+        let mut config = config();
+        config.passive_ports = crate::proto::PassivePorts::new(*ports.start(), *ports.end());
+        config.proxy_from = vec!["127.0.0.9/32".parse().expect("block")];
+        let relay = TestRelay::with_config(config).await;
+        let mut client = FtpClient::connect_from(relay.addr, "127.0.0.2").await;
+        client.login("bob", "secret").await;
+        let data_addr = client.pasv().await;
+        // More connections from the proxy's address than the relay reads
+        // headers of at once, none sending one (the relay gives each 10 s).
+        let mut silent = Vec::new();
+        for _ in 0..20 {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket
+                .bind("127.0.0.9:0".parse().expect("address"))
+                .expect("bind");
+            silent.push(socket.connect(data_addr).await.expect("connect"));
+        }
+        // A client of the same port, direct, is not kept waiting for them.
+        let upload = client.upload_from_here(data_addr, "direct.bin", b"not proxied");
+        let reply = tokio::time::timeout(Duration::from_secs(5), upload)
+            .await
+            .expect("the direct upload ends within 5 s");
+        assert_eq!(reply.code, 226, "{reply:?}");
+        assert_eq!(bytes_by_name(&relay)[&b"direct.bin"[..]], b"not proxied");
+        drop(silent);
+    }),
 );
