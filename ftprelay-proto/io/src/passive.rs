@@ -16,9 +16,10 @@ use crate::runtime::Runtime;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Connections from trusted proxies whose headers are being read at once,
-/// at most. A proxy sends its header the moment it connects; past this,
-/// nothing more is accepted until one is read (or times out), which bounds
-/// what one listener holds.
+/// at most, which bounds what one listener holds. A proxy sends its header
+/// the moment it connects; past this, the connection waiting longest for
+/// its header is closed. Accepting goes on: on a shared port, a stop would
+/// keep every other client's connection waiting for silent ones.
 const MAX_HEADERS_READ: usize = 16;
 
 /// One passive listener and what its accepting is in the middle of.
@@ -72,11 +73,13 @@ impl<R: Runtime> Acceptor<R> {
                 }
                 self.paused = None;
             }
-            if self.proxied.len() >= MAX_HEADERS_READ {
-                return Poll::Pending;
-            }
             match runtime.poll_accept(&self.listener, cx) {
                 Poll::Ready(Ok((stream, peer))) if trusted(peer.ip()) => {
+                    if self.proxied.len() >= MAX_HEADERS_READ {
+                        // Oldest first: `poll_headers` keeps the order.
+                        let (_, proxy, _) = self.proxied.remove(0);
+                        tracing::warn!(%proxy, "data connection from a proxy closed: too many proxy headers awaited at once");
+                    }
                     // Polled at the top of the loop, which registers it.
                     let read = HeaderRead::new(runtime);
                     self.proxied.push((stream, peer, read));
@@ -106,7 +109,8 @@ impl<R: Runtime> Acceptor<R> {
                 index += 1;
                 continue;
             };
-            let (stream, proxy, _) = self.proxied.swap_remove(index);
+            // `remove`, not `swap_remove`: the oldest stays first.
+            let (stream, proxy, _) = self.proxied.remove(index);
             match header {
                 Ok(header) => return Some((stream, header.source().unwrap_or(proxy))),
                 Err(failure) => {
