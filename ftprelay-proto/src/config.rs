@@ -89,8 +89,9 @@ pub struct Config {
     /// connection's peer (port theft protection). On by default; switch it
     /// off only behind a NAT that rewrites data connections' source
     /// addresses. With a passive port range (`RelayConfig::passive_ports`)
-    /// a connection is matched to its session by its address, so one from
-    /// another address never reaches a session whatever this says.
+    /// a port serves one waiting session per client address, matched by
+    /// address; off, a port serves one waiting session, whoever connects
+    /// (the range then serves as many sessions at once as it has ports).
     pub data_peer_must_match: bool,
     /// Refuse USER and PASS until the control connection is under TLS.
     pub require_tls: bool,

@@ -27,6 +27,12 @@ use crate::state::Shared;
 /// The ports of the range that have listeners, and who waits on each.
 pub(crate) struct SharedPorts<S> {
     ports: Mutex<HashMap<SocketAddr, Port<S>>>,
+    /// The data-peer check is off (`data_peer_must_match`): a data
+    /// connection may come from another address than its session's (a NAT
+    /// with several addresses, a load balancer that rewrites them), so it
+    /// cannot be matched by address. Each port then has one waiting
+    /// session at most, which gets whatever connects.
+    any_address: bool,
 }
 
 /// One port's listener: the sessions waiting on it, by client address.
@@ -50,8 +56,17 @@ struct SlotState<S> {
 
 impl<S> Default for SharedPorts<S> {
     fn default() -> Self {
+        Self::new(false)
+    }
+}
+
+impl<S> SharedPorts<S> {
+    /// No port bound yet; with `any_address`, one session a port, which
+    /// gets a connection from any address.
+    pub(crate) fn new(any_address: bool) -> Self {
         Self {
             ports: Mutex::new(HashMap::new()),
+            any_address,
         }
     }
 }
@@ -74,10 +89,15 @@ impl<S: Send + 'static> SharedPorts<S> {
     /// or never did), or when that session has a connection it has not
     /// taken yet, the connection is closed.
     fn deliver(&self, port: SocketAddr, stream: S, peer: SocketAddr) {
-        let slot = self
-            .lock()
-            .get(&port)
-            .and_then(|listener| listener.waiting.get(&peer.ip().to_canonical()).cloned());
+        let slot = self.lock().get(&port).and_then(|listener| {
+            let waiting = &listener.waiting;
+            match waiting.get(&peer.ip().to_canonical()) {
+                Some(slot) => Some(slot.clone()),
+                // The port's one session, whoever connects.
+                None if self.any_address => waiting.values().next().cloned(),
+                None => None,
+            }
+        });
         let Some(slot) = slot else {
             tracing::debug!(%peer, port = port.port(), "no session waits for this data connection: closed");
             return;
@@ -178,14 +198,21 @@ impl<S: Send + 'static> SharedPorts<S> {
     ) -> io::Result<Option<Waiting<S>>> {
         let client = client.to_canonical();
         let mut ports = self.lock();
-        let bound = candidates.clone().find(|port| {
-            ports
-                .get(port)
-                .is_some_and(|listener| !listener.waiting.contains_key(&client))
-        });
+        // Whether `client` may wait on a port that has a listener.
+        let any_address = self.any_address;
+        let free = |listener: &Port<S>| {
+            if any_address {
+                listener.waiting.is_empty()
+            } else {
+                !listener.waiting.contains_key(&client)
+            }
+        };
+        let bound = candidates
+            .clone()
+            .find(|port| ports.get(port).is_some_and(free));
         for port in bound.into_iter().chain(candidates) {
             let listener = match ports.get_mut(&port) {
-                Some(listener) if listener.waiting.contains_key(&client) => continue,
+                Some(listener) if !free(listener) => continue,
                 Some(listener) => listener,
                 None => {
                     let Some(accepting) = listen(port)? else {

@@ -56,6 +56,7 @@ impl<A: Authenticator, R: Runtime> Shared<A, R> {
         runtime: R,
         tls: Option<Tls>,
     ) -> Self {
+        let passive = Arc::new(SharedPorts::new(!config.session.data_peer_must_match));
         Self {
             tls,
             authenticator: Arc::new(authenticator),
@@ -79,7 +80,7 @@ impl<A: Authenticator, R: Runtime> Shared<A, R> {
             spool,
             runtime,
             passive_turn: AtomicU64::new(0),
-            passive: Arc::default(),
+            passive,
             session_ids: AtomicU64::new(0),
             observer: Arc::new(NoObserver),
         }

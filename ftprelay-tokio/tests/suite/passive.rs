@@ -195,4 +195,36 @@ super::register::suite_tests!(
         assert_eq!(bytes_by_name(&relay)[&b"direct.bin"[..]], b"not proxied");
         drop(silent);
     }),
+    without_the_data_peer_check_a_shared_port_is_one_sessions_from_any_address(async {
+        // Behind a NAT with several addresses the data connection comes from
+        // another address than the control: it cannot be matched by
+        // address, so each waiting session has its port to itself.
+        let ports = free_port_range(2);
+        let mut config = config();
+        config.passive_ports = crate::proto::PassivePorts::new(*ports.start(), *ports.end());
+        config.session.data_peer_must_match = false;
+        let relay = TestRelay::with_config(config).await;
+        let mut first = FtpClient::connect_from(relay.addr, "127.0.0.2").await;
+        first.login("bob", "secret").await;
+        let first_addr = first.pasv().await;
+        let mut second = FtpClient::connect_from(relay.addr, "127.0.0.3").await;
+        second.login("bob", "secret").await;
+        let second_addr = second.pasv().await;
+        assert_ne!(first_addr.port(), second_addr.port());
+        let mut third = FtpClient::connect_from(relay.addr, "127.0.0.4").await;
+        third.login("bob", "secret").await;
+        third.expect("PASV", 425).await;
+        // The data from yet another address reaches the session waiting.
+        let nat = FtpClient::connect_from(relay.addr, "127.0.0.5").await;
+        let mut data = nat.connect_data(first_addr).await;
+        first.expect("STOR natted.bin", 150).await;
+        data.write_all(b"through the NAT").await.expect("data");
+        data.shutdown().await.expect("data shutdown");
+        drop(data);
+        assert_eq!(first.reply().await.code, 226);
+        let seen = bytes_by_name(&relay);
+        assert_eq!(seen[&b"natted.bin"[..]], b"through the NAT");
+        // Its port is free again, for any address.
+        assert_eq!(third.pasv().await.port(), first_addr.port());
+    }),
 );
