@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::vsftpd::{PASSWORD, USER};
+use crate::peers::{PASSWORD, USER};
 
 /// Writes `size` bytes (repeating `payload`), then closes the writing side.
 pub(crate) async fn send_payload(stream: &mut TcpStream, size: u64, payload: &[u8]) {
@@ -46,6 +46,10 @@ impl Ftp {
         ftp.expect("331").await;
         ftp.send(&format!("PASS {PASSWORD}\r\n")).await;
         ftp.expect("230").await;
+        // Binary, as every client sends for a file: in ASCII mode (the
+        // default) some servers convert line ends on upload.
+        ftp.send("TYPE I\r\n").await;
+        ftp.expect("200").await;
         ftp
     }
 
@@ -53,10 +57,19 @@ impl Ftp {
         self.writer.write_all(line.as_bytes()).await.expect("send");
     }
 
-    /// Reads one reply line; panics on any other code.
+    /// Reads one reply, to its last line (Pure-FTPd's greeting and 226
+    /// span several: `226-...` up to `226 ...`); panics on any other code
+    /// than one starting with `code`.
     async fn expect(&mut self, code: &str) -> &str {
-        self.line.clear();
-        self.reader.read_line(&mut self.line).await.expect("reply");
+        loop {
+            self.line.clear();
+            let read = self.reader.read_line(&mut self.line).await.expect("reply");
+            assert!(read > 0, "connection closed, expected {code}");
+            let line = self.line.as_bytes();
+            if line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit) && line[3] == b' ' {
+                break;
+            }
+        }
         assert!(
             self.line.starts_with(code),
             "expected {code}, got {:?}",
@@ -80,7 +93,8 @@ impl Ftp {
             .await
             .expect("data connect");
         self.send(&format!("STOR {name}\r\n")).await;
-        self.expect("150").await;
+        // 150, or 125 (pyftpdlib) when the data connection is already open.
+        self.expect("1").await;
         send_payload(&mut data, size, payload).await;
         self.expect("226").await;
         started.elapsed()
