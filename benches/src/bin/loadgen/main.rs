@@ -19,12 +19,13 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool
 
+mod certs;
 mod client;
 mod metrics;
+mod peers;
 mod queued;
 mod servers;
 mod stats;
-mod vsftpd;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,10 +78,11 @@ fn runtime() -> tokio::runtime::Runtime {
 fn drive(args: &[String]) {
     let files = stats::raise_fd_limit();
     let spool = spool_dir();
-    let with_vsftpd = vsftpd::prepare();
     let mut roles = vec![Role::Sink, Role::Tokio, Role::Smol];
-    if with_vsftpd {
-        roles.push(Role::Vsftpd);
+    for peer in peers::Peer::ALL {
+        if peer.prepare() {
+            roles.push(Role::Peer(peer));
+        }
     }
     if let Some(load) = parse_custom(args) {
         throughput(&[load], &roles, &spool);
@@ -185,14 +187,18 @@ fn throughput(loads: &[Load], roles: &[Role], spool: &Path) {
                 rate / base * 100.0,
             );
         }
-        if let Some(&(_, vsftpd)) = rates.iter().find(|(role, _)| *role == Role::Vsftpd) {
+        for &(peer, peer_rate) in &rates {
+            if !matches!(peer, Role::Peer(_)) {
+                continue;
+            }
             for &(role, rate) in &rates {
                 if matches!(role, Role::Tokio | Role::Smol) {
                     println!(
-                        "{:<14} {} / vsftpd: {:.2}x",
+                        "{:<14} {} / {}: {:.2}x",
                         load.name,
                         role.label(),
-                        rate / vsftpd
+                        peer.label(),
+                        rate / peer_rate
                     );
                 }
             }

@@ -1,6 +1,6 @@
 //! The servers under load, each in a process of its own so that its CPU
-//! time and memory are its own: the relay on tokio, on smol, vsftpd, and
-//! the baseline sink.
+//! time and memory are its own: the relay on tokio, on smol, the peers
+//! (`peers/`), and the baseline sink.
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -12,8 +12,8 @@ use ftprelay_tokio::proto::{
 };
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::peers::Peer;
 use crate::queued::Mode;
-use crate::vsftpd;
 
 /// A server the load runs against.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -27,8 +27,8 @@ pub(crate) enum Role {
     Tokio,
     /// ftprelay-smol.
     Smol,
-    /// vsftpd.
-    Vsftpd,
+    /// A peer FTP server, in plain FTP.
+    Peer(Peer),
     /// ftprelay-tokio delivering through a queue, or not
     /// (`loadgen queue`).
     Queued(Mode),
@@ -47,7 +47,7 @@ impl Role {
             Role::SyncedSink => "fsync each",
             Role::Tokio => "tokio",
             Role::Smol => "smol",
-            Role::Vsftpd => "vsftpd",
+            Role::Peer(peer) => peer.label(),
             Role::Queued(mode) => mode.label(),
             Role::Cli { metrics: false } => "no metrics",
             Role::Cli { metrics: true } => "--metrics",
@@ -61,7 +61,7 @@ impl Role {
             Role::Tokio => vec!["serve-relay"],
             Role::Smol => vec!["serve-relay-smol"],
             Role::Queued(mode) => vec!["serve-queued", mode.argument()],
-            Role::Vsftpd => unreachable!("vsftpd is started directly"),
+            Role::Peer(_) => unreachable!("a peer is started directly"),
             Role::Cli { .. } => unreachable!("ftprelay is started directly"),
         }
     }
@@ -77,8 +77,8 @@ pub(crate) struct Server {
 impl Server {
     /// Starts `role` spooling (or storing) in `spool`.
     pub(crate) fn start(role: Role, spool: &Path) -> Self {
-        if role == Role::Vsftpd {
-            let (child, addr) = vsftpd::start(&spool.join("vsftpd"));
+        if let Role::Peer(peer) = role {
+            let (child, addr) = peer.start(&spool.join(peer.label()), None);
             return Self { child, addr, role };
         }
         if let Role::Cli { metrics } = role {
@@ -112,9 +112,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // Our servers stop when their standard input closes; vsftpd is killed.
+        // Our servers stop when their standard input closes; peers are killed.
         drop(self.child.stdin.take());
-        if matches!(self.role, Role::Vsftpd | Role::Cli { .. }) {
+        if matches!(self.role, Role::Peer(_) | Role::Cli { .. }) {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
@@ -171,7 +171,7 @@ pub(crate) fn serve(role: Role, spool: &Path) {
                     _ = stdin_closed => {}
                 }
             }
-            Role::Vsftpd | Role::Queued(_) | Role::Cli { .. } => {
+            Role::Peer(_) | Role::Queued(_) | Role::Cli { .. } => {
                 unreachable!("not served by this function")
             }
         }
