@@ -2,6 +2,7 @@
 //! from proftpd-mod-crypto. It forks a process per session, like vsftpd;
 //! the local user logs in against /etc/shadow (mod_auth_unix, no PAM).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -36,6 +37,11 @@ pub(super) fn command(root: &Path, port: u16, tls: Option<&TlsFiles>) -> Command
     let home = home().expect("proftpd is prepared");
     own_root(root);
     let config = root.with_extension("conf");
+    // ProFTPD refuses a scoreboard in a world-writable directory (the
+    // spool is one).
+    let run = root.with_extension("run");
+    std::fs::create_dir_all(&run).expect("proftpd run dir");
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     // No reverse DNS, no login delay (mod_delay), no transfer, wtmp or
     // system log, no session limits, its largest listen backlog (for 512
     // sessions connecting at once); the user lands in `root` (DefaultChdir).
@@ -48,8 +54,8 @@ pub(super) fn command(root: &Path, port: u16, tls: Option<&TlsFiles>) -> Command
          MaxInstances 20000\nMaxClients none\nMaxClientsPerHost none\n\
          MaxConnectionsPerHost none\nTCPBacklog 255\nPassivePorts {first} {last}\n\
          TransferLog none\nWtmpLog off\nSystemLog none\nDebugLevel 0\n",
-        pid = root.with_extension("pid").display(),
-        scoreboard = root.with_extension("scoreboard").display(),
+        pid = run.join("proftpd.pid").display(),
+        scoreboard = run.join("proftpd.scoreboard").display(),
         root = root.display(),
         first = PASSIVE_PORTS.0,
         last = PASSIVE_PORTS.1,

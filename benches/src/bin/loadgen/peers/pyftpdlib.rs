@@ -79,7 +79,8 @@ pub(super) fn supports_tls() -> bool {
 
 /// pyftpdlib listening on `port`, storing into `root`.
 pub(super) fn command(root: &Path, port: u16, tls: Option<&TlsFiles>) -> Command {
-    let script = root.with_extension("py");
+    // Not pyftpdlib.py: its directory comes first on the import path.
+    let script = root.with_extension("server.py");
     std::fs::write(&script, SCRIPT).expect("pyftpdlib script");
     let mut command = Command::new("python3");
     command
