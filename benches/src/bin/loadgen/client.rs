@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::Semaphore;
 
 use crate::peers::{PASSWORD, USER};
 
@@ -21,6 +22,16 @@ pub(crate) async fn send_payload(stream: &mut TcpStream, size: u64, payload: &[u
     stream.shutdown().await.expect("shutdown");
 }
 
+/// Sessions between their connect and their greeting at once. A server
+/// speaks first: a connection whose handshake the server dropped from a
+/// full accept queue is established for the client but not for the
+/// server, and would wait for its greeting forever. vsftpd listens with a
+/// backlog of 32 (fixed), which 512 sessions connecting at once overflow.
+static CONNECTING: Semaphore = Semaphore::const_new(16);
+/// How long a greeting may take before the session connects again.
+const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
+const GREETING_TRIES: usize = 3;
+
 /// A logged-in FTP control connection.
 pub(crate) struct Ftp {
     reader: BufReader<OwnedReadHalf>,
@@ -32,16 +43,7 @@ pub(crate) struct Ftp {
 impl Ftp {
     /// Connects and logs in.
     pub(crate) async fn login(addr: SocketAddr) -> Self {
-        let control = TcpStream::connect(addr).await.expect("connect");
-        control.set_nodelay(true).expect("nodelay");
-        let (reader, writer) = control.into_split();
-        let mut ftp = Self {
-            reader: BufReader::new(reader),
-            writer,
-            addr,
-            line: String::new(),
-        };
-        ftp.expect("220").await;
+        let mut ftp = Self::greeted(addr).await;
         ftp.send(&format!("USER {USER}\r\n")).await;
         ftp.expect("331").await;
         ftp.send(&format!("PASS {PASSWORD}\r\n")).await;
@@ -51,6 +53,30 @@ impl Ftp {
         ftp.send("TYPE I\r\n").await;
         ftp.expect("200").await;
         ftp
+    }
+
+    /// Connects and reads the greeting, [`CONNECTING`] sessions at a
+    /// time; connects again when the greeting does not come.
+    async fn greeted(addr: SocketAddr) -> Self {
+        let _turn = CONNECTING.acquire().await.expect("never closed");
+        for _ in 0..GREETING_TRIES {
+            let control = TcpStream::connect(addr).await.expect("connect");
+            control.set_nodelay(true).expect("nodelay");
+            let (reader, writer) = control.into_split();
+            let mut ftp = Self {
+                reader: BufReader::new(reader),
+                writer,
+                addr,
+                line: String::new(),
+            };
+            if tokio::time::timeout(GREETING_TIMEOUT, ftp.expect("220"))
+                .await
+                .is_ok()
+            {
+                return ftp;
+            }
+        }
+        panic!("no greeting from {addr} in {GREETING_TRIES} tries of {GREETING_TIMEOUT:?}");
     }
 
     async fn send(&mut self, line: &str) {
