@@ -13,9 +13,10 @@ use tokio::io::{
     WriteHalf,
 };
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
 
-use crate::vsftpd::{PASSWORD, USER};
+use crate::peers::{PASSWORD, USER};
 
 /// A connection of either kind, control or data.
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -72,6 +73,16 @@ async fn send_payload(stream: &mut (impl AsyncWrite + Unpin), size: u64, payload
     stream.shutdown().await.expect("shutdown");
 }
 
+/// Sessions between their connect and their greeting at once. A server
+/// speaks first: a connection whose handshake the server dropped from a
+/// full accept queue is established for the client but not for the
+/// server, and would wait for its greeting forever. vsftpd listens with a
+/// backlog of 32 (fixed), which 512 sessions connecting at once overflow.
+static CONNECTING: Semaphore = Semaphore::const_new(16);
+/// How long a greeting may take before the session connects again.
+const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
+const GREETING_TRIES: usize = 3;
+
 /// A logged-in FTP control connection.
 pub(crate) struct Ftp {
     reader: BufReader<ReadHalf<Box<dyn Stream>>>,
@@ -93,18 +104,15 @@ impl Ftp {
 
     /// Connects and logs in.
     pub(crate) async fn login(addr: SocketAddr) -> Self {
-        let control = connect(addr).await;
+        let control = greeted(addr).await;
         let mut ftp = Self::over(Box::new(control), addr, None);
-        ftp.expect("220").await;
         ftp.authenticate().await;
         ftp
     }
 
     /// Connects, `AUTH TLS`, logs in, `PBSZ 0`, `PROT P`.
     pub(crate) async fn login_tls(addr: SocketAddr, tls: &Tls) -> Self {
-        let mut control = connect(addr).await;
-        // Before TLS, read byte by byte: nothing may be read past the 234.
-        expect_plain(&mut control, "220").await;
+        let mut control = greeted(addr).await;
         control.write_all(b"AUTH TLS\r\n").await.expect("send");
         expect_plain(&mut control, "234").await;
         let control = tls.wrap(control).await;
@@ -133,6 +141,10 @@ impl Ftp {
         self.expect("331").await;
         self.send(&format!("PASS {PASSWORD}\r\n")).await;
         self.expect("230").await;
+        // Binary, as every client sends for a file: in ASCII mode (the
+        // default) some servers convert line ends on upload.
+        self.send("TYPE I\r\n").await;
+        self.expect("200").await;
     }
 
     async fn send(&mut self, line: &str) {
@@ -140,25 +152,23 @@ impl Ftp {
         self.writer.flush().await.expect("send");
     }
 
-    /// Reads one reply (a multi-line one whole); panics on any other code.
+    /// Reads one reply, to its last line (Pure-FTPd's greeting and 226
+    /// span several: `226-...` up to `226 ...`); panics on any other code
+    /// than one starting with `code`.
     async fn expect(&mut self, code: &str) -> &str {
-        self.line.clear();
-        self.reader.read_line(&mut self.line).await.expect("reply");
+        loop {
+            self.line.clear();
+            let read = self.reader.read_line(&mut self.line).await.expect("reply");
+            assert!(read > 0, "connection closed, expected {code}");
+            if is_last_line(self.line.as_bytes()) {
+                break;
+            }
+        }
         assert!(
             self.line.starts_with(code),
             "expected {code}, got {:?}",
             self.line
         );
-        if self.line.as_bytes().get(3) == Some(&b'-') {
-            let end = format!("{code} ");
-            loop {
-                self.line.clear();
-                self.reader.read_line(&mut self.line).await.expect("reply");
-                if self.line.starts_with(&end) || self.line.is_empty() {
-                    break;
-                }
-            }
-        }
         &self.line
     }
 
@@ -175,7 +185,8 @@ impl Ftp {
             .expect("229 port");
         let data = connect(SocketAddr::new(self.addr.ip(), port)).await;
         self.send(&format!("STOR {name}\r\n")).await;
-        self.expect("150").await;
+        // 150, or 125 (pyftpdlib) when the data connection is already open.
+        self.expect("1").await;
         match &self.tls {
             // The server starts its side of the handshake after its 150.
             Some(tls) => send_payload(&mut tls.wrap(data).await, size, payload).await,
@@ -199,12 +210,40 @@ async fn connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
-/// Reads one plain reply line a byte at a time; panics on another code.
+/// Whether `line` is the last line of a reply (`NNN text`).
+fn is_last_line(line: &[u8]) -> bool {
+    line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit) && line[3] == b' '
+}
+
+/// Connects and reads the greeting, [`CONNECTING`] sessions at a time;
+/// connects again when the greeting does not come.
+async fn greeted(addr: SocketAddr) -> TcpStream {
+    let _turn = CONNECTING.acquire().await.expect("never closed");
+    for _ in 0..GREETING_TRIES {
+        let mut control = connect(addr).await;
+        if tokio::time::timeout(GREETING_TIMEOUT, expect_plain(&mut control, "220"))
+            .await
+            .is_ok()
+        {
+            return control;
+        }
+    }
+    panic!("no greeting from {addr} in {GREETING_TRIES} tries of {GREETING_TIMEOUT:?}");
+}
+
+/// Reads one plain reply a byte at a time, to its last line (nothing may
+/// be read past a 234: TLS starts there); panics on another code.
 async fn expect_plain(stream: &mut TcpStream, code: &str) {
     let mut line = Vec::new();
-    while !line.ends_with(b"\n") {
-        let byte = stream.read_u8().await.expect("reply");
-        line.push(byte);
+    loop {
+        line.clear();
+        while !line.ends_with(b"\n") {
+            let byte = stream.read_u8().await.expect("reply");
+            line.push(byte);
+        }
+        if is_last_line(&line) {
+            break;
+        }
     }
     assert!(
         line.starts_with(code.as_bytes()),

@@ -1,32 +1,38 @@
 //! The end-to-end load generator: the relay (on tokio and on smol, with a
-//! processor that discards), vsftpd, and a plain TCP-to-file copy (the
+//! processor that discards), every peer a user would pick instead
+//! (vsftpd, Pure-FTPd, ProFTPD, pyftpdlib, and unFTP with
+//! `LOADGEN_UNFTP=1`; `peers/`), and a plain TCP-to-file copy (the
 //! baseline), measured in the same run on the same machine. Each server
 //! runs in a process of its own, so that its CPU time and memory are its
 //! own; the spool is on tmpfs.
 //!
 //! ```text
 //! cargo run --release -p ftprelay-benches --bin loadgen
-//! cargo run --release -p ftprelay-benches --bin loadgen -- --files N --size BYTES --sessions C
+//! cargo run --release -p ftprelay-benches --bin loadgen -- --files N --size BYTES --sessions C [--tls]
 //! ```
 //!
-//! Without arguments it prints every figure of `benches/README.md`: one
-//! 1 GiB upload and 4 KiB files over 32 sessions × 200 (a warm-up run, then
-//! the median of three), the latency of one small upload, 10,000 idle
-//! logged-in sessions, and the memory while receiving 10 GiB.
+//! Without arguments it prints every figure of `benches/README.md`, then
+//! the whole table in Markdown: one 1 GiB upload; 4 KiB files at 1, 8, 32,
+//! 128 and 512 sessions; the same over FTPS (`PROT P`, TLS 1.3,
+//! AES-128-GCM) with the AES-GCM ceiling of `openssl speed`; the latency
+//! of one small upload; 10,000 idle logged-in sessions, plain and FTPS;
+//! the memory while receiving 10 GiB; and what `--dir` and `--queue` cost
+//! against `--discard`. Each figure is the median of three runs after a
+//! warm-up.
 //!
-//! `loadgen queue [DIR]` measures store and forward instead (`queued.rs`),
-//! `loadgen metrics` what `--metrics` costs (`metrics.rs`).
+//! `loadgen queue [DIR]` measures store and forward on a real disk
+//! (`queued.rs`), `loadgen metrics` what `--metrics` costs (`metrics.rs`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool
 
 mod certs;
 mod client;
 mod metrics;
+mod peers;
 mod queued;
 mod report;
 mod servers;
 mod stats;
-mod vsftpd;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +40,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use client::{Ftp, Tls, sink_upload};
+use peers::Peer;
 use report::{Figure, Report};
 use servers::{Role, Server};
 
@@ -196,11 +203,14 @@ fn scaling_name(sessions: usize) -> &'static str {
 /// The peers this machine can run: each plain, and with FTPS where it
 /// has it.
 fn peer_roles() -> Vec<(Role, Option<Role>)> {
-    if vsftpd::prepare() {
-        vec![(Role::Vsftpd, None)]
-    } else {
-        Vec::new()
-    }
+    Peer::ALL
+        .into_iter()
+        .filter(|peer| peer.prepare())
+        .map(|peer| {
+            let tls = peer.supports_tls().then_some(Role::PeerTls(peer));
+            (Role::Peer(peer), tls)
+        })
+        .collect()
 }
 
 /// What `--discard`, `--dir` (an atomic rename into a directory) and

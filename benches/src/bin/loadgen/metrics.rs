@@ -16,8 +16,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::peers::{PASSWORD, USER};
 use crate::servers::Role;
-use crate::vsftpd::{PASSWORD, USER};
 use crate::{Load, run_against};
 
 /// How often the load's scraper asks for `/metrics`.

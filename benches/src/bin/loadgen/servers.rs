@@ -1,6 +1,6 @@
 //! The servers under load, each in a process of its own so that its CPU
-//! time and memory are its own: the relay on tokio, on smol, vsftpd, and
-//! the baseline sink.
+//! time and memory are its own: the relay on tokio, on smol, the peers
+//! (`peers/`), and the baseline sink.
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -10,10 +10,10 @@ use std::process::{Child, Command, Stdio};
 use ftprelay_tokio::proto::{
     Authenticator, FileProcessor, Login, LoginRejected, ProcessError, RelayConfig, Upload,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
+use crate::peers::Peer;
 use crate::queued::Mode;
-use crate::vsftpd;
 
 /// A server the load runs against.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,8 +31,10 @@ pub(crate) enum Role {
     TokioTls,
     /// ftprelay-smol with FTPS.
     SmolTls,
-    /// vsftpd.
-    Vsftpd,
+    /// A peer FTP server, in plain FTP.
+    Peer(Peer),
+    /// A peer with FTPS.
+    PeerTls(Peer),
     /// ftprelay-tokio delivering through a queue, or not
     /// (`loadgen queue`).
     Queued(Mode),
@@ -53,7 +55,8 @@ impl Role {
             Role::Smol => "smol",
             Role::TokioTls => "tokio TLS",
             Role::SmolTls => "smol TLS",
-            Role::Vsftpd => "vsftpd",
+            Role::Peer(peer) => peer.label(),
+            Role::PeerTls(peer) => peer.label(),
             Role::Queued(mode) => mode.label(),
             Role::Cli { metrics: false } => "no metrics",
             Role::Cli { metrics: true } => "--metrics",
@@ -71,7 +74,7 @@ impl Role {
 
     /// Whether the load speaks FTPS to it.
     pub(crate) fn is_tls(self) -> bool {
-        matches!(self, Role::TokioTls | Role::SmolTls)
+        matches!(self, Role::TokioTls | Role::SmolTls | Role::PeerTls(_))
     }
 
     fn arguments(self) -> Vec<&'static str> {
@@ -83,7 +86,7 @@ impl Role {
             Role::TokioTls => vec!["serve-relay-tls"],
             Role::SmolTls => vec!["serve-relay-smol-tls"],
             Role::Queued(mode) => vec!["serve-queued", mode.argument()],
-            Role::Vsftpd => unreachable!("vsftpd is started directly"),
+            Role::Peer(_) | Role::PeerTls(_) => unreachable!("a peer is started directly"),
             Role::Cli { .. } => unreachable!("ftprelay is started directly"),
         }
     }
@@ -99,8 +102,14 @@ pub(crate) struct Server {
 impl Server {
     /// Starts `role` spooling (or storing) in `spool`.
     pub(crate) fn start(role: Role, spool: &Path) -> Self {
-        if role == Role::Vsftpd {
-            let (child, addr) = vsftpd::start(&spool.join("vsftpd"));
+        if let Role::Peer(peer) | Role::PeerTls(peer) = role {
+            // The bench's certificate, beside the spool (see `relay_tls`).
+            let tls = crate::certs::TlsFiles {
+                cert: spool.join("tls/cert.pem"),
+                key: spool.join("tls/key.pem"),
+            };
+            let tls = matches!(role, Role::PeerTls(_)).then_some(&tls);
+            let (child, addr) = peer.start(&spool.join(peer.label()), tls);
             return Self { child, addr, role };
         }
         if let Role::Cli { metrics } = role {
@@ -134,9 +143,12 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // Our servers stop when their standard input closes; vsftpd is killed.
+        // Our servers stop when their standard input closes; peers are killed.
         drop(self.child.stdin.take());
-        if matches!(self.role, Role::Vsftpd | Role::Cli { .. }) {
+        if matches!(
+            self.role,
+            Role::Peer(_) | Role::PeerTls(_) | Role::Cli { .. }
+        ) {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
@@ -186,7 +198,12 @@ pub(crate) fn serve(role: Role, spool: &Path) {
             }
             Role::Sink | Role::SyncedSink => {
                 let synced = role == Role::SyncedSink;
-                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                // A deep backlog: 512 sessions connect at once.
+                let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+                socket
+                    .bind("127.0.0.1:0".parse().expect("address"))
+                    .expect("bind");
+                let listener = socket.listen(4096).expect("listen");
                 announce(listener.local_addr().expect("address").port());
                 let spool = spool.to_owned();
                 let accept = async move {
@@ -203,7 +220,7 @@ pub(crate) fn serve(role: Role, spool: &Path) {
                     _ = stdin_closed => {}
                 }
             }
-            Role::Vsftpd | Role::Queued(_) | Role::Cli { .. } => {
+            Role::Peer(_) | Role::PeerTls(_) | Role::Queued(_) | Role::Cli { .. } => {
                 unreachable!("not served by this function")
             }
         }
