@@ -155,7 +155,12 @@ fn drive(args: &[String]) {
         "server", "p50 ms", "p99 ms", "uploads/s"
     );
     for &role in &plain[1..] {
-        latency(&mut report, role, &spool);
+        let measured = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            latency(&mut report, role, &spool);
+        }));
+        if measured.is_err() {
+            report.note(format!("{} failed in the latency run", role.label()));
+        }
     }
     println!();
     let sessions = if files >= 10_500 {
@@ -299,7 +304,24 @@ fn throughput(report: &mut Report, loads: &[Load], roles: &[Role], spool: &Path)
     for load in loads {
         let mut first = None;
         for &role in roles {
-            let (load, result) = median_run(role, *load, spool);
+            // A peer that fails under the load (a refused connection, a
+            // port it cannot bind) loses its figure, not the whole table.
+            let measured = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                median_run(role, *load, spool)
+            }));
+            let Ok((load, result)) = measured else {
+                println!(
+                    "{:<30} {:<9} failed (its panic is above)",
+                    load.name,
+                    role.label()
+                );
+                report.note(format!(
+                    "{} failed in \"{}\": see the run's output",
+                    role.label(),
+                    load.name
+                ));
+                continue;
+            };
             let seconds = result.elapsed.as_secs_f64();
             let total = load.files() as f64 * load.size as f64;
             let rate = load.files() as f64 / seconds;

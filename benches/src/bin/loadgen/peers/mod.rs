@@ -33,6 +33,12 @@ pub(crate) const PASSWORD: &str = "ftpbench";
 /// that tries a few random ports of its range does not give up.
 const PASSIVE_PORTS: (u16, u16) = (61_000, 65_535);
 
+/// ProFTPD's passive ports: below the ephemeral range and apart from the
+/// others'. It binds without SO_REUSEADDR, and Pure-FTPd, run just before
+/// it, leaves ports of 30000–65535 in TIME_WAIT ("425 EPSV: Address
+/// already in use").
+const PROFTPD_PASSIVE_PORTS: (u16, u16) = (20_000, 29_999);
+
 /// How long a peer may take to accept connections after it is started.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 

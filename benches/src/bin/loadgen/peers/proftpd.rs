@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{PASSIVE_PORTS, USER, local_user, own_root, unpacked};
+use super::{PROFTPD_PASSIVE_PORTS, USER, local_user, own_root, unpacked};
 use crate::certs::TlsFiles;
 
 /// Where the packages are unpacked, once.
@@ -57,8 +57,8 @@ pub(super) fn command(root: &Path, port: u16, tls: Option<&TlsFiles>) -> Command
         pid = run.join("proftpd.pid").display(),
         scoreboard = run.join("proftpd.scoreboard").display(),
         root = root.display(),
-        first = PASSIVE_PORTS.0,
-        last = PASSIVE_PORTS.1,
+        first = PROFTPD_PASSIVE_PORTS.0,
+        last = PROFTPD_PASSIVE_PORTS.1,
     );
     if let Some(tls) = tls {
         // Explicit FTPS allowed, not required; TLS 1.3 allowed; no session
