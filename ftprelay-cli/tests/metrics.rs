@@ -98,39 +98,25 @@ support::on_every_runtime!(
             || scrape(&addr),
         );
         let text = scrape(&addr);
-        assert_eq!(value(&text, "ftprelay_uploads_total{result=\"ok\"}"), 2.0);
-        assert_eq!(
-            value(&text, "ftprelay_uploads_total{result=\"failed\"}"),
-            0.0
-        );
-        assert_eq!(value(&text, "ftprelay_received_bytes_total"), 3345.0);
-        assert_eq!(
-            value(&text, "ftprelay_logins_total{result=\"accepted\"}"),
-            2.0
-        );
-        assert_eq!(
-            value(&text, "ftprelay_logins_total{result=\"rejected\"}"),
-            1.0
-        );
-        assert_eq!(value(&text, "ftprelay_connections_accepted_total"), 3.0);
-        assert_eq!(
-            value(&text, "ftprelay_processing_duration_seconds_count"),
-            2.0
-        );
-        assert_eq!(
-            value(
-                &text,
-                "ftprelay_deliveries_total{destination=\"discard\",result=\"ok\"}"
+        for (series, expected) in [
+            ("ftprelay_uploads_total{result=\"ok\"}", 2.0),
+            ("ftprelay_uploads_total{result=\"failed\"}", 0.0),
+            ("ftprelay_received_bytes_total", 3345.0),
+            ("ftprelay_logins_total{result=\"accepted\"}", 2.0),
+            ("ftprelay_logins_total{result=\"rejected\"}", 1.0),
+            ("ftprelay_connections_accepted_total", 3.0),
+            ("ftprelay_processing_duration_seconds_count", 2.0),
+            (
+                "ftprelay_deliveries_total{destination=\"discard\",result=\"ok\"}",
+                2.0,
             ),
-            2.0
-        );
-        assert_eq!(
-            value(
-                &text,
-                "ftprelay_delivery_duration_seconds_count{destination=\"discard\"}"
+            (
+                "ftprelay_delivery_duration_seconds_count{destination=\"discard\"}",
+                2.0,
             ),
-            2.0
-        );
+        ] {
+            assert_eq!(value(&text, series), expected, "{series}");
+        }
         assert!(
             !text.contains("ftprelay_queue"),
             "no queue, no queue metrics"

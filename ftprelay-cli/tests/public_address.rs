@@ -24,17 +24,20 @@ fn pasv_from(relay: &Relay, source: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
+/// A relay that discards, advertising `values` (each one `--public-address`).
+fn advertising(values: &[&str]) -> Relay {
+    let mut args = vec!["--user", "cam:pw", "--discard"];
+    for value in values {
+        args.extend(["--public-address", value]);
+    }
+    Relay::start(&args)
+}
+
 support::on_tokio_only!(
     each_network_gets_its_address_and_the_rest_the_default({
-        let relay = Relay::start(&[
-            "--user",
-            "cam:pw",
-            "--discard",
-            "--public-address",
+        let relay = advertising(&[
             "203.0.113.7",
-            "--public-address",
             "127.0.0.2/32=10.9.9.9",
-            "--public-address",
             "127.0.0.0/8=10.1.2.3",
         ]);
         let reply = pasv_from(&relay, "127.0.0.2");
@@ -45,33 +48,15 @@ support::on_tokio_only!(
         let reply = pasv_from(&relay, "127.0.0.1");
         assert!(reply.contains("(10,1,2,3,"), "{reply}");
         // Blanks around the parts are the value's, not the address's.
-        let relay = Relay::start(&[
-            "--user",
-            "cam:pw",
-            "--discard",
-            "--public-address",
-            " 127.0.0.0/8 = 10.4.5.6 ",
-        ]);
+        let relay = advertising(&[" 127.0.0.0/8 = 10.4.5.6 "]);
         let reply = pasv_from(&relay, "127.0.0.1");
         assert!(reply.contains("(10,4,5,6,"), "{reply}");
-        let relay = Relay::start(&[
-            "--user",
-            "cam:pw",
-            "--discard",
-            "--public-address",
-            "203.0.113.7",
-        ]);
+        let relay = advertising(&["203.0.113.7"]);
         let reply = pasv_from(&relay, "127.0.0.1");
         assert!(reply.contains("(203,0,113,7,"), "{reply}");
     }),
     a_host_name_is_resolved_to_its_ipv4_address({
-        let relay = Relay::start(&[
-            "--user",
-            "cam:pw",
-            "--discard",
-            "--public-address",
-            "localhost",
-        ]);
+        let relay = advertising(&["localhost"]);
         let reply = pasv_from(&relay, "127.0.0.1");
         assert!(reply.contains("(127,0,0,1,"), "{reply}");
     }),
