@@ -187,20 +187,34 @@ impl Ftp {
         self.send(&format!("STOR {name}\r\n")).await;
         // 150, or 125 (pyftpdlib) when the data connection is already open.
         self.expect("1").await;
-        match &self.tls {
+        let mut data: Box<dyn Stream> = match &self.tls {
             // The server starts its side of the handshake after its 150.
-            Some(tls) => send_payload(&mut tls.wrap(data).await, size, payload).await,
-            None => {
-                let mut data = data;
-                send_payload(&mut data, size, payload).await;
-            }
-        }
-        self.expect("226").await;
+            Some(tls) => tls.wrap(data).await,
+            None => Box::new(data),
+        };
+        send_payload(&mut data, size, payload).await;
+        // A lingering close: the server's own close is read before the
+        // socket is dropped. Closing with unread bytes (an OpenSSL
+        // server's TLS 1.3 session tickets) sends a reset, and a reset
+        // discards what the server has not read yet: vsftpd then answers
+        // "426 Failure reading network stream".
+        let (reply, ()) = tokio::join!(self.expect("226"), drain(&mut data));
+        let _ = reply;
         started.elapsed()
     }
 
     pub(crate) async fn quit(mut self) {
         self.send("QUIT\r\n").await;
+    }
+}
+
+/// Reads `stream` to its end (or its first error), discarding the bytes.
+async fn drain(stream: &mut (impl AsyncRead + Unpin)) {
+    let mut sink = [0u8; 4096];
+    while let Ok(read) = stream.read(&mut sink).await {
+        if read == 0 {
+            break;
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! ```text
 //! cargo run --release -p ftprelay-benches --bin loadgen
 //! cargo run --release -p ftprelay-benches --bin loadgen -- --files N --size BYTES --sessions C [--tls]
+//! LOADGEN_ONLY=tokio,vsftpd cargo run --release -p ftprelay-benches --bin loadgen -- --files N ...
 //! ```
 //!
 //! Without arguments it prints every figure of `benches/README.md`, then
@@ -97,8 +98,12 @@ fn drive(args: &[String]) {
     protected.extend(peers.iter().filter_map(|&(_, tls)| tls));
     let mut report = Report::default();
     if let Some((load, tls)) = parse_custom(args) {
-        let roles = if tls { &protected } else { &plain };
-        throughput(&mut report, &[load], roles, &spool);
+        let mut roles = if tls { protected } else { plain };
+        // `LOADGEN_ONLY=tokio,vsftpd`: those servers only (to profile one).
+        if let Ok(only) = std::env::var("LOADGEN_ONLY") {
+            roles.retain(|role| only.split(',').any(|label| label == role.column()));
+        }
+        throughput(&mut report, &[load], &roles, &spool);
         report.print();
         return;
     }
@@ -180,9 +185,13 @@ fn drive(args: &[String]) {
         "{:<10} {:>12} {:>12} {:>14}",
         "server", "upload GiB", "idle RSS MB", "peak over idle"
     );
+    // On disk: 10 GiB more on tmpfs would be 10 GiB more of memory, and
+    // the figure is the server's, not the spool's.
+    let disk_spool = spool_under(&std::env::temp_dir());
     for role in [Role::Tokio, Role::Smol] {
-        flat_memory(&mut report, role, 10, &spool);
+        flat_memory(&mut report, role, 10, &disk_spool);
     }
+    let _ = std::fs::remove_dir_all(&disk_spool);
     delivery(&mut report, &spool);
     drop(tls_files);
     report.print();
@@ -584,12 +593,31 @@ fn usage(flag: &str) -> ! {
 /// tmpfs when there is one: the figures are about the servers, not the disk.
 fn spool_dir() -> PathBuf {
     let base = Path::new("/dev/shm");
-    let base = if base.is_dir() {
-        base.to_owned()
+    if base.is_dir() {
+        spool_under(base)
     } else {
-        std::env::temp_dir()
-    };
-    let dir = base.join(format!("ftprelay-bench-{}", std::process::id()));
+        spool_under(&std::env::temp_dir())
+    }
+}
+
+/// A spool of this run's own under `base`, once the spools of runs that
+/// were killed are gone (on tmpfs, each holds memory until removed).
+fn spool_under(base: &Path) -> PathBuf {
+    const PREFIX: &str = "ftprelay-bench-";
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|name| name.strip_prefix(PREFIX)) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            eprintln!(
+                "loadgen: removing {}, left by a run that was killed",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = base.join(format!("{PREFIX}{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("spool dir");
     // vsftpd writes as its local user.
     let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777));
