@@ -10,6 +10,7 @@
 //! cargo run --release -p ftprelay-benches --bin loadgen
 //! cargo run --release -p ftprelay-benches --bin loadgen -- --files N --size BYTES --sessions C [--tls]
 //! LOADGEN_ONLY=tokio,vsftpd cargo run --release -p ftprelay-benches --bin loadgen -- --files N ...
+//! cargo run --release -p ftprelay-benches --bin loadgen -- latency
 //! ```
 //!
 //! Without arguments it prints every figure of `benches/README.md`, then
@@ -87,6 +88,15 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// The latency client's runtime: one session needs no second thread, and
+/// waking one would add its hop to every reply measured.
+fn one_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn drive(args: &[String]) {
     let files = stats::raise_fd_limit();
     let spool = spool_dir();
@@ -97,12 +107,13 @@ fn drive(args: &[String]) {
     let mut protected = vec![Role::TokioTls, Role::SmolTls];
     protected.extend(peers.iter().filter_map(|&(_, tls)| tls));
     let mut report = Report::default();
+    if args.first().map(String::as_str) == Some("latency") {
+        latencies(&mut report, &only(plain[1..].to_vec()), &spool);
+        report.print();
+        return;
+    }
     if let Some((load, tls)) = parse_custom(args) {
-        let mut roles = if tls { protected } else { plain };
-        // `LOADGEN_ONLY=tokio,vsftpd`: those servers only (to profile one).
-        if let Ok(only) = std::env::var("LOADGEN_ONLY") {
-            roles.retain(|role| only.split(',').any(|label| label == role.column()));
-        }
+        let roles = only(if tls { protected } else { plain });
         throughput(&mut report, &[load], &roles, &spool);
         report.print();
         return;
@@ -154,19 +165,7 @@ fn drive(args: &[String]) {
             }
         }
     }
-    println!();
-    println!(
-        "{:<10} {:>10} {:>10} {:>10}",
-        "server", "p50 ms", "p99 ms", "uploads/s"
-    );
-    for &role in &plain[1..] {
-        let measured = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            latency(&mut report, role, &spool);
-        }));
-        if measured.is_err() {
-            report.note(format!("{} failed in the latency run", role.label()));
-        }
-    }
+    latencies(&mut report, &plain[1..], &spool);
     println!();
     let sessions = if files >= 10_500 {
         10_000
@@ -425,11 +424,36 @@ fn run_against(role: Role, load: Load, spool: &Path) -> Outcome {
     }
 }
 
+/// `LOADGEN_ONLY=tokio,vsftpd`: those of `roles` only (to profile one).
+fn only(mut roles: Vec<Role>) -> Vec<Role> {
+    if let Ok(only) = std::env::var("LOADGEN_ONLY") {
+        roles.retain(|role| only.split(',').any(|label| label == role.column()));
+    }
+    roles
+}
+
+/// The latency of one small upload on each of `roles`.
+fn latencies(report: &mut Report, roles: &[Role], spool: &Path) {
+    println!();
+    println!(
+        "{:<10} {:>10} {:>10} {:>10}",
+        "server", "p50 ms", "p99 ms", "uploads/s"
+    );
+    for &role in roles {
+        let measured = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            latency(report, role, spool);
+        }));
+        if measured.is_err() {
+            report.note(format!("{} failed in the latency run", role.label()));
+        }
+    }
+}
+
 /// One small upload at a time: its latency as the client sees it.
 fn latency(report: &mut Report, role: Role, spool: &Path) {
     let server = Server::start(role, spool);
     let addr = server.addr;
-    let mut durations = runtime().block_on(async {
+    let mut durations = one_thread_runtime().block_on(async {
         let payload = vec![0x5a; 4096];
         let mut ftp = Ftp::login(addr).await;
         // Warm up, then measure.
