@@ -10,7 +10,7 @@
 //! cargo run --release -p ftprelay-benches --bin loadgen
 //! cargo run --release -p ftprelay-benches --bin loadgen -- --files N --size BYTES --sessions C [--tls]
 //! LOADGEN_ONLY=tokio,vsftpd cargo run --release -p ftprelay-benches --bin loadgen -- --files N ...
-//! cargo run --release -p ftprelay-benches --bin loadgen -- latency
+//! cargo run --release -p ftprelay-benches --bin loadgen -- latency    # or: delivery
 //! ```
 //!
 //! Without arguments it prints every figure of `benches/README.md`, then
@@ -107,10 +107,18 @@ fn drive(args: &[String]) {
     let mut protected = vec![Role::TokioTls, Role::SmolTls];
     protected.extend(peers.iter().filter_map(|&(_, tls)| tls));
     let mut report = Report::default();
-    if args.first().map(String::as_str) == Some("latency") {
-        latencies(&mut report, &only(plain[1..].to_vec()), &spool);
-        report.print();
-        return;
+    match args.first().map(String::as_str) {
+        Some("latency") => {
+            latencies(&mut report, &only(plain[1..].to_vec()), &spool);
+            report.print();
+            return;
+        }
+        Some("delivery") => {
+            delivery(&mut report, &spool);
+            report.print();
+            return;
+        }
+        _ => {}
     }
     if let Some((load, tls)) = parse_custom(args) {
         let roles = only(if tls { protected } else { plain });
@@ -177,7 +185,9 @@ fn drive(args: &[String]) {
         "server", "sessions", "idle RSS MB", "total RSS MB", "bytes/session"
     );
     for role in [Role::Tokio, Role::Smol, Role::TokioTls, Role::SmolTls] {
-        idle_sessions(&mut report, role, sessions, &spool);
+        guarded(&mut report, role.label(), "the idle sessions", |report| {
+            idle_sessions(report, role, sessions, &spool);
+        });
     }
     println!();
     println!(
@@ -188,10 +198,14 @@ fn drive(args: &[String]) {
     // the figure is the server's, not the spool's.
     let disk_spool = spool_under(&std::env::temp_dir());
     for role in [Role::Tokio, Role::Smol] {
-        flat_memory(&mut report, role, 10, &disk_spool);
+        guarded(&mut report, role.label(), "the 10 GiB upload", |report| {
+            flat_memory(report, role, 10, &disk_spool);
+        });
     }
     let _ = std::fs::remove_dir_all(&disk_spool);
-    delivery(&mut report, &spool);
+    guarded(&mut report, "tokio", "the delivery runs", |report| {
+        delivery(report, &spool);
+    });
     drop(tls_files);
     report.print();
     let _ = std::fs::remove_dir_all(&spool);
@@ -440,12 +454,18 @@ fn latencies(report: &mut Report, roles: &[Role], spool: &Path) {
         "server", "p50 ms", "p99 ms", "uploads/s"
     );
     for &role in roles {
-        let measured = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        guarded(report, role.label(), "the latency run", |report| {
             latency(report, role, spool);
-        }));
-        if measured.is_err() {
-            report.note(format!("{} failed in the latency run", role.label()));
-        }
+        });
+    }
+}
+
+/// Runs `measure`; if it panics (a server that fails under the load), the
+/// run goes on and the table says that `server` failed in `what`.
+fn guarded(report: &mut Report, server: &str, what: &str, measure: impl FnOnce(&mut Report)) {
+    let measured = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| measure(&mut *report)));
+    if measured.is_err() {
+        report.note(format!("{server} failed in {what}: see the run's output"));
     }
 }
 
