@@ -84,7 +84,7 @@ fn run(args: &RunArgs) -> Result<(), CliError> {
     };
     // The same steps on either runtime; only the adapter differs.
     macro_rules! serve_on {
-        ($adapter:ident) => {
+        ($adapter:ident, |$relay:ident, $stopped:ident| $serve:expr) => {
             async {
                 let (relay, log, metrics) = bind(settings, |config, users, observer| async move {
                     let relay =
@@ -105,7 +105,8 @@ fn run(args: &RunArgs) -> Result<(), CliError> {
                         metrics.set_draining();
                     }
                 };
-                relay.serve(stopped).await.map_err(runtime_error)
+                let ($relay, $stopped) = (relay, stopped);
+                $serve.await.map_err(runtime_error)
             }
         };
     }
@@ -114,8 +115,14 @@ fn run(args: &RunArgs) -> Result<(), CliError> {
             .enable_all()
             .build()
             .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?
-            .block_on(serve_on!(ftprelay_tokio)),
-        Runtime::Smol => smol::block_on(serve_on!(ftprelay_smol)),
+            .block_on(serve_on!(ftprelay_tokio, |relay, stopped| relay.serve(stopped))),
+        // As many threads as tokio's workers: one per core.
+        Runtime::Smol => {
+            let threads =
+                std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN);
+            smol::block_on(serve_on!(ftprelay_smol, |relay, stopped| relay
+                .serve_on_threads(threads, stopped)))
+        }
     }?;
     tracing::info!("stopped");
     Ok(())
