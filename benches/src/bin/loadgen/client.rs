@@ -82,6 +82,8 @@ static CONNECTING: Semaphore = Semaphore::const_new(16);
 /// How long a greeting may take before the session connects again.
 const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
 const GREETING_TRIES: usize = 3;
+/// How often a session asks for a passive port that was refused.
+const EPSV_TRIES: usize = 3;
 
 /// A logged-in FTP control connection.
 pub(crate) struct Ftp {
@@ -156,14 +158,7 @@ impl Ftp {
     /// span several: `226-...` up to `226 ...`); panics on any other code
     /// than one starting with `code`.
     async fn expect(&mut self, code: &str) -> &str {
-        loop {
-            self.line.clear();
-            let read = self.reader.read_line(&mut self.line).await.expect("reply");
-            assert!(read > 0, "connection closed, expected {code}");
-            if is_last_line(self.line.as_bytes()) {
-                break;
-            }
-        }
+        self.reply().await;
         assert!(
             self.line.starts_with(code),
             "expected {code}, got {:?}",
@@ -172,17 +167,47 @@ impl Ftp {
         &self.line
     }
 
+    /// Reads one reply, to its last line, into `line`.
+    async fn reply(&mut self) {
+        loop {
+            self.line.clear();
+            let read = self.reader.read_line(&mut self.line).await.expect("reply");
+            assert!(read > 0, "connection closed in the middle of a reply");
+            if is_last_line(self.line.as_bytes()) {
+                break;
+            }
+        }
+    }
+
+    /// `EPSV`, asked again (at most [`EPSV_TRIES`] times) after a `425`:
+    /// ProFTPD picks a random port of its range and answers "425 EPSV:
+    /// Address already in use" when another session holds it. The tries
+    /// count in the upload's time. Returns the port.
+    async fn passive_port(&mut self) -> u16 {
+        for _ in 0..EPSV_TRIES {
+            self.send("EPSV\r\n").await;
+            self.reply().await;
+            if !self.line.starts_with("425") {
+                break;
+            }
+        }
+        assert!(
+            self.line.starts_with("229"),
+            "expected 229, got {:?}",
+            self.line
+        );
+        self.line
+            .split('|')
+            .nth(3)
+            .and_then(|p| p.parse().ok())
+            .expect("229 port")
+    }
+
     /// One upload (EPSV, connect, STOR, 150, data, 226); returns how long
     /// it took, as the client saw it.
     pub(crate) async fn upload(&mut self, name: &str, size: u64, payload: &[u8]) -> Duration {
         let started = Instant::now();
-        self.send("EPSV\r\n").await;
-        let reply = self.expect("229").await;
-        let port: u16 = reply
-            .split('|')
-            .nth(3)
-            .and_then(|p| p.parse().ok())
-            .expect("229 port");
+        let port = self.passive_port().await;
         let data = connect(SocketAddr::new(self.addr.ip(), port)).await;
         self.send(&format!("STOR {name}\r\n")).await;
         // 150, or 125 (pyftpdlib) when the data connection is already open.

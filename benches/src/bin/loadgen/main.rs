@@ -202,13 +202,11 @@ fn drive(args: &[String]) {
             flat_memory(report, role, 10, &disk_spool);
         });
     }
-    let _ = std::fs::remove_dir_all(&disk_spool);
     guarded(&mut report, "tokio", "the delivery runs", |report| {
         delivery(report, &spool);
     });
     drop(tls_files);
     report.print();
-    let _ = std::fs::remove_dir_all(&spool);
 }
 
 /// Concurrent sessions of the scaling scenario (4 KiB files).
@@ -635,7 +633,7 @@ fn usage(flag: &str) -> ! {
 }
 
 /// tmpfs when there is one: the figures are about the servers, not the disk.
-fn spool_dir() -> PathBuf {
+fn spool_dir() -> Spool {
     let base = Path::new("/dev/shm");
     if base.is_dir() {
         spool_under(base)
@@ -646,7 +644,7 @@ fn spool_dir() -> PathBuf {
 
 /// A spool of this run's own under `base`, once the spools of runs that
 /// were killed are gone (on tmpfs, each holds memory until removed).
-fn spool_under(base: &Path) -> PathBuf {
+fn spool_under(base: &Path) -> Spool {
     const PREFIX: &str = "ftprelay-bench-";
     for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
         let name = entry.file_name();
@@ -665,5 +663,22 @@ fn spool_under(base: &Path) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("spool dir");
     // vsftpd writes as its local user.
     let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777));
-    dir
+    Spool(dir)
+}
+
+/// A run's spool directory, removed with what is in it when dropped.
+struct Spool(PathBuf);
+
+impl std::ops::Deref for Spool {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

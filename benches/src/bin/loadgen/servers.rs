@@ -162,7 +162,7 @@ pub(crate) fn serve(role: Role, spool: &Path) {
         match role {
             Role::Smol | Role::SmolTls => {
                 let tls = (role == Role::SmolTls).then(|| relay_tls(spool));
-                // smol's relay runs on a thread of its own, under smol.
+                // smol's relay runs on threads of its own, under smol.
                 let spool = spool.to_owned();
                 let relay = std::thread::spawn(move || {
                     smol::block_on(async {
@@ -181,8 +181,12 @@ pub(crate) fn serve(role: Role, spool: &Path) {
                             let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
                             drop(stop_tx);
                         });
+                        // One executor thread per core, as `ftprelay
+                        // --runtime smol` runs it (tokio has a worker per core).
+                        let threads = std::thread::available_parallelism()
+                            .unwrap_or(std::num::NonZeroUsize::MIN);
                         relay
-                            .serve(async move {
+                            .serve_on_threads(threads, async move {
                                 let _ = stop_rx.recv().await;
                             })
                             .await
@@ -261,6 +265,8 @@ async fn serve_tokio_until<A: Authenticator + 'static>(
 fn server_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Told apart from the load's threads in a profile.
+        .thread_name("server-worker")
         .build()
         .expect("runtime")
 }
