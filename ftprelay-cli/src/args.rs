@@ -64,8 +64,8 @@ pub(crate) enum LogFormat {
 pub(crate) enum Runtime {
     /// tokio (multi-threaded).
     Tokio,
-    /// smol (async-io; the relay's executor run by one thread per core,
-    /// uploads on threads of their own).
+    /// smol (async-io; the relay on one executor thread, uploads on threads
+    /// of their own).
     Smol,
 }
 

@@ -84,7 +84,7 @@ fn run(args: &RunArgs) -> Result<(), CliError> {
     };
     // The same steps on either runtime; only the adapter differs.
     macro_rules! serve_on {
-        ($adapter:ident, |$relay:ident, $stopped:ident| $serve:expr) => {
+        ($adapter:ident) => {
             async {
                 let (relay, log, metrics) = bind(settings, |config, users, observer| async move {
                     let relay =
@@ -105,8 +105,7 @@ fn run(args: &RunArgs) -> Result<(), CliError> {
                         metrics.set_draining();
                     }
                 };
-                let ($relay, $stopped) = (relay, stopped);
-                $serve.await.map_err(runtime_error)
+                relay.serve(stopped).await.map_err(runtime_error)
             }
         };
     }
@@ -115,14 +114,8 @@ fn run(args: &RunArgs) -> Result<(), CliError> {
             .enable_all()
             .build()
             .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?
-            .block_on(serve_on!(ftprelay_tokio, |relay, stopped| relay.serve(stopped))),
-        // As many threads as tokio's workers: one per core.
-        Runtime::Smol => {
-            let threads =
-                std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN);
-            smol::block_on(serve_on!(ftprelay_smol, |relay, stopped| relay
-                .serve_on_threads(threads, stopped)))
-        }
+            .block_on(serve_on!(ftprelay_tokio)),
+        Runtime::Smol => smol::block_on(serve_on!(ftprelay_smol)),
     }?;
     tracing::info!("stopped");
     Ok(())

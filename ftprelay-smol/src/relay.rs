@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -104,49 +103,10 @@ impl<A: Authenticator> Relay<A> {
     /// [`RelayConfig::shutdown_grace`]), closes idle sessions with `421`,
     /// and returns.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        self.serve_on_threads(NonZeroUsize::MIN, shutdown).await
-    }
-
-    /// [`Relay::serve`], with the relay's tasks (sessions, logins,
-    /// processors) run by `threads` threads: the one polling this future
-    /// and `threads - 1` more started here. An executor is run by the
-    /// threads that run it, and [`Relay::serve`] is one: a relay on smol
-    /// uses one core for its sessions otherwise (uploads are copied by
-    /// threads of their own either way). The threads have ended when this
-    /// returns. Fails at once if a thread cannot be started.
-    pub async fn serve_on_threads(
-        self,
-        threads: NonZeroUsize,
-        shutdown: impl Future<Output = ()>,
-    ) -> io::Result<()> {
         let Self { inner, executor } = self;
-        // Closed (the sender dropped) when the relay has served: each
-        // helper's `run` then returns.
-        let (served_tx, served_rx) = smol::channel::bounded::<()>(1);
-        let mut helpers = Vec::with_capacity(threads.get() - 1);
-        for _ in 1..threads.get() {
-            let (executor, served_rx) = (executor.clone(), served_rx.clone());
-            let helper = std::thread::Builder::new()
-                .name("ftprelay-smol".to_owned())
-                .spawn(move || {
-                    smol::block_on(executor.run(async move {
-                        let _ = served_rx.recv().await;
-                    }));
-                })?;
-            helpers.push(helper);
-        }
         let served = executor.run(inner.serve(shutdown)).await;
-        drop(served_tx);
-        // Off this thread: a helper may be in the middle of a task.
-        smol::unblock(move || {
-            for helper in helpers {
-                let _ = helper.join();
-            }
-        })
-        .await;
-        // The last strong handle, the helpers' clones gone with them:
-        // dropping the executor drops the tasks left, and their
-        // connections, threads and spool files go with them.
+        // Dropping the executor drops the tasks left: their connections,
+        // threads and spool files go with them.
         drop(executor);
         served
     }

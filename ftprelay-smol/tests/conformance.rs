@@ -1,6 +1,5 @@
 //! The conformance suite of `ftprelay-tokio/tests/suite/` (one source for
-//! both adapters), with the relay on smol (one thread, and some of it on two) and on
-//! async-std's executor.
+//! both adapters), with the relay on smol and on async-std's executor.
 
 #[path = "smol/launch.rs"]
 mod launch;
@@ -16,13 +15,4 @@ mod on_smol {
 
 mod on_async_std {
     crate::suite::conformance_tests!("async-std");
-}
-
-/// The relay's tasks on two threads: the real clients, many sessions at
-/// once, clients that fail, and TLS uploads.
-mod on_smol_threads {
-    crate::suite::clients::tests!("smol-threads");
-    crate::suite::faults::tests!("smol-threads");
-    crate::suite::passive::tests!("smol-threads");
-    crate::suite::tls_uploads::tests!("smol-threads");
 }

@@ -11,14 +11,11 @@ pub(crate) async fn launch(
     users: Users,
     tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 ) -> std::io::Result<Running> {
-    // "smol-threads": the relay's tasks on two threads (`serve_on_threads`).
-    let (on_async_std, threads) = match runtime {
-        "smol" => (false, 1),
-        "smol-threads" => (false, 2),
-        "async-std" => (true, 1),
+    let on_async_std = match runtime {
+        "smol" => false,
+        "async-std" => true,
         other => panic!("this test binary does not run relays on {other}"),
     };
-    let threads = std::num::NonZeroUsize::new(threads).expect("not zero");
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
@@ -42,7 +39,7 @@ pub(crate) async fn launch(
                 .map(|a| (a, relay.spool_dir().to_owned()));
             let _ = ready_tx.send(started);
             relay
-                .serve_on_threads(threads, async move {
+                .serve(async move {
                     let _ = stop_rx.recv().await;
                 })
                 .await
