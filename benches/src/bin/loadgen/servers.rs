@@ -162,7 +162,7 @@ pub(crate) fn serve(role: Role, spool: &Path) {
         match role {
             Role::Smol | Role::SmolTls => {
                 let tls = (role == Role::SmolTls).then(|| relay_tls(spool));
-                // smol's relay runs on threads of its own, under smol.
+                // smol's relay runs on a thread of its own, under smol.
                 let spool = spool.to_owned();
                 let relay = std::thread::spawn(move || {
                     smol::block_on(async {
@@ -181,12 +181,8 @@ pub(crate) fn serve(role: Role, spool: &Path) {
                             let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
                             drop(stop_tx);
                         });
-                        // One executor thread per core, as `ftprelay
-                        // --runtime smol` runs it (tokio has a worker per core).
-                        let threads = std::thread::available_parallelism()
-                            .unwrap_or(std::num::NonZeroUsize::MIN);
                         relay
-                            .serve_on_threads(threads, async move {
+                            .serve(async move {
                                 let _ = stop_rx.recv().await;
                             })
                             .await
