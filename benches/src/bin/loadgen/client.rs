@@ -223,8 +223,7 @@ impl Ftp {
         // server's TLS 1.3 session tickets) sends a reset, and a reset
         // discards what the server has not read yet: vsftpd then answers
         // "426 Failure reading network stream".
-        let (reply, ()) = tokio::join!(self.expect("226"), drain(&mut data));
-        let _ = reply;
+        tokio::join!(self.expect("226"), drain(&mut data));
         started.elapsed()
     }
 
