@@ -82,6 +82,8 @@ static CONNECTING: Semaphore = Semaphore::const_new(16);
 /// How long a greeting may take before the session connects again.
 const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
 const GREETING_TRIES: usize = 3;
+/// How long a data connection is read for the server's close.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a session asks for a passive port that was refused.
 const EPSV_TRIES: usize = 3;
 
@@ -232,14 +234,19 @@ impl Ftp {
     }
 }
 
-/// Reads `stream` to its end (or its first error), discarding the bytes.
+/// Reads `stream` to its end (or its first error), discarding the bytes,
+/// for at most [`DRAIN_TIMEOUT`]: a server that never closes its side
+/// does not hold the run.
 async fn drain(stream: &mut (impl AsyncRead + Unpin)) {
     let mut sink = [0u8; 4096];
-    while let Ok(read) = stream.read(&mut sink).await {
-        if read == 0 {
-            break;
+    let to_end = async {
+        while let Ok(read) = stream.read(&mut sink).await {
+            if read == 0 {
+                break;
+            }
         }
-    }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, to_end).await;
 }
 
 async fn connect(addr: SocketAddr) -> TcpStream {

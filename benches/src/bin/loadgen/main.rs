@@ -450,9 +450,19 @@ fn run_against(role: Role, load: Load, spool: &Path) -> Outcome {
 }
 
 /// `LOADGEN_ONLY=tokio,vsftpd`: those of `roles` only (to profile one).
+/// A list that names none of them is a usage error, not an empty table.
 fn only(mut roles: Vec<Role>) -> Vec<Role> {
-    if let Ok(only) = std::env::var("LOADGEN_ONLY") {
-        roles.retain(|role| only.split(',').any(|label| label == role.column()));
+    let Ok(only) = std::env::var("LOADGEN_ONLY") else {
+        return roles;
+    };
+    let known: Vec<&str> = roles.iter().map(|role| role.column()).collect();
+    roles.retain(|role| only.split(',').any(|label| label.trim() == role.column()));
+    if roles.is_empty() {
+        eprintln!(
+            "loadgen: LOADGEN_ONLY={only:?} names no server here; use some of {}",
+            known.join(",")
+        );
+        std::process::exit(2);
     }
     roles
 }
